@@ -1,0 +1,26 @@
+# trialmatch: screen patients for clinical trials inside PostgreSQL (PGXS)
+
+EXTENSION = trialmatch
+EXTVERSION = 1.0
+MODULE_big = trialmatch
+OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/scan.o \
+       src/eval.o src/match.o
+DATA = trialmatch--1.0.sql
+PGFILEDESC = "trialmatch - clinical trial screening"
+
+REGRESS = parse catalog semantics match privileges
+REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
+               --temp-instance=./tmp_check --load-extension=trialmatch
+
+ISOLATION = catalog_cache
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
+                 --temp-instance=./tmp_check_iso --load-extension=trialmatch
+
+TAP_TESTS = 1
+
+PG_CPPFLAGS = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla
+EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso regression.* log
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,608 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The trialmatch catalog: loading sources, trials, criteria and unit
+ *	  conversions; the per-backend cache of parsed criteria and its
+ *	  invalidation; validation of expressions against the registered
+ *	  sources, run by triggers whenever criteria or sources change.
+ *
+ * Cache invalidation: every statement that changes a catalog table fires a
+ * statement trigger that queues a relcache invalidation for the criteria
+ * table (the "sentinel").  PostgreSQL delivers it to every backend when the
+ * transaction commits, and to our own backend at the next command counter
+ * increment; the callback marks the cache stale.  The stale cache is freed
+ * at the next tm_catalog() call, never inside the callback, so a call in
+ * progress keeps a consistent catalog.
+ *
+ * IDENTIFICATION
+ *	  src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "trialmatch.h"
+
+static MemoryContext cache_cxt = NULL;
+static TmCatalog *cache = NULL;
+static bool cache_valid = false;
+static Oid	sentinel_relid = InvalidOid;
+
+PG_FUNCTION_INFO_V1(tm_catalog_changed_trigger);
+PG_FUNCTION_INFO_V1(tm_criteria_check_trigger);
+PG_FUNCTION_INFO_V1(tm_sources_check_trigger);
+
+static Oid
+lookup_sentinel(void)
+{
+	Oid			nsp = get_namespace_oid(TM_SCHEMA, false);
+
+	return get_relname_relid("criteria", nsp);
+}
+
+static void
+inval_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == sentinel_relid)
+		cache_valid = false;
+}
+
+void
+tm_catalog_init(void)
+{
+	CacheRegisterRelcacheCallback(inval_callback, (Datum) 0);
+}
+
+static char *
+spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	if (isnull)
+		return NULL;
+	return TextDatumGetCString(d);
+}
+
+/* Run a catalog query (constant text, schema-qualified) through SPI. */
+static bool spi_read_only = true;
+
+static void
+spi_query(const char *sql)
+{
+	if (SPI_execute(sql, spi_read_only, 0) != SPI_OK_SELECT)
+		elog(ERROR, "trialmatch catalog query failed: %s", sql);
+}
+
+/*
+ * Read the catalog tables.  With trials = false only the patient source,
+ * the sources and the conversions are read.  Allocates in the current
+ * memory context; the caller is connected to SPI.
+ */
+static TmCatalog *
+load_catalog(MemoryContext cxt, bool trials, bool read_only)
+{
+	TmCatalog  *cat;
+	MemoryContext old;
+	uint64		i;
+
+	cat = MemoryContextAllocZero(cxt, sizeof(TmCatalog));
+	/* triggers must see the statement's own changes */
+	spi_read_only = read_only;
+
+	spi_query("SELECT relation::pg_catalog.oid::pg_catalog.text, id_column::pg_catalog.text,"
+			  " birth_date_column::pg_catalog.text, sex_column::pg_catalog.text"
+			  " FROM " TM_SCHEMA ".patient_source");
+	old = MemoryContextSwitchTo(cxt);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		cat->patients = palloc0(sizeof(TmPatientDef));
+		cat->patients->relid = (Oid) strtoul(spi_text(tup, desc, 1), NULL, 10);
+		cat->patients->id_column = spi_text(tup, desc, 2);
+		cat->patients->birth_date_column = spi_text(tup, desc, 3);
+		cat->patients->sex_column = spi_text(tup, desc, 4);
+	}
+	MemoryContextSwitchTo(old);
+
+	spi_query("SELECT name, relation::pg_catalog.oid::pg_catalog.text,"
+			  " patient_column::pg_catalog.text, code_column::pg_catalog.text,"
+			  " time_column::pg_catalog.text, end_time_column::pg_catalog.text,"
+			  " value_column::pg_catalog.text, unit_column::pg_catalog.text"
+			  " FROM " TM_SCHEMA ".sources ORDER BY name");
+	old = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TmSourceDef *s = palloc0(sizeof(TmSourceDef));
+
+		s->name = spi_text(tup, desc, 1);
+		s->relid = (Oid) strtoul(spi_text(tup, desc, 2), NULL, 10);
+		s->patient_column = spi_text(tup, desc, 3);
+		s->code_column = spi_text(tup, desc, 4);
+		s->time_column = spi_text(tup, desc, 5);
+		s->end_time_column = spi_text(tup, desc, 6);
+		s->value_column = spi_text(tup, desc, 7);
+		s->unit_column = spi_text(tup, desc, 8);
+		cat->sources = lappend(cat->sources, s);
+	}
+	MemoryContextSwitchTo(old);
+
+	spi_query("SELECT code, from_unit, to_unit, factor::pg_catalog.text, \"offset\"::pg_catalog.text"
+			  " FROM " TM_SCHEMA ".unit_conversions");
+	old = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TmConversion *c = palloc0(sizeof(TmConversion));
+
+		c->code = spi_text(tup, desc, 1);
+		c->from_unit = spi_text(tup, desc, 2);
+		c->to_unit = spi_text(tup, desc, 3);
+		c->factor = float8in_internal(spi_text(tup, desc, 4), NULL, "double precision", "");
+		c->offset = float8in_internal(spi_text(tup, desc, 5), NULL, "double precision", "");
+		cat->conversions = lappend(cat->conversions, c);
+	}
+	MemoryContextSwitchTo(old);
+
+	if (!trials)
+		return cat;
+
+	spi_query("SELECT trial_id, status FROM " TM_SCHEMA ".trials ORDER BY trial_id");
+	old = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		TmTrial    *t = palloc0(sizeof(TmTrial));
+
+		t->trial_id = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		t->status = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		cat->trials = lappend(cat->trials, t);
+	}
+	MemoryContextSwitchTo(old);
+
+	spi_query("SELECT trial_id, position::pg_catalog.text, kind, label, expr"
+			  " FROM " TM_SCHEMA ".criteria ORDER BY trial_id, position");
+	old = MemoryContextSwitchTo(cxt);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		ListCell   *lc = list_head(cat->trials);
+		TmTrial    *t = NULL;
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			char	   *tid = spi_text(tup, desc, 1);
+			TmCriterion *c;
+
+			while (lc && strcmp(((TmTrial *) lfirst(lc))->trial_id, tid) != 0)
+				lc = lnext(cat->trials, lc);
+			if (lc == NULL)
+				elog(ERROR, "criteria of unknown trial \"%s\"", tid);
+			if (t != lfirst(lc))
+			{
+				t = lfirst(lc);
+				if (pass == 1)
+				{
+					t->criteria = palloc0(sizeof(TmCriterion) * t->ncriteria);
+					t->ncriteria = 0;
+				}
+			}
+			if (pass == 0)
+			{
+				t->ncriteria++;
+				continue;
+			}
+			c = &t->criteria[t->ncriteria++];
+			c->position = atoi(spi_text(tup, desc, 2));
+			c->exclusion = strcmp(spi_text(tup, desc, 3), "exclusion") == 0;
+			c->label = spi_text(tup, desc, 4);
+			c->expr = spi_text(tup, desc, 5);
+			c->tree = tm_parse(c->expr);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return cat;
+}
+
+/*
+ * The catalog, from the cache when it is still valid.  The result stays
+ * valid until the next call of tm_catalog().
+ */
+TmCatalog *
+tm_catalog(void)
+{
+	MemoryContext newcxt;
+	TmCatalog  *cat;
+
+	/* the sentinel may have changed (extension dropped and re-created) */
+	if (cache_valid && sentinel_relid != lookup_sentinel())
+		cache_valid = false;
+	if (cache_valid)
+		return cache;
+	if (cache_cxt)
+	{
+		MemoryContextDelete(cache_cxt);
+		cache_cxt = NULL;
+		cache = NULL;
+	}
+
+	/*
+	 * Build under the current context so that an error frees it; move it
+	 * under CacheMemoryContext once complete.  Mark valid before reading so
+	 * that an invalidation arriving while we read marks it stale again.
+	 */
+	newcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch catalog",
+								   ALLOCSET_SMALL_SIZES);
+	sentinel_relid = lookup_sentinel();
+	cache_valid = true;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cat = load_catalog(newcxt, true, true);
+	SPI_finish();
+	MemoryContextSetParent(newcxt, CacheMemoryContext);
+	cache_cxt = newcxt;
+	cache = cat;
+	return cat;
+}
+
+TmTrial *
+tm_catalog_trial(TmCatalog *cat, const char *trial_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, cat->trials)
+	{
+		TmTrial    *t = lfirst(lc);
+
+		if (strcmp(t->trial_id, trial_id) == 0)
+			return t;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("trial \"%s\" does not exist", trial_id),
+			 errhint("Trials are listed in table trialmatch.trials.")));
+	return NULL;
+}
+
+TmSourceDef *
+tm_catalog_source(TmCatalog *cat, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, cat->sources)
+	{
+		TmSourceDef *s = lfirst(lc);
+
+		if (strcmp(s->name, name) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * Open a registered table, with a clear error if it was dropped since it
+ * was registered.
+ */
+Relation
+tm_open_registered(Oid relid, const char *what)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table of %s no longer exists", what),
+				 errhint("Register the table again with trialmatch.add_source() or trialmatch.set_patients().")));
+	return table_open(relid, AccessShareLock);
+}
+
+/*
+ * Find a registered column in an open relation and check its type; a
+ * clear error naming the source and the column when it was dropped or
+ * retyped since registration.
+ */
+TmColumn
+tm_resolve_column(Relation rel, const char *colname, const char *what,
+				  const char *role, const Oid *allowed, int nallowed)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TmColumn	col = {0, InvalidOid};
+
+	if (colname == NULL)
+		return col;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), colname) == 0)
+		{
+			col.attnum = att->attnum;
+			col.typid = att->atttypid;
+			break;
+		}
+	}
+	if (col.attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s column \"%s\" of %s does not exist",
+						role, colname, what),
+				 errdetail("Table \"%s\" has no column \"%s\".",
+						   RelationGetRelationName(rel), colname),
+				 errhint("Register the table again with trialmatch.add_source() or trialmatch.set_patients().")));
+	for (int i = 0; i < nallowed; i++)
+		if (allowed[i] == col.typid)
+			return col;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("%s column \"%s\" of %s has unsupported type %s",
+					role, colname, what, format_type_be(col.typid)),
+			 errhint("Register the table again with trialmatch.add_source() or trialmatch.set_patients().")));
+	return col;
+}
+
+const Oid	tm_id_types[] = {INT4OID, INT8OID};
+const Oid	tm_code_types[] = {TEXTOID, VARCHAROID, INT4OID, INT8OID};
+const Oid	tm_time_types[] = {DATEOID, TIMESTAMPOID, TIMESTAMPTZOID};
+const Oid	tm_value_types[] = {NUMERICOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID};
+const Oid	tm_text_types[] = {TEXTOID, VARCHAROID};
+
+static void
+expr_error(const char *expr, int location, int sqlstate, const char *msg,
+		   const char *hint)
+{
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg_internal("%s", msg),
+			 errdetail("At position %d:\n%s", location, tm_caret(expr, location)),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * Check that a tree can be evaluated against the registered sources:
+ * sources exist, measures find the columns they need, code literals match
+ * the code column's type, age and sex have their patient columns.
+ */
+void
+tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char *expr)
+{
+	ListCell   *lc;
+
+	check_stack_depth();
+	switch (node->kind)
+	{
+		case TM_N_AND:
+		case TM_N_OR:
+		case TM_N_NOT:
+			foreach(lc, node->args)
+				tm_validate_tree(lfirst(lc), sources, patients, expr);
+			break;
+		case TM_N_CONST:
+			break;
+		case TM_N_AGE:
+		case TM_N_SEX:
+			{
+				bool		age = node->kind == TM_N_AGE;
+
+				if (patients == NULL)
+					expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+							   psprintf("%s needs a registered patient table", age ? "age" : "sex"),
+							   "Register it with trialmatch.set_patients().");
+				if ((age ? patients->birth_date_column : patients->sex_column) == NULL)
+					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+							   psprintf("the patient table has no %s column",
+										age ? "birth date" : "sex"),
+							   psprintf("Register it with trialmatch.set_patients(..., %s => '...').",
+										age ? "birth_date_column" : "sex_column"));
+				break;
+			}
+		case TM_N_EVENT:
+			{
+				TmEvent    *ev = node->event;
+				TmSourceDef *src = NULL;
+				Relation	rel;
+				TmColumn	code;
+				bool		intcodes;
+				char	   *what;
+				List	   *all;
+
+				foreach(lc, sources)
+					if (strcmp(((TmSourceDef *) lfirst(lc))->name, ev->source) == 0)
+						src = lfirst(lc);
+				if (src == NULL)
+				{
+					StringInfoData names;
+
+					initStringInfo(&names);
+					foreach(lc, sources)
+						appendStringInfo(&names, "%s%s", names.len ? ", " : "",
+										 ((TmSourceDef *) lfirst(lc))->name);
+					expr_error(expr, ev->source_location, ERRCODE_UNDEFINED_OBJECT,
+							   psprintf("source \"%s\" does not exist", ev->source),
+							   names.len ? psprintf("Registered sources: %s.", names.data) :
+							   "No source is registered yet: add one with trialmatch.add_source().");
+				}
+				if ((ev->has_where || (ev->measure != TM_M_EXISTS && ev->measure != TM_M_COUNT &&
+									   ev->measure != TM_M_ACTIVE)) && !src->value_column)
+					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+							   psprintf("source \"%s\" has no value column", src->name),
+							   "Register the source with a value_column to compare values.");
+				if (ev->unit && !src->unit_column)
+					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+							   psprintf("source \"%s\" has no unit column", src->name),
+							   "Register the source with a unit_column to use UNIT.");
+				if (ev->measure == TM_M_ACTIVE && !src->end_time_column)
+					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+							   psprintf("source \"%s\" has no end time column", src->name),
+							   "ACTIVE needs a source registered with an end_time_column.");
+
+				what = psprintf("source \"%s\"", src->name);
+				rel = tm_open_registered(src->relid, what);
+				code = tm_resolve_column(rel, src->code_column, what, "code",
+										 tm_code_types, lengthof(tm_code_types));
+				table_close(rel, AccessShareLock);
+				intcodes = code.typid == INT4OID || code.typid == INT8OID;
+				all = list_concat_copy(ev->codes, ev->except);
+				foreach(lc, all)
+				{
+					TmCode	   *c = lfirst(lc);
+
+					if (c->is_int != intcodes)
+						expr_error(expr, node->location, ERRCODE_DATATYPE_MISMATCH,
+								   psprintf("source \"%s\" has %s codes, but the criterion gives %s code %s",
+											src->name, intcodes ? "integer" : "text",
+											c->is_int ? "an integer" : "a string",
+											c->is_int ? psprintf(INT64_FORMAT, c->ival) :
+											quote_literal_cstr(c->str)),
+								   intcodes ? "Write concept ids as integers, without quotes." :
+								   "Quote codes of a text column: 'E11%'.");
+				}
+				break;
+			}
+	}
+}
+
+/* Context for errors while checking a stored criterion. */
+typedef struct CheckContext
+{
+	const char *trial_id;
+	int			position;
+} CheckContext;
+
+static void
+check_error_callback(void *arg)
+{
+	CheckContext *c = arg;
+
+	errcontext("criterion %d of trial \"%s\"", c->position, c->trial_id);
+}
+
+/*
+ * BEFORE INSERT OR UPDATE on trialmatch.criteria: refuse an expression
+ * that does not parse or cannot be evaluated.
+ */
+Datum
+tm_criteria_check_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	char	   *expr;
+	char	   *tid;
+	bool		isnull;
+	Datum		d;
+	TmCatalog  *cat;
+	TmNode	   *tree;
+	CheckContext cc;
+	ErrorContextCallback cb;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tm_criteria_check_trigger: not called by trigger manager");
+	tup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	desc = trigdata->tg_relation->rd_att;
+
+	d = SPI_getbinval(tup, desc, SPI_fnumber(desc, "expr"), &isnull);
+	if (isnull)
+		return PointerGetDatum(tup);	/* NOT NULL constraint reports it */
+	expr = TextDatumGetCString(d);
+	tid = SPI_getvalue(tup, desc, SPI_fnumber(desc, "trial_id"));
+	d = SPI_getbinval(tup, desc, SPI_fnumber(desc, "position"), &isnull);
+
+	cc.trial_id = tid ? tid : "?";
+	cc.position = isnull ? 0 : DatumGetInt32(d);
+	cb.callback = check_error_callback;
+	cb.arg = &cc;
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+
+	tree = tm_parse(expr);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cat = load_catalog(CurrentMemoryContext, false, false);
+	tm_validate_tree(tree, cat->sources, cat->patients, expr);
+	SPI_finish();
+
+	error_context_stack = cb.previous;
+	return PointerGetDatum(tup);
+}
+
+/*
+ * AFTER statement on sources and patient_source: every stored criterion
+ * must still evaluate, or the change is refused.
+ */
+Datum
+tm_sources_check_trigger(PG_FUNCTION_ARGS)
+{
+	TmCatalog  *cat;
+	ListCell   *lc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tm_sources_check_trigger: not called by trigger manager");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cat = load_catalog(CurrentMemoryContext, true, false);
+	foreach(lc, cat->trials)
+	{
+		TmTrial    *t = lfirst(lc);
+
+		for (int i = 0; i < t->ncriteria; i++)
+		{
+			TmCriterion *c = &t->criteria[i];
+			MemoryContext old = CurrentMemoryContext;
+
+			PG_TRY();
+			{
+				tm_validate_tree(c->tree, cat->sources, cat->patients, c->expr);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(old);
+				edata = CopyErrorData();
+				FlushErrorState();
+				ereport(ERROR,
+						(errcode(edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ?
+								 ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST : edata->sqlerrcode),
+						 errmsg("cannot change the sources: criterion %d of trial \"%s\" would no longer evaluate",
+								c->position, t->trial_id),
+						 errdetail("%s", edata->message),
+						 errhint("Change or delete that criterion first.")));
+			}
+			PG_END_TRY();
+		}
+	}
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/* AFTER statement on any catalog table: tell every backend. */
+Datum
+tm_catalog_changed_trigger(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tm_catalog_changed_trigger: not called by trigger manager");
+	relid = lookup_sentinel();
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+	return PointerGetDatum(NULL);
+}

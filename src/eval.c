@@ -1,0 +1,396 @@
+/*-------------------------------------------------------------------------
+ *
+ * eval.c
+ *	  Three-valued (Kleene) evaluation of criteria from per-patient state,
+ *	  a patient's status for a trial, and the evidence text of
+ *	  explain_match.
+ *
+ * IDENTIFICATION
+ *	  src/eval.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/float.h"
+#include "utils/timestamp.h"
+
+#include "trialmatch.h"
+
+/* Whole years from birth to the as_of date, as age() counts them. */
+static int
+age_years(TmPlan *plan, DateADT birth)
+{
+	int			y,
+				m,
+				d;
+	int			age;
+
+	j2date(birth + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	age = plan->as_of_year - y;
+	if (plan->as_of_mon < m || (plan->as_of_mon == m && plan->as_of_mday < d))
+		age--;
+	return age;
+}
+
+static TmTruth
+eval_atom(TmPlan *plan, TmNode *node, int pidx)
+{
+	TmAtom	   *a = &plan->atoms[node->atom];
+	TmEvent    *ev = a->ev;
+	char	   *row = plan->state + (Size) pidx * plan->width;
+	uint8		flag = *(uint8 *) (row + a->flag);
+	double		v;
+
+	switch (ev->measure)
+	{
+		case TM_M_EXISTS:
+		case TM_M_ACTIVE:
+			return (flag & TM_F_SEEN) ? TM_TRUE : TM_FALSE;
+		case TM_M_COUNT:
+			return tm_test_passes(&ev->test, (double) *(int64 *) (row + a->payload)) ? TM_TRUE : TM_FALSE;
+		case TM_M_ANY:
+			if (!(flag & TM_F_SEEN))
+				return TM_UNKNOWN;
+			return (flag & TM_F_PASS) ? TM_TRUE : TM_FALSE;
+		case TM_M_LAST:
+		case TM_M_FIRST:
+			if (!(flag & TM_F_SEEN))
+				return TM_UNKNOWN;
+			v = ((TmValState *) (row + a->payload))->v;
+			break;
+		case TM_M_MIN:
+		case TM_M_MAX:
+			if (!(flag & TM_F_SEEN))
+				return TM_UNKNOWN;
+			v = *(double *) (row + a->payload);
+			break;
+		case TM_M_AVG:
+			{
+				TmValState *st = (TmValState *) (row + a->payload);
+
+				if (!(flag & TM_F_SEEN))
+					return TM_UNKNOWN;
+				v = st->v / (double) st->n;
+				break;
+			}
+		default:
+			elog(ERROR, "unexpected measure %d", ev->measure);
+	}
+	return tm_test_passes(&ev->test, v) ? TM_TRUE : TM_FALSE;
+}
+
+TmTruth
+tm_eval(TmPlan *plan, TmNode *node, int pidx)
+{
+	ListCell   *lc;
+	TmTruth		r;
+
+	check_stack_depth();
+	switch (node->kind)
+	{
+		case TM_N_AND:
+			r = TM_TRUE;
+			foreach(lc, node->args)
+			{
+				TmTruth		x = tm_eval(plan, lfirst(lc), pidx);
+
+				if (x == TM_FALSE)
+					return TM_FALSE;
+				if (x == TM_UNKNOWN)
+					r = TM_UNKNOWN;
+			}
+			return r;
+		case TM_N_OR:
+			r = TM_FALSE;
+			foreach(lc, node->args)
+			{
+				TmTruth		x = tm_eval(plan, lfirst(lc), pidx);
+
+				if (x == TM_TRUE)
+					return TM_TRUE;
+				if (x == TM_UNKNOWN)
+					r = TM_UNKNOWN;
+			}
+			return r;
+		case TM_N_NOT:
+			r = tm_eval(plan, linitial(node->args), pidx);
+			return r == TM_UNKNOWN ? TM_UNKNOWN : r == TM_TRUE ? TM_FALSE : TM_TRUE;
+		case TM_N_CONST:
+			return node->constval;
+		case TM_N_AGE:
+			{
+				DateADT		birth = plan->pats.birth[pidx];
+
+				if (DATE_IS_NOBEGIN(birth))
+					return TM_UNKNOWN;
+				return tm_test_passes(&node->test, age_years(plan, birth)) ? TM_TRUE : TM_FALSE;
+			}
+		case TM_N_SEX:
+			{
+				int			s = plan->pats.sex[pidx];
+				const char *sex;
+
+				if (s < 0)
+					return TM_UNKNOWN;
+				sex = list_nth(plan->pats.sexdict, s);
+				foreach(lc, node->sexes)
+					if (strcmp(lfirst(lc), sex) == 0)
+						return TM_TRUE;
+				return TM_FALSE;
+			}
+		case TM_N_EVENT:
+			return eval_atom(plan, node, pidx);
+	}
+	return TM_UNKNOWN;
+}
+
+/*
+ * Evaluate every criterion of a trial for one patient into results[] (may
+ * be NULL) and return the status: TRUE eligible, FALSE ineligible,
+ * UNKNOWN indeterminate.
+ */
+TmTruth
+tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx, TmTruth *results)
+{
+	bool		failed = false;
+	bool		unknown = false;
+
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		TmCriterion *c = &trial->criteria[i];
+		TmTruth		r = tm_eval(plan, c->tree, pidx);
+
+		if (results)
+			results[i] = r;
+		if (r == TM_UNKNOWN)
+			unknown = true;
+		else if ((r == TM_TRUE) == c->exclusion)
+			failed = true;
+	}
+	return failed ? TM_FALSE : unknown ? TM_UNKNOWN : TM_TRUE;
+}
+
+/* ---------------------------------------------------------------
+ * Evidence
+ * ---------------------------------------------------------------
+ */
+static void
+append_time(StringInfo buf, TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+
+	if (TIMESTAMP_IS_NOBEGIN(t))
+		appendStringInfoString(buf, "-infinity");
+	else if (TIMESTAMP_IS_NOEND(t))
+		appendStringInfoString(buf, "infinity");
+	else if (timestamp2tm(t, &tz, &tm, &fsec, NULL, NULL) != 0)
+		appendStringInfoString(buf, "?");
+	else if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0 && fsec == 0)
+		appendStringInfo(buf, "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+	else
+		appendStringInfo(buf, "%04d-%02d-%02d %02d:%02d", tm.tm_year, tm.tm_mon,
+						 tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
+static const char unit_names[][2][8] = {
+	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
+};
+static const char *const measure_names[] = {
+	"", "count", "last", "first", "min", "max", "avg", "any", "active"
+};
+
+/* "lab '4548-4' within 180 days" */
+static void
+append_event(StringInfo buf, TmEvent *ev)
+{
+	appendStringInfo(buf, "%s ", ev->source);
+	tm_deparse_codes(buf, ev->codes);
+	if (ev->except)
+	{
+		appendStringInfoString(buf, " except ");
+		tm_deparse_codes(buf, ev->except);
+	}
+	if (ev->has_window)
+		appendStringInfo(buf, " within %d %s", ev->window_n, unit_names[ev->window_unit][ev->window_n != 1]);
+}
+
+/* "4548-4 = 8.2 %" or "2345-7 = 7.1 mmol/L (127.9 mg/dL)" */
+static void
+append_value(StringInfo buf, TmEvidence *e, TmEvent *ev)
+{
+	appendStringInfo(buf, "%s = %s", e->code, float8out_internal(e->value));
+	if (e->unit)
+		appendStringInfo(buf, " %s", e->unit);
+	if (ev->unit && e->value != e->cvalue)
+		appendStringInfo(buf, " (%.6g %s)", e->cvalue, ev->unit);
+	else if (ev->unit && e->unit && strcmp(e->unit, ev->unit) != 0)
+		appendStringInfo(buf, " (%.6g %s)", e->cvalue, ev->unit);
+	appendStringInfoString(buf, " at ");
+	append_time(buf, e->time);
+}
+
+static void
+evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
+{
+	TmAtom	   *a = &plan->atoms[node->atom];
+	TmEvent    *ev = a->ev;
+	TmEvidence *e = &plan->evidence[node->atom];
+	char	   *row = plan->state;
+	uint8		flag = *(uint8 *) (row + a->flag);
+
+	switch (ev->measure)
+	{
+		case TM_M_EXISTS:
+			if (e->have)
+			{
+				appendStringInfo(buf, "%s %s at ", ev->source, e->code);
+				append_time(buf, e->time);
+			}
+			else
+			{
+				appendStringInfoString(buf, "no ");
+				append_event(buf, ev);
+			}
+			break;
+		case TM_M_ACTIVE:
+			if (e->have)
+			{
+				appendStringInfo(buf, "%s %s active since ", ev->source, e->code);
+				append_time(buf, e->time);
+				if (e->has_end)
+				{
+					appendStringInfoString(buf, " until ");
+					append_time(buf, e->end);
+				}
+			}
+			else
+			{
+				appendStringInfoString(buf, "no active ");
+				append_event(buf, ev);
+			}
+			break;
+		case TM_M_COUNT:
+			appendStringInfo(buf, "count " INT64_FORMAT " of ", *(int64 *) (row + a->payload));
+			append_event(buf, ev);
+			if (ev->has_where)
+				appendStringInfo(buf, " where value %s %s%s%s", tm_cmp_name(ev->where.op),
+								 float8out_internal(ev->where.lo),
+								 ev->where.op == TM_CMP_BETWEEN ? " and " : "",
+								 ev->where.op == TM_CMP_BETWEEN ? float8out_internal(ev->where.hi) : "");
+			break;
+		case TM_M_AVG:
+			if (flag & TM_F_SEEN)
+			{
+				TmValState *st = (TmValState *) (row + a->payload);
+
+				appendStringInfo(buf, "avg of " INT64_FORMAT " values of ", st->n);
+				append_event(buf, ev);
+				appendStringInfo(buf, " = %.6g", st->v / st->n);
+				if (ev->unit)
+					appendStringInfo(buf, " %s", ev->unit);
+				break;
+			}
+			/* FALLTHROUGH */
+		case TM_M_LAST:
+		case TM_M_FIRST:
+		case TM_M_MIN:
+		case TM_M_MAX:
+		case TM_M_ANY:
+			if (!(flag & TM_F_SEEN))
+			{
+				appendStringInfoString(buf, "no usable value: ");
+				append_event(buf, ev);
+				if (ev->unit)
+					appendStringInfo(buf, " in %s or convertible to it", ev->unit);
+			}
+			else if (ev->measure == TM_M_ANY && !(flag & TM_F_PASS))
+			{
+				appendStringInfo(buf, "none of " INT64_FORMAT " values passes: ", e->nvalues);
+				append_event(buf, ev);
+			}
+			else
+			{
+				appendStringInfo(buf, "%s ", measure_names[ev->measure]);
+				append_value(buf, e, ev);
+			}
+			break;
+	}
+}
+
+static void
+evidence_walk(TmPlan *plan, TmNode *node, StringInfo buf)
+{
+	ListCell   *lc;
+
+	check_stack_depth();
+	switch (node->kind)
+	{
+		case TM_N_AND:
+		case TM_N_OR:
+		case TM_N_NOT:
+			foreach(lc, node->args)
+				evidence_walk(plan, lfirst(lc), buf);
+			return;
+		default:
+			break;
+	}
+	if (buf->len > 0)
+		appendStringInfoString(buf, "; ");
+	switch (node->kind)
+	{
+		case TM_N_CONST:
+			appendStringInfoString(buf, node->constval == TM_UNKNOWN ?
+								   "not decidable from data: check by hand" :
+								   node->constval == TM_TRUE ? "always true" : "always false");
+			break;
+		case TM_N_AGE:
+			{
+				DateADT		birth = plan->pats.birth[0];
+
+				int			y,
+							m,
+							d;
+
+				if (DATE_IS_NOBEGIN(birth))
+				{
+					appendStringInfoString(buf, "birth date unknown");
+					break;
+				}
+				j2date(birth + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+				appendStringInfo(buf, "age %d (born %04d-%02d-%02d)", age_years(plan, birth),
+								 y, m, d);
+				break;
+			}
+		case TM_N_SEX:
+			if (plan->pats.sex[0] < 0)
+				appendStringInfoString(buf, "sex unknown");
+			else
+				appendStringInfo(buf, "sex %s", (char *) list_nth(plan->pats.sexdict, plan->pats.sex[0]));
+			break;
+		case TM_N_EVENT:
+			evidence_atom(plan, node, buf);
+			break;
+		default:
+			break;
+	}
+}
+
+/* What decided a criterion for the single patient of plan. */
+char *
+tm_evidence(TmPlan *plan, TmNode *node, int pidx)
+{
+	StringInfoData buf;
+
+	Assert(pidx == 0 && plan->evidence);
+	initStringInfo(&buf);
+	evidence_walk(plan, node, &buf);
+	return buf.data;
+}

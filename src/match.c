@@ -1,0 +1,308 @@
+/*-------------------------------------------------------------------------
+ *
+ * match.c
+ *	  SQL entry points: match_patients, match_trials, explain_match,
+ *	  attrition and check_expr.
+ *
+ * Each call gets its own memory context, deleted at the end; per-row
+ * output work happens in a context reset for every row.
+ *
+ * IDENTIFICATION
+ *	  src/match.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_enum.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "trialmatch.h"
+
+PG_FUNCTION_INFO_V1(tm_match_patients);
+PG_FUNCTION_INFO_V1(tm_match_trials);
+PG_FUNCTION_INFO_V1(tm_explain_match);
+PG_FUNCTION_INFO_V1(tm_attrition);
+PG_FUNCTION_INFO_V1(tm_check_expr);
+
+/* Output helpers for rows (status, failed[], unknown[]). */
+typedef struct StatusOut
+{
+	Oid			status_oid[3];	/* by TmTruth: ineligible, eligible, indeterminate */
+} StatusOut;
+
+static void
+status_out_init(StatusOut *so, ReturnSetInfo *rsinfo)
+{
+	Oid			enumtype = TupleDescAttr(rsinfo->setDesc, 1)->atttypid;
+	const char *names[3] = {"ineligible", "eligible", "indeterminate"};
+
+	for (int i = 0; i < 3; i++)
+	{
+		so->status_oid[i] = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+											ObjectIdGetDatum(enumtype),
+											CStringGetDatum(names[i]));
+		if (!OidIsValid(so->status_oid[i]))
+			elog(ERROR, "enum label \"%s\" not found", names[i]);
+	}
+}
+
+/* Arrays of the labels of failed and of unknown criteria, in position order. */
+static void
+label_arrays(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
+{
+	Datum	   *f = palloc(sizeof(Datum) * Max(trial->ncriteria, 1));
+	Datum	   *u = palloc(sizeof(Datum) * Max(trial->ncriteria, 1));
+	int			nf = 0,
+				nu = 0;
+
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		TmCriterion *c = &trial->criteria[i];
+
+		if (results[i] == TM_UNKNOWN)
+			u[nu++] = CStringGetTextDatum(c->label);
+		else if ((results[i] == TM_TRUE) == c->exclusion)
+			f[nf++] = CStringGetTextDatum(c->label);
+	}
+	*failed = PointerGetDatum(construct_array(f, nf, TEXTOID, -1, false, TYPALIGN_INT));
+	*unknown = PointerGetDatum(construct_array(u, nu, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static MemoryContext
+call_context(void)
+{
+	return AllocSetContextCreate(CurrentMemoryContext, "trialmatch call",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Plan and evaluate one trial over the whole patient table. */
+static TmPlan *
+population(TmTrial **trial, char *trial_id, TimestampTz as_of)
+{
+	TmCatalog  *cat = tm_catalog();
+	TmPlan	   *plan;
+
+	*trial = tm_catalog_trial(cat, trial_id);
+	plan = tm_plan_create(cat, trial, 1, as_of);
+	tm_plan_check_privileges(plan);
+	tm_run_population(plan);
+	return plan;
+}
+
+Datum
+tm_match_patients(PG_FUNCTION_ARGS)
+{
+	char	   *trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = call_context();
+	MemoryContext rowcxt;
+	MemoryContext old;
+	TmTrial    *trial;
+	TmPlan	   *plan;
+	TmTruth    *results;
+	StatusOut	so;
+
+	InitMaterializedSRF(fcinfo, 0);
+	status_out_init(&so, rsinfo);
+	old = MemoryContextSwitchTo(cxt);
+	plan = population(&trial, trial_id, as_of);
+	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
+	rowcxt = AllocSetContextCreate(cxt, "trialmatch output row", ALLOCSET_DEFAULT_SIZES);
+	for (int p = 0; p < plan->pats.n; p++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		TmTruth		st;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
+		MemoryContextSwitchTo(rowcxt);
+		st = tm_eval_trial(plan, trial, p, results);
+		values[0] = Int64GetDatum(plan->pats.ids[p]);
+		values[1] = ObjectIdGetDatum(so.status_oid[st]);
+		label_arrays(trial, results, &values[2], &values[3]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextSwitchTo(cxt);
+	tm_plan_close(plan);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+Datum
+tm_attrition(PG_FUNCTION_ARGS)
+{
+	char	   *trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = call_context();
+	MemoryContext old;
+	TmTrial    *trial;
+	TmPlan	   *plan;
+	TmTruth    *results;
+	int64	   *counts;			/* per criterion: passed, failed, unknown, remaining */
+
+	InitMaterializedSRF(fcinfo, 0);
+	old = MemoryContextSwitchTo(cxt);
+	plan = population(&trial, trial_id, as_of);
+	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
+	counts = palloc0(sizeof(int64) * 4 * Max(trial->ncriteria, 1));
+	for (int p = 0; p < plan->pats.n; p++)
+	{
+		bool		out = false;
+
+		CHECK_FOR_INTERRUPTS();
+		tm_eval_trial(plan, trial, p, results);
+		for (int i = 0; i < trial->ncriteria; i++)
+		{
+			bool		excl = trial->criteria[i].exclusion;
+
+			if (results[i] == TM_UNKNOWN)
+				counts[i * 4 + 2]++;
+			else if ((results[i] == TM_TRUE) == excl)
+			{
+				counts[i * 4 + 1]++;
+				out = true;
+			}
+			else
+				counts[i * 4]++;
+			if (!out)
+				counts[i * 4 + 3]++;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		TmCriterion *c = &trial->criteria[i];
+		Datum		values[7];
+		bool		nulls[7] = {0};
+
+		values[0] = Int32GetDatum(c->position);
+		values[1] = CStringGetTextDatum(c->exclusion ? "exclusion" : "inclusion");
+		values[2] = CStringGetTextDatum(c->label);
+		for (int k = 0; k < 4; k++)
+			values[3 + k] = Int64GetDatum(counts[i * 4 + k]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	tm_plan_close(plan);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+static void
+patient_not_found(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("patient " INT64_FORMAT " does not exist", id),
+			 errhint("Patients are read from the table registered with trialmatch.set_patients().")));
+}
+
+Datum
+tm_match_trials(PG_FUNCTION_ARGS)
+{
+	int64		patient_id = PG_GETARG_INT64(0);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = call_context();
+	MemoryContext old;
+	TmCatalog  *cat;
+	TmTrial   **trials;
+	int			ntrials = 0;
+	ListCell   *lc;
+	TmPlan	   *plan;
+	StatusOut	so;
+
+	InitMaterializedSRF(fcinfo, 0);
+	status_out_init(&so, rsinfo);
+	old = MemoryContextSwitchTo(cxt);
+	cat = tm_catalog();
+	trials = palloc(sizeof(TmTrial *) * Max(list_length(cat->trials), 1));
+	foreach(lc, cat->trials)
+	{
+		TmTrial    *t = lfirst(lc);
+
+		if (strcmp(t->status, "recruiting") == 0)
+			trials[ntrials++] = t;
+	}
+	plan = tm_plan_create(cat, trials, ntrials, as_of);
+	tm_plan_check_privileges(plan);
+	if (!tm_run_single(plan, patient_id))
+		patient_not_found(patient_id);
+	for (int t = 0; t < ntrials; t++)
+	{
+		TmTruth    *results = palloc(sizeof(TmTruth) * Max(trials[t]->ncriteria, 1));
+		Datum		values[4];
+		bool		nulls[4] = {0};
+		TmTruth		st = tm_eval_trial(plan, trials[t], 0, results);
+
+		values[0] = CStringGetTextDatum(trials[t]->trial_id);
+		values[1] = ObjectIdGetDatum(so.status_oid[st]);
+		label_arrays(trials[t], results, &values[2], &values[3]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	tm_plan_close(plan);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+Datum
+tm_explain_match(PG_FUNCTION_ARGS)
+{
+	char	   *trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		patient_id = PG_GETARG_INT64(1);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = call_context();
+	MemoryContext old;
+	TmCatalog  *cat;
+	TmTrial    *trial;
+	TmPlan	   *plan;
+
+	InitMaterializedSRF(fcinfo, 0);
+	old = MemoryContextSwitchTo(cxt);
+	cat = tm_catalog();
+	trial = tm_catalog_trial(cat, trial_id);
+	plan = tm_plan_create(cat, &trial, 1, as_of);
+	tm_plan_check_privileges(plan);
+	if (!tm_run_single(plan, patient_id))
+		patient_not_found(patient_id);
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		TmCriterion *c = &trial->criteria[i];
+		TmTruth		r = tm_eval(plan, c->tree, 0);
+		Datum		values[5];
+		bool		nulls[5] = {0};
+
+		values[0] = Int32GetDatum(c->position);
+		values[1] = CStringGetTextDatum(c->exclusion ? "exclusion" : "inclusion");
+		values[2] = CStringGetTextDatum(c->label);
+		values[3] = CStringGetTextDatum(r == TM_TRUE ? "true" : r == TM_FALSE ? "false" : "unknown");
+		values[4] = CStringGetTextDatum(tm_evidence(plan, c->tree, 0));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	tm_plan_close(plan);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+/* Parse an expression and return its canonical form. */
+Datum
+tm_check_expr(PG_FUNCTION_ARGS)
+{
+	char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_TEXT_P(cstring_to_text(tm_deparse(tm_parse(expr))));
+}

@@ -1,0 +1,861 @@
+/*-------------------------------------------------------------------------
+ *
+ * parse.c
+ *	  Lexer and recursive-descent parser of the criteria language
+ *	  (SPEC section 4), producing a TmNode tree; and its deparser.
+ *
+ * The parser knows nothing of the catalog: whether a source exists and has
+ * the columns a measure needs is checked by tm_validate_tree (catalog.c).
+ * Every syntax error reports the offending token, its 1-based character
+ * position, and the expression line with a caret under the token.
+ *
+ * IDENTIFICATION
+ *	  src/parse.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "trialmatch.h"
+
+/* Limits that keep hostile input cheap to reject. */
+#define TM_MAX_WINDOW	1000000
+#define TM_MAX_CODES	100000
+
+typedef enum TokKind
+{
+	TOK_EOF,
+	TOK_WORD,					/* identifier or keyword, folded to lower case */
+	TOK_STRING,
+	TOK_NUMBER,
+	TOK_OP,						/* < <= = <> != >= > */
+	TOK_LPAREN,
+	TOK_RPAREN,
+	TOK_COMMA
+} TokKind;
+
+typedef struct Token
+{
+	TokKind		kind;
+	int			start;			/* byte offset */
+	int			len;			/* bytes in source */
+	char	   *text;			/* word (lower case), string contents, or op */
+	bool		is_integer;
+} Token;
+
+typedef struct ParseState
+{
+	const char *src;
+	Token	   *toks;
+	int			ntoks;
+	int			pos;
+} ParseState;
+
+static TmNode *parse_expr(ParseState *ps);
+
+/*
+ * The line of expr holding the 1-based character position charpos, and a
+ * caret line under it.
+ */
+char *
+tm_caret(const char *expr, int charpos)
+{
+	int			b = 0;
+	int			linestart;
+	int			lineend;
+	StringInfoData buf;
+
+	for (int i = 1; i < charpos && expr[b] != '\0'; i++)
+		b += pg_mblen(expr + b);
+	linestart = b;
+	while (linestart > 0 && expr[linestart - 1] != '\n')
+		linestart--;
+	lineend = b;
+	while (expr[lineend] != '\0' && expr[lineend] != '\n')
+		lineend++;
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, expr + linestart, lineend - linestart);
+	appendStringInfoChar(&buf, '\n');
+	for (int i = linestart; i < b; i += pg_mblen(expr + i))
+		appendStringInfoChar(&buf, expr[i] == '\t' ? '\t' : ' ');
+	appendStringInfoChar(&buf, '^');
+	return buf.data;
+}
+
+/*
+ * Report a syntax error at a token: message names the token, detail gives
+ * its position and the line with a caret.
+ */
+static void
+syntax_error(ParseState *ps, Token *tok, int sqlstate, const char *what)
+{
+	int			charpos = pg_mbstrlen_with_len(ps->src, tok->start) + 1;
+	char	   *caret = tm_caret(ps->src, charpos);
+
+	if (tok->kind == TOK_EOF)
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("syntax error at end of criterion expression"),
+				 errdetail("At position %d: %s.\n%s", charpos, what, caret)));
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("%s at or near \"%s\"",
+					sqlstate == ERRCODE_SYNTAX_ERROR ? "syntax error" : "invalid value",
+					pnstrdup(ps->src + tok->start, tok->len)),
+			 errdetail("At position %d: %s.\n%s", charpos, what, caret)));
+}
+
+static void
+lex(ParseState *ps)
+{
+	const char *s = ps->src;
+	int			i = 0;
+	int			cap = 16;
+
+	ps->toks = palloc(sizeof(Token) * cap);
+	ps->ntoks = 0;
+	for (;;)
+	{
+		Token	   *t;
+
+		CHECK_FOR_INTERRUPTS();
+		/* whitespace and comments */
+		while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f')
+			i++;
+		if (s[i] == '-' && s[i + 1] == '-')
+		{
+			while (s[i] != '\0' && s[i] != '\n')
+				i++;
+			continue;
+		}
+		if (ps->ntoks == cap)
+		{
+			cap *= 2;
+			ps->toks = repalloc(ps->toks, sizeof(Token) * cap);
+		}
+		t = &ps->toks[ps->ntoks++];
+		memset(t, 0, sizeof(Token));
+		t->start = i;
+		if (s[i] == '\0')
+		{
+			t->kind = TOK_EOF;
+			return;
+		}
+		if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_')
+		{
+			int			j = i;
+
+			while ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') ||
+				   (s[j] >= '0' && s[j] <= '9') || s[j] == '_')
+				j++;
+			t->kind = TOK_WORD;
+			t->len = j - i;
+			t->text = pnstrdup(s + i, j - i);
+			for (char *p = t->text; *p; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p += 'a' - 'A';
+			i = j;
+		}
+		else if ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+				 (s[i] == '-' && ((s[i + 1] >= '0' && s[i + 1] <= '9') || s[i + 1] == '.')))
+		{
+			int			j = i;
+			bool		digits = false;
+
+			t->is_integer = true;
+			if (s[j] == '-')
+				j++;
+			while (s[j] >= '0' && s[j] <= '9')
+				j++, digits = true;
+			if (s[j] == '.')
+			{
+				t->is_integer = false;
+				j++;
+				while (s[j] >= '0' && s[j] <= '9')
+					j++, digits = true;
+			}
+			if (digits && (s[j] == 'e' || s[j] == 'E'))
+			{
+				int			k = j + 1;
+
+				if (s[k] == '+' || s[k] == '-')
+					k++;
+				if (s[k] >= '0' && s[k] <= '9')
+				{
+					t->is_integer = false;
+					while (s[k] >= '0' && s[k] <= '9')
+						k++;
+					j = k;
+				}
+			}
+			t->kind = TOK_NUMBER;
+			t->len = j - i;
+			t->text = pnstrdup(s + i, j - i);
+			if (!digits)
+				syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "a number needs digits");
+			i = j;
+		}
+		else if (s[i] == '\'')
+		{
+			StringInfoData buf;
+			int			j = i + 1;
+
+			initStringInfo(&buf);
+			for (;;)
+			{
+				if (s[j] == '\0')
+				{
+					t->kind = TOK_STRING;
+					t->len = j - i;
+					syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "unterminated quoted string");
+				}
+				if (s[j] == '\'')
+				{
+					if (s[j + 1] == '\'')
+					{
+						appendStringInfoChar(&buf, '\'');
+						j += 2;
+						continue;
+					}
+					j++;
+					break;
+				}
+				appendStringInfoChar(&buf, s[j]);
+				j++;
+			}
+			t->kind = TOK_STRING;
+			t->len = j - i;
+			t->text = buf.data;
+			i = j;
+		}
+		else if (s[i] == '<' || s[i] == '>' || s[i] == '=' || s[i] == '!')
+		{
+			int			j = i + 1;
+
+			if ((s[i] == '<' && (s[j] == '=' || s[j] == '>')) ||
+				(s[i] == '>' && s[j] == '=') || (s[i] == '!' && s[j] == '='))
+				j++;
+			t->kind = TOK_OP;
+			t->len = j - i;
+			t->text = pnstrdup(s + i, j - i);
+			if (strcmp(t->text, "!") == 0)
+				syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "unexpected character");
+			if (strcmp(t->text, "!=") == 0)
+				t->text = pstrdup("<>");
+			i = j;
+		}
+		else if (s[i] == '(' || s[i] == ')' || s[i] == ',')
+		{
+			t->kind = s[i] == '(' ? TOK_LPAREN : s[i] == ')' ? TOK_RPAREN : TOK_COMMA;
+			t->len = 1;
+			i++;
+		}
+		else
+		{
+			t->kind = TOK_WORD;
+			t->len = pg_mblen(s + i);
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "unexpected character");
+		}
+	}
+}
+
+static inline Token *
+peek(ParseState *ps)
+{
+	return &ps->toks[ps->pos];
+}
+
+static inline int
+location(ParseState *ps)
+{
+	return pg_mbstrlen_with_len(ps->src, peek(ps)->start) + 1;
+}
+
+static bool
+accept_word(ParseState *ps, const char *word)
+{
+	Token	   *t = peek(ps);
+
+	if (t->kind == TOK_WORD && strcmp(t->text, word) == 0)
+	{
+		ps->pos++;
+		return true;
+	}
+	return false;
+}
+
+static void
+expect_word(ParseState *ps, const char *word, const char *what)
+{
+	if (!accept_word(ps, word))
+		syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR, what);
+}
+
+static void
+expect_kind(ParseState *ps, TokKind kind, const char *what)
+{
+	if (peek(ps)->kind != kind)
+		syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR, what);
+	ps->pos++;
+}
+
+static double
+parse_number(ParseState *ps)
+{
+	Token	   *t = peek(ps);
+	double		v;
+	char	   *end;
+
+	if (t->kind != TOK_NUMBER)
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected a number");
+	errno = 0;
+	v = strtod(t->text, &end);
+	if (errno == ERANGE || !isfinite(v))
+		syntax_error(ps, t, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+					 "number is out of range for type double precision");
+	ps->pos++;
+	return v;
+}
+
+static void
+parse_test(ParseState *ps, TmTest *test)
+{
+	Token	   *t = peek(ps);
+
+	if (accept_word(ps, "between"))
+	{
+		test->op = TM_CMP_BETWEEN;
+		test->lo = parse_number(ps);
+		expect_word(ps, "and", "expected AND in BETWEEN ... AND ...");
+		test->hi = parse_number(ps);
+		return;
+	}
+	if (t->kind != TOK_OP)
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected a comparison (<, <=, =, <>, >=, >) or BETWEEN");
+	if (strcmp(t->text, "<") == 0)
+		test->op = TM_CMP_LT;
+	else if (strcmp(t->text, "<=") == 0)
+		test->op = TM_CMP_LE;
+	else if (strcmp(t->text, "=") == 0)
+		test->op = TM_CMP_EQ;
+	else if (strcmp(t->text, "<>") == 0)
+		test->op = TM_CMP_NE;
+	else if (strcmp(t->text, ">=") == 0)
+		test->op = TM_CMP_GE;
+	else
+		test->op = TM_CMP_GT;
+	ps->pos++;
+	test->lo = parse_number(ps);
+	test->hi = test->lo;
+}
+
+static TmCode *
+parse_code(ParseState *ps)
+{
+	Token	   *t = peek(ps);
+	TmCode	   *code = palloc0(sizeof(TmCode));
+
+	if (t->kind == TOK_STRING)
+	{
+		int			len = strlen(t->text);
+
+		if (len == 0)
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "a code must not be empty");
+		code->str = t->text;
+		code->len = len;
+		if (t->text[len - 1] == '%')
+		{
+			code->prefix = true;
+			code->len = len - 1;
+			code->str = pnstrdup(t->text, len - 1);
+		}
+	}
+	else if (t->kind == TOK_NUMBER && t->is_integer)
+	{
+		char	   *end;
+
+		code->is_int = true;
+		errno = 0;
+		code->ival = strtoi64(t->text, &end, 10);
+		if (errno == ERANGE || *end != '\0')
+			syntax_error(ps, t, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+						 "integer code is out of range for type bigint");
+	}
+	else
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected a code: a quoted string or an integer");
+	ps->pos++;
+	return code;
+}
+
+static List *
+parse_codes(ParseState *ps)
+{
+	List	   *codes = NIL;
+
+	if (peek(ps)->kind != TOK_LPAREN)
+		return list_make1(parse_code(ps));
+	ps->pos++;
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (list_length(codes) >= TM_MAX_CODES)
+			syntax_error(ps, peek(ps), ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+						 "a code list may hold at most 100000 codes");
+		codes = lappend(codes, parse_code(ps));
+		if (peek(ps)->kind == TOK_COMMA)
+		{
+			ps->pos++;
+			continue;
+		}
+		expect_kind(ps, TOK_RPAREN, "expected \",\" or \")\" in a code list");
+		return codes;
+	}
+}
+
+static TmNode *
+make_node(TmNodeKind kind, int location)
+{
+	TmNode	   *n = palloc0(sizeof(TmNode));
+
+	n->kind = kind;
+	n->location = location;
+	n->atom = -1;
+	return n;
+}
+
+static TmNode *
+parse_event(ParseState *ps)
+{
+	TmNode	   *n = make_node(TM_N_EVENT, location(ps));
+	TmEvent    *ev = palloc0(sizeof(TmEvent));
+	Token	   *t = peek(ps);
+
+	n->event = ev;
+	ev->source = t->text;
+	ev->source_location = n->location;
+	ps->pos++;
+	ev->codes = parse_codes(ps);
+	if (accept_word(ps, "except"))
+		ev->except = parse_codes(ps);
+	if (accept_word(ps, "within"))
+	{
+		Token	   *nt = peek(ps);
+		const char *u;
+		double		v;
+
+		if (nt->kind != TOK_NUMBER || !nt->is_integer)
+			syntax_error(ps, nt, ERRCODE_SYNTAX_ERROR,
+						 "expected a whole, positive number of time units after WITHIN");
+		v = parse_number(ps);
+		if (v < 1 || v > TM_MAX_WINDOW)
+			syntax_error(ps, nt, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+						 "a window must be between 1 and 1000000 units long");
+		ev->has_window = true;
+		ev->window_n = (int) v;
+		t = peek(ps);
+		u = t->kind == TOK_WORD ? t->text : "";
+		if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
+			ev->window_unit = TM_W_HOUR;
+		else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
+			ev->window_unit = TM_W_DAY;
+		else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
+			ev->window_unit = TM_W_WEEK;
+		else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
+			ev->window_unit = TM_W_MONTH;
+		else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
+			ev->window_unit = TM_W_YEAR;
+		else
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+						 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
+		ps->pos++;
+	}
+
+	ev->measure = TM_M_EXISTS;
+	t = peek(ps);
+	if (t->kind != TOK_WORD)
+		return n;
+	if (accept_word(ps, "count"))
+	{
+		ev->measure = TM_M_COUNT;
+		if (accept_word(ps, "where"))
+		{
+			expect_word(ps, "value", "expected VALUE after COUNT WHERE");
+			ev->has_where = true;
+			parse_test(ps, &ev->where);
+		}
+		parse_test(ps, &ev->test);
+		return n;
+	}
+	if (accept_word(ps, "active"))
+	{
+		ev->measure = TM_M_ACTIVE;
+		return n;
+	}
+	if (strcmp(t->text, "last") == 0)
+		ev->measure = TM_M_LAST;
+	else if (strcmp(t->text, "first") == 0)
+		ev->measure = TM_M_FIRST;
+	else if (strcmp(t->text, "min") == 0)
+		ev->measure = TM_M_MIN;
+	else if (strcmp(t->text, "max") == 0)
+		ev->measure = TM_M_MAX;
+	else if (strcmp(t->text, "avg") == 0)
+		ev->measure = TM_M_AVG;
+	else if (strcmp(t->text, "any") == 0)
+		ev->measure = TM_M_ANY;
+	else
+		return n;				/* AND, OR, ... : the caller decides */
+	ps->pos++;
+	parse_test(ps, &ev->test);
+	if (accept_word(ps, "unit"))
+	{
+		if (peek(ps)->kind != TOK_STRING)
+			syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR,
+						 "expected a quoted unit after UNIT");
+		ev->unit = peek(ps)->text;
+		ps->pos++;
+	}
+	return n;
+}
+
+static TmNode *
+parse_factor(ParseState *ps)
+{
+	Token	   *t = peek(ps);
+	int			loc = location(ps);
+	TmNode	   *n;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+
+	if (t->kind == TOK_LPAREN)
+	{
+		ps->pos++;
+		n = parse_expr(ps);
+		expect_kind(ps, TOK_RPAREN, "expected \")\"");
+		return n;
+	}
+	if (t->kind != TOK_WORD)
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected a criterion: NOT, \"(\", TRUE, FALSE, UNKNOWN, AGE, SEX or a source name");
+	if (accept_word(ps, "not"))
+	{
+		n = make_node(TM_N_NOT, loc);
+		n->args = list_make1(parse_factor(ps));
+		return n;
+	}
+	if (accept_word(ps, "true") || accept_word(ps, "false") || accept_word(ps, "unknown"))
+	{
+		n = make_node(TM_N_CONST, loc);
+		n->constval = t->text[0] == 't' ? TM_TRUE : t->text[0] == 'f' ? TM_FALSE : TM_UNKNOWN;
+		return n;
+	}
+	if (accept_word(ps, "age"))
+	{
+		n = make_node(TM_N_AGE, loc);
+		parse_test(ps, &n->test);
+		return n;
+	}
+	if (accept_word(ps, "sex"))
+	{
+		n = make_node(TM_N_SEX, loc);
+		if (accept_word(ps, "in"))
+		{
+			expect_kind(ps, TOK_LPAREN, "expected \"(\" after SEX IN");
+			for (;;)
+			{
+				if (peek(ps)->kind != TOK_STRING)
+					syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR, "expected a quoted string");
+				n->sexes = lappend(n->sexes, peek(ps)->text);
+				ps->pos++;
+				if (peek(ps)->kind == TOK_COMMA)
+				{
+					ps->pos++;
+					continue;
+				}
+				expect_kind(ps, TOK_RPAREN, "expected \",\" or \")\"");
+				break;
+			}
+		}
+		else
+		{
+			Token	   *op = peek(ps);
+
+			if (op->kind != TOK_OP || strcmp(op->text, "=") != 0)
+				syntax_error(ps, op, ERRCODE_SYNTAX_ERROR, "expected \"=\" or IN after SEX");
+			ps->pos++;
+			if (peek(ps)->kind != TOK_STRING)
+				syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR, "expected a quoted string");
+			n->sexes = list_make1(peek(ps)->text);
+			ps->pos++;
+		}
+		return n;
+	}
+	if (strcmp(t->text, "and") == 0 || strcmp(t->text, "or") == 0)
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected a criterion before the operator");
+	return parse_event(ps);
+}
+
+static TmNode *
+parse_term(ParseState *ps)
+{
+	TmNode	   *first = parse_factor(ps);
+	TmNode	   *n = NULL;
+
+	while (peek(ps)->kind == TOK_WORD && strcmp(peek(ps)->text, "and") == 0)
+	{
+		int			loc = location(ps);
+
+		ps->pos++;
+		if (n == NULL)
+		{
+			n = make_node(TM_N_AND, loc);
+			n->args = list_make1(first);
+		}
+		n->args = lappend(n->args, parse_factor(ps));
+	}
+	return n ? n : first;
+}
+
+static TmNode *
+parse_expr(ParseState *ps)
+{
+	TmNode	   *first;
+	TmNode	   *n = NULL;
+
+	check_stack_depth();
+	first = parse_term(ps);
+	while (peek(ps)->kind == TOK_WORD && strcmp(peek(ps)->text, "or") == 0)
+	{
+		int			loc = location(ps);
+
+		ps->pos++;
+		if (n == NULL)
+		{
+			n = make_node(TM_N_OR, loc);
+			n->args = list_make1(first);
+		}
+		n->args = lappend(n->args, parse_term(ps));
+	}
+	return n ? n : first;
+}
+
+/*
+ * Parse a criterion expression; ERROR (42601 and friends) on bad input.
+ */
+TmNode *
+tm_parse(const char *expr)
+{
+	ParseState	ps;
+	TmNode	   *n;
+	Token	   *t;
+
+	ps.src = expr;
+	ps.pos = 0;
+	lex(&ps);
+	n = parse_expr(&ps);
+	t = peek(&ps);
+	if (t->kind != TOK_EOF)
+		syntax_error(&ps, t, ERRCODE_SYNTAX_ERROR,
+					 t->kind == TOK_RPAREN ? "unbalanced \")\"" :
+					 "expected AND, OR or the end of the expression");
+	return n;
+}
+
+const char *
+tm_cmp_name(TmCmp op)
+{
+	switch (op)
+	{
+		case TM_CMP_LT:
+			return "<";
+		case TM_CMP_LE:
+			return "<=";
+		case TM_CMP_EQ:
+			return "=";
+		case TM_CMP_NE:
+			return "<>";
+		case TM_CMP_GE:
+			return ">=";
+		case TM_CMP_GT:
+			return ">";
+		case TM_CMP_BETWEEN:
+			return "between";
+	}
+	return "?";
+}
+
+bool
+tm_test_passes(const TmTest *test, double v)
+{
+	switch (test->op)
+	{
+		case TM_CMP_LT:
+			return v < test->lo;
+		case TM_CMP_LE:
+			return v <= test->lo;
+		case TM_CMP_EQ:
+			return v == test->lo;
+		case TM_CMP_NE:
+			return v != test->lo;
+		case TM_CMP_GE:
+			return v >= test->lo;
+		case TM_CMP_GT:
+			return v > test->lo;
+		case TM_CMP_BETWEEN:
+			return v >= test->lo && v <= test->hi;
+	}
+	return false;
+}
+
+static void
+deparse_quoted(StringInfo buf, const char *s, bool prefix)
+{
+	appendStringInfoChar(buf, '\'');
+	for (; *s; s++)
+	{
+		if (*s == '\'')
+			appendStringInfoChar(buf, '\'');
+		appendStringInfoChar(buf, *s);
+	}
+	if (prefix)
+		appendStringInfoChar(buf, '%');
+	appendStringInfoChar(buf, '\'');
+}
+
+static void
+deparse_test(StringInfo buf, const TmTest *t)
+{
+	if (t->op == TM_CMP_BETWEEN)
+		appendStringInfo(buf, "between %s and %s", float8out_internal(t->lo),
+						 float8out_internal(t->hi));
+	else
+		appendStringInfo(buf, "%s %s", tm_cmp_name(t->op), float8out_internal(t->lo));
+}
+
+void
+tm_deparse_codes(StringInfo buf, List *codes)
+{
+	ListCell   *lc;
+
+	if (list_length(codes) > 1)
+		appendStringInfoChar(buf, '(');
+	foreach(lc, codes)
+	{
+		TmCode	   *c = lfirst(lc);
+
+		if (lc != list_head(codes))
+			appendStringInfoString(buf, ", ");
+		if (c->is_int)
+			appendStringInfo(buf, INT64_FORMAT, c->ival);
+		else
+			deparse_quoted(buf, c->str, c->prefix);
+	}
+	if (list_length(codes) > 1)
+		appendStringInfoChar(buf, ')');
+}
+
+static const char *const measure_names[] = {
+	"", "count", "last", "first", "min", "max", "avg", "any", "active"
+};
+static const char unit_names[][2][8] = {
+	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
+};
+
+static void
+deparse(StringInfo buf, TmNode *n)
+{
+	ListCell   *lc;
+
+	check_stack_depth();
+	switch (n->kind)
+	{
+		case TM_N_AND:
+		case TM_N_OR:
+			appendStringInfoChar(buf, '(');
+			foreach(lc, n->args)
+			{
+				if (lc != list_head(n->args))
+					appendStringInfoString(buf, n->kind == TM_N_AND ? " and " : " or ");
+				deparse(buf, lfirst(lc));
+			}
+			appendStringInfoChar(buf, ')');
+			break;
+		case TM_N_NOT:
+			appendStringInfoString(buf, "not ");
+			deparse(buf, linitial(n->args));
+			break;
+		case TM_N_CONST:
+			appendStringInfoString(buf, n->constval == TM_TRUE ? "true" :
+								   n->constval == TM_FALSE ? "false" : "unknown");
+			break;
+		case TM_N_AGE:
+			appendStringInfoString(buf, "age ");
+			deparse_test(buf, &n->test);
+			break;
+		case TM_N_SEX:
+			appendStringInfoString(buf, "sex in (");
+			foreach(lc, n->sexes)
+			{
+				if (lc != list_head(n->sexes))
+					appendStringInfoString(buf, ", ");
+				deparse_quoted(buf, lfirst(lc), false);
+			}
+			appendStringInfoChar(buf, ')');
+			break;
+		case TM_N_EVENT:
+			{
+				TmEvent    *ev = n->event;
+
+				appendStringInfo(buf, "%s ", ev->source);
+				tm_deparse_codes(buf, ev->codes);
+				if (ev->except)
+				{
+					appendStringInfoString(buf, " except ");
+					tm_deparse_codes(buf, ev->except);
+				}
+				if (ev->has_window)
+					appendStringInfo(buf, " within %d %s", ev->window_n,
+									 unit_names[ev->window_unit][ev->window_n != 1]);
+				if (ev->measure != TM_M_EXISTS)
+					appendStringInfo(buf, " %s", measure_names[ev->measure]);
+				if (ev->has_where)
+				{
+					appendStringInfoString(buf, " where value ");
+					deparse_test(buf, &ev->where);
+				}
+				if (ev->measure != TM_M_EXISTS && ev->measure != TM_M_ACTIVE)
+				{
+					appendStringInfoChar(buf, ' ');
+					deparse_test(buf, &ev->test);
+				}
+				if (ev->unit)
+				{
+					appendStringInfoString(buf, " unit ");
+					deparse_quoted(buf, ev->unit, false);
+				}
+				break;
+			}
+	}
+}
+
+/* Canonical text of a tree: lower case, fully parenthesized AND/OR. */
+char *
+tm_deparse(TmNode *node)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	deparse(&buf, node);
+	return buf.data;
+}

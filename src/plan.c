@@ -1,0 +1,339 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  Binding a set of trials to the tables of one call: opens the
+ *	  registered tables (AccessShareLock until the end of the transaction),
+ *	  resolves and re-checks their columns (so a dropped or retyped column
+ *	  is a clear error, never a wrong answer), numbers the event atoms,
+ *	  lays out the per-patient state, computes window bounds, and checks
+ *	  the caller's privileges.
+ *
+ * Per-patient state layout: a row of plan->width bytes per patient, holding
+ * first the 8-byte-aligned payloads (a count, a min/max, or a TmValState
+ * for last/first/avg) and then one flag byte per atom.  An atom with no
+ * measure, ACTIVE or ANY needs only its flag byte; COUNT and MIN/MAX take
+ * 8 more bytes, LAST/FIRST/AVG 16 more.
+ *
+ * IDENTIFICATION
+ *	  src/plan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/timestamp.h"
+
+#include "trialmatch.h"
+
+static int
+plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
+{
+	TmSourceDef *def;
+	TmPlanSource *ps;
+
+	for (int i = 0; i < plan->nsources; i++)
+		if (strcmp(plan->sources[i].def->name, name) == 0)
+			return i;
+	def = tm_catalog_source(cat, name);
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("source \"%s\" does not exist", name)));
+	ps = &plan->sources[plan->nsources];
+	memset(ps, 0, sizeof(TmPlanSource));
+	ps->def = def;
+	ps->what = psprintf("source \"%s\"", name);
+	ps->rel = tm_open_registered(def->relid, ps->what);
+	ps->patient = tm_resolve_column(ps->rel, def->patient_column, ps->what, "patient",
+									tm_id_types, lengthof(tm_id_types));
+	ps->code = tm_resolve_column(ps->rel, def->code_column, ps->what, "code",
+								 tm_code_types, lengthof(tm_code_types));
+	ps->time = tm_resolve_column(ps->rel, def->time_column, ps->what, "time",
+								 tm_time_types, lengthof(tm_time_types));
+	ps->end_time = tm_resolve_column(ps->rel, def->end_time_column, ps->what, "end time",
+									 tm_time_types, lengthof(tm_time_types));
+	ps->value = tm_resolve_column(ps->rel, def->value_column, ps->what, "value",
+								  tm_value_types, lengthof(tm_value_types));
+	ps->unit = tm_resolve_column(ps->rel, def->unit_column, ps->what, "unit",
+								 tm_text_types, lengthof(tm_text_types));
+	ps->maxattno = Max(Max(ps->patient.attnum, ps->code.attnum), ps->time.attnum);
+	ps->maxattno = Max(ps->maxattno, ps->end_time.attnum);
+	ps->atoms = palloc(sizeof(int) * plan->atomcap);
+	return plan->nsources++;
+}
+
+static int
+count_atoms(TmNode *n)
+{
+	ListCell   *lc;
+	int			k = 0;
+
+	check_stack_depth();
+	if (n->kind == TM_N_EVENT)
+		return 1;
+	foreach(lc, n->args)
+		k += count_atoms(lfirst(lc));
+	return k;
+}
+
+/* Assign atom numbers and bind each event atom to its source. */
+static void
+bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
+{
+	ListCell   *lc;
+	TmAtom	   *a;
+	TmEvent    *ev;
+	TmPlanSource *ps;
+	bool		intcode;
+
+	check_stack_depth();
+	if (n->kind != TM_N_EVENT)
+	{
+		foreach(lc, n->args)
+			bind_atoms(plan, cat, lfirst(lc));
+		return;
+	}
+	ev = n->event;
+	n->atom = plan->natoms;
+	a = &plan->atoms[plan->natoms++];
+	memset(a, 0, sizeof(TmAtom));
+	a->ev = ev;
+	a->payload = -1;
+	a->source = plan_source(plan, cat, ev->source);
+	ps = &plan->sources[a->source];
+	ps->atoms[ps->natoms++] = n->atom;
+
+	/* the schema may have drifted since the criterion was stored */
+	intcode = ps->code.typid == INT4OID || ps->code.typid == INT8OID;
+	foreach(lc, list_concat_copy(ev->codes, ev->except))
+		if (((TmCode *) lfirst(lc))->is_int != intcode)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("code column \"%s\" of %s has type %s, which does not match the codes of a criterion",
+							ps->def->code_column, ps->what, format_type_be(ps->code.typid)),
+					 errhint("Register the source again, or change the criterion.")));
+	if (ev->has_where || (ev->measure >= TM_M_LAST && ev->measure <= TM_M_ANY))
+	{
+		if (ps->value.attnum == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s has no value column", ps->what)));
+		ps->needs_value = true;
+		ps->maxattno = Max(ps->maxattno, ps->value.attnum);
+	}
+	if (ev->unit)
+	{
+		ListCell   *c;
+
+		if (ps->unit.attnum == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s has no unit column", ps->what)));
+		ps->needs_unit = true;
+		ps->maxattno = Max(ps->maxattno, ps->unit.attnum);
+		foreach(c, cat->conversions)
+		{
+			TmConversion *conv = lfirst(c);
+
+			if (strcmp(conv->to_unit, ev->unit) == 0)
+				a->conversions = lappend(a->conversions, conv);
+		}
+	}
+	if (ev->measure == TM_M_ACTIVE && ps->end_time.attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no end time column", ps->what)));
+
+	if (ev->has_window)
+	{
+		Interval	iv;
+
+		memset(&iv, 0, sizeof(iv));
+		switch (ev->window_unit)
+		{
+			case TM_W_HOUR:
+				iv.time = (int64) ev->window_n * USECS_PER_HOUR;
+				break;
+			case TM_W_DAY:
+				iv.day = ev->window_n;
+				break;
+			case TM_W_WEEK:
+				iv.day = ev->window_n * 7;
+				break;
+			case TM_W_MONTH:
+				iv.month = ev->window_n;
+				break;
+			case TM_W_YEAR:
+				iv.month = ev->window_n * 12;
+				break;
+		}
+		a->has_lower = true;
+		a->lower = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														   TimestampTzGetDatum(plan->as_of),
+														   IntervalPGetDatum(&iv)));
+	}
+}
+
+/* Lay out per-patient state: payloads first (8-byte aligned), then flags. */
+static void
+layout_state(TmPlan *plan)
+{
+	int			off = 0;
+
+	for (int i = 0; i < plan->natoms; i++)
+	{
+		TmAtom	   *a = &plan->atoms[i];
+
+		switch (a->ev->measure)
+		{
+			case TM_M_COUNT:
+			case TM_M_MIN:
+			case TM_M_MAX:
+				a->payload = off;
+				off += 8;
+				break;
+			case TM_M_LAST:
+			case TM_M_FIRST:
+			case TM_M_AVG:
+				a->payload = off;
+				off += sizeof(TmValState);
+				break;
+			default:
+				break;
+		}
+	}
+	for (int i = 0; i < plan->natoms; i++)
+		plan->atoms[i].flag = off++;
+	plan->width = MAXALIGN(Max(off, 1));
+}
+
+TmPlan *
+tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
+{
+	TmPlan	   *plan = palloc0(sizeof(TmPlan));
+	TmPatientDef *pd = cat->patients;
+	int			natoms = 0;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("as_of must be a finite timestamp")));
+	if (timestamp2tm(as_of, &tz, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	plan->as_of = as_of;
+	plan->as_of_year = tm.tm_year;
+	plan->as_of_mon = tm.tm_mon;
+	plan->as_of_mday = tm.tm_mday;
+	plan->ntrials = ntrials;
+	plan->trials = trials;
+	for (int i = 0; i < lengthof(plan->datecache_key); i++)
+		plan->datecache_key[i] = DATEVAL_NOEND;
+
+	if (pd == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no patient table is registered"),
+				 errhint("Register one with trialmatch.set_patients().")));
+	plan->patdef = pd;
+	plan->patrel = tm_open_registered(pd->relid, "the patient table");
+	plan->pat_id = tm_resolve_column(plan->patrel, pd->id_column, "the patient table",
+									 "id", tm_id_types, lengthof(tm_id_types));
+	plan->pat_birth = tm_resolve_column(plan->patrel, pd->birth_date_column,
+										"the patient table", "birth date",
+										tm_time_types, lengthof(tm_time_types));
+	plan->pat_sex = tm_resolve_column(plan->patrel, pd->sex_column, "the patient table",
+									  "sex", tm_text_types, lengthof(tm_text_types));
+
+	for (int t = 0; t < ntrials; t++)
+		for (int c = 0; c < trials[t]->ncriteria; c++)
+			natoms += count_atoms(trials[t]->criteria[c].tree);
+	plan->atoms = palloc0(sizeof(TmAtom) * Max(natoms, 1));
+	plan->sources = palloc0(sizeof(TmPlanSource) * Max(natoms, 1));
+	plan->atomcap = Max(natoms, 1);
+
+	/*
+	 * Atom numbers are written into the (cached) trees: they are valid for
+	 * this plan only, which is fine as calls never overlap in a backend.
+	 */
+	for (int t = 0; t < ntrials; t++)
+		for (int c = 0; c < trials[t]->ncriteria; c++)
+			bind_atoms(plan, cat, trials[t]->criteria[c].tree);
+	layout_state(plan);
+	return plan;
+}
+
+/*
+ * The caller must be able to SELECT every column we read, and row-level
+ * security must not apply to it: we read tables directly and would bypass
+ * the policies.
+ */
+static void
+check_relation(Relation rel, AttrNumber *cols, int ncols)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			user = GetUserId();
+
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK)
+	{
+		for (int i = 0; i < ncols; i++)
+			if (cols[i] != 0 &&
+				pg_attribute_aclcheck(relid, cols[i], user, ACL_SELECT) != ACLCHECK_OK)
+				aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
+							   RelationGetRelationName(rel));
+	}
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row-level security is enabled for table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("trialmatch reads source tables directly and cannot apply row-level security policies."),
+				 errhint("Screen as a role that is exempt from the table's policies, or disable row-level security on it.")));
+}
+
+void
+tm_plan_check_privileges(TmPlan *plan)
+{
+	AttrNumber	cols[6];
+
+	cols[0] = plan->pat_id.attnum;
+	cols[1] = plan->pat_birth.attnum;
+	cols[2] = plan->pat_sex.attnum;
+	check_relation(plan->patrel, cols, 3);
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+
+		cols[0] = ps->patient.attnum;
+		cols[1] = ps->code.attnum;
+		cols[2] = ps->time.attnum;
+		cols[3] = ps->end_time.attnum;
+		cols[4] = ps->needs_value ? ps->value.attnum : 0;
+		cols[5] = ps->needs_unit ? ps->unit.attnum : 0;
+		check_relation(ps->rel, cols, 6);
+	}
+}
+
+/* Release the relations; their locks are kept until the end of the transaction. */
+void
+tm_plan_close(TmPlan *plan)
+{
+	for (int i = 0; i < plan->nsources; i++)
+		table_close(plan->sources[i].rel, NoLock);
+	table_close(plan->patrel, NoLock);
+}

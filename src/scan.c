@@ -1,0 +1,776 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *	  The executor: reads the patient table and each source table once,
+ *	  and folds every source row into the per-patient state of the atoms
+ *	  that read that source.
+ *
+ * A population call scans whole tables; a single-patient call looks the
+ * patient up through a btree index on the patient column when there is
+ * one (else it filters a sequential scan).  Both feed the same row
+ * function, so both give the same answers.
+ *
+ * For each source a code map, built lazily during the scan, maps each
+ * distinct code seen to the atoms whose code list (prefixes, EXCEPT)
+ * accepts it, so that a row costs one hash probe however many criteria
+ * read the source.  Patient ids map to dense indexes through an
+ * open-addressing hash table of flat arrays.
+ *
+ * IDENTIFICATION
+ *	  src/scan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "trialmatch.h"
+
+/* ---------------------------------------------------------------
+ * Code map
+ * ---------------------------------------------------------------
+ */
+typedef struct TmCodeEntry
+{
+	uint32		hash;
+	int			keylen;			/* -1: empty slot */
+	char	   *key;
+	char	   *text;			/* the code as text (for conversions, evidence) */
+	int			natoms;
+	int		   *atoms;
+} TmCodeEntry;
+
+typedef struct TmCodeMap
+{
+	uint32		mask;
+	uint32		used;
+	TmCodeEntry *entries;
+} TmCodeMap;
+
+static TmCodeMap *
+codemap_create(int size)
+{
+	TmCodeMap  *m = palloc(sizeof(TmCodeMap));
+
+	m->mask = size - 1;
+	m->used = 0;
+	m->entries = palloc(sizeof(TmCodeEntry) * size);
+	for (int i = 0; i < size; i++)
+		m->entries[i].keylen = -1;
+	return m;
+}
+
+static bool
+code_matches(List *codes, const char *key, int keylen, bool is_int)
+{
+	ListCell   *lc;
+
+	foreach(lc, codes)
+	{
+		TmCode	   *c = lfirst(lc);
+
+		if (is_int)
+		{
+			int64		v;
+
+			memcpy(&v, key, sizeof(int64));
+			if (c->ival == v)
+				return true;
+		}
+		else if (c->prefix ? (keylen >= c->len && memcmp(key, c->str, c->len) == 0) :
+				 (keylen == c->len && memcmp(key, c->str, keylen) == 0))
+			return true;
+	}
+	return false;
+}
+
+static void
+codemap_grow(TmCodeMap *m)
+{
+	TmCodeEntry *old = m->entries;
+	uint32		oldsize = m->mask + 1;
+	uint32		size = oldsize * 2;
+
+	m->entries = palloc(sizeof(TmCodeEntry) * size);
+	m->mask = size - 1;
+	for (uint32 i = 0; i < size; i++)
+		m->entries[i].keylen = -1;
+	for (uint32 i = 0; i < oldsize; i++)
+	{
+		uint32		j;
+
+		if (old[i].keylen < 0)
+			continue;
+		for (j = old[i].hash & m->mask; m->entries[j].keylen >= 0; j = (j + 1) & m->mask)
+			;
+		m->entries[j] = old[i];
+	}
+	pfree(old);
+}
+
+/* The atoms of source ps that accept this code; computed once per code. */
+static TmCodeEntry *
+codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool is_int)
+{
+	TmCodeMap  *m = ps->codemap;
+	uint32		h = hash_bytes((const unsigned char *) key, keylen);
+	uint32		i;
+	TmCodeEntry *e;
+	MemoryContext old;
+
+	for (i = h & m->mask; m->entries[i].keylen >= 0; i = (i + 1) & m->mask)
+	{
+		e = &m->entries[i];
+		if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0)
+			return e;
+	}
+
+	/* new code: allocate in the plan's context, not the per-row one */
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(m));
+	e = &m->entries[i];
+	e->hash = h;
+	e->keylen = keylen;
+	e->key = palloc(keylen + 1);
+	memcpy(e->key, key, keylen);
+	e->key[keylen] = '\0';
+	if (is_int)
+	{
+		int64		v;
+
+		memcpy(&v, key, sizeof(int64));
+		e->text = psprintf(INT64_FORMAT, v);
+	}
+	else
+		e->text = e->key;
+	e->natoms = 0;
+	e->atoms = palloc(sizeof(int) * ps->natoms);
+	for (int k = 0; k < ps->natoms; k++)
+	{
+		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
+
+		if (code_matches(a->ev->codes, key, keylen, is_int) &&
+			!code_matches(a->ev->except, key, keylen, is_int))
+			e->atoms[e->natoms++] = ps->atoms[k];
+	}
+	MemoryContextSwitchTo(old);
+	if (++m->used * 2 > m->mask)
+	{
+		codemap_grow(m);
+		/* find the entry again after rehashing */
+		return codemap_lookup(plan, ps, key, keylen, is_int);
+	}
+	return e;
+}
+
+/* ---------------------------------------------------------------
+ * Patient id map
+ * ---------------------------------------------------------------
+ */
+static inline uint32
+hash_id(int64 id)
+{
+	uint64		h = (uint64) id;
+
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+int
+tm_patient_index(TmPatients *pats, int64 id)
+{
+	for (uint32 i = hash_id(id) & pats->mask; pats->slots[i] != 0; i = (i + 1) & pats->mask)
+		if (pats->keys[i] == id)
+			return pats->slots[i] - 1;
+	return -1;
+}
+
+static void
+build_patient_map(TmPlan *plan)
+{
+	TmPatients *pats = &plan->pats;
+	uint32		size = 16;
+
+	while (size < (uint32) pats->n * 2)
+		size *= 2;
+	pats->mask = size - 1;
+	pats->keys = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int64) * size,
+											MCXT_ALLOC_HUGE);
+	pats->slots = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int32) * size,
+											 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int p = 0; p < pats->n; p++)
+	{
+		int64		id = pats->ids[p];
+		uint32		i;
+
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (i = hash_id(id) & pats->mask; pats->slots[i] != 0; i = (i + 1) & pats->mask)
+			if (pats->keys[i] == id)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("patient id " INT64_FORMAT " appears more than once in table \"%s\"",
+								id, RelationGetRelationName(plan->patrel)),
+						 errhint("Patient ids must be unique: add a primary key or unique constraint on column \"%s\".",
+								 plan->patdef->id_column)));
+		pats->keys[i] = id;
+		pats->slots[i] = p + 1;
+	}
+}
+
+/* ---------------------------------------------------------------
+ * Reading columns
+ * ---------------------------------------------------------------
+ */
+static inline int64
+id_value(Datum d, Oid typid)
+{
+	return typid == INT4OID ? (int64) DatumGetInt32(d) : DatumGetInt64(d);
+}
+
+static inline TimestampTz
+time_value(TmPlan *plan, Datum d, Oid typid)
+{
+	int			overflow;
+
+	if (typid == TIMESTAMPTZOID)
+		return DatumGetTimestampTz(d);
+	if (typid == DATEOID)
+	{
+		DateADT		date = DatumGetDateADT(d);
+		int			slot = date & (lengthof(plan->datecache_key) - 1);
+
+		if (plan->datecache_key[slot] != date)
+		{
+			plan->datecache_val[slot] = date2timestamptz_opt_overflow(date, &overflow);
+			plan->datecache_key[slot] = date;
+		}
+		return plan->datecache_val[slot];
+	}
+	return timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), &overflow);
+}
+
+static inline double
+numeric_value(Datum d, Oid typid)
+{
+	switch (typid)
+	{
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case FLOAT4OID:
+			return (double) DatumGetFloat4(d);
+		case INT2OID:
+			return (double) DatumGetInt16(d);
+		case INT4OID:
+			return (double) DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		default:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+	}
+}
+
+/* ---------------------------------------------------------------
+ * Folding one source row into the atoms' state
+ * ---------------------------------------------------------------
+ */
+static void
+note_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t, bool has_end,
+			  TimestampTz end, bool has_value, double v, double cv, const char *unit)
+{
+	TmEvidence *ev = &plan->evidence[atom];
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(plan->evidence));
+
+	ev->have = true;
+	ev->code = e->text;
+	ev->time = t;
+	ev->has_end = has_end;
+	ev->end = end;
+	ev->has_value = has_value;
+	ev->value = v;
+	ev->cvalue = cv;
+	if (ev->unit)
+		pfree(ev->unit);
+	ev->unit = unit ? pstrdup(unit) : NULL;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
+{
+	int			pidx;
+	TimestampTz t;
+	TimestampTz end = DT_NOEND;
+	bool		has_end = false;
+	TmCodeEntry *e;
+	char	   *row;
+	bool		value_read = false;
+	bool		has_value = false;
+	double		v = 0;
+	char	   *unit = NULL;
+	bool		unit_read = false;
+	AttrNumber	an;
+
+	an = ps->patient.attnum - 1;
+	if (isnull[an])
+		return;
+	pidx = tm_patient_index(&plan->pats, id_value(values[an], ps->patient.typid));
+	if (pidx < 0)
+		return;
+	an = ps->time.attnum - 1;
+	if (isnull[an])
+		return;
+	t = time_value(plan, values[an], ps->time.typid);
+	if (t > plan->as_of)
+		return;
+	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
+	{
+		end = time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
+		has_end = true;
+	}
+
+	an = ps->code.attnum - 1;
+	if (isnull[an])
+		return;
+	if (ps->code.typid == INT4OID || ps->code.typid == INT8OID)
+	{
+		int64		k = id_value(values[an], ps->code.typid);
+
+		e = codemap_lookup(plan, ps, (char *) &k, sizeof(k), true);
+	}
+	else
+	{
+		text	   *txt = DatumGetTextPP(values[an]);
+
+		e = codemap_lookup(plan, ps, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt), false);
+	}
+	if (e->natoms == 0)
+		return;
+
+	row = plan->state + (Size) pidx * plan->width;
+	for (int k = 0; k < e->natoms; k++)
+	{
+		int			ai = e->atoms[k];
+		TmAtom	   *a = &plan->atoms[ai];
+		TmEvent    *ev = a->ev;
+		uint8	   *flag = (uint8 *) (row + a->flag);
+		double		cv;
+
+		/* the window: an event, or its span, must reach the window start */
+		if (a->has_lower && (ps->end_time.attnum ? end < a->lower : t < a->lower))
+			continue;
+
+		if (ev->measure == TM_M_EXISTS)
+		{
+			*flag |= TM_F_SEEN;
+			if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+				note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			continue;
+		}
+		if (ev->measure == TM_M_ACTIVE)
+		{
+			if (!has_end || end >= plan->as_of)
+			{
+				*flag |= TM_F_SEEN;
+				if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+					note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			}
+			continue;
+		}
+
+		/* everything else reads the value */
+		if (!value_read)
+		{
+			value_read = true;
+			an = ps->value.attnum - 1;
+			if (!isnull[an])
+			{
+				v = numeric_value(values[an], ps->value.typid);
+				has_value = !isnan(v);
+			}
+		}
+		if (ev->measure == TM_M_COUNT)
+		{
+			if (!ev->has_where || (has_value && tm_test_passes(&ev->where, v)))
+				(*(int64 *) (row + a->payload))++;
+			continue;
+		}
+		if (!has_value)
+			continue;
+		cv = v;
+		if (ev->unit)
+		{
+			ListCell   *lc;
+			bool		usable = false;
+
+			if (!unit_read)
+			{
+				unit_read = true;
+				an = ps->unit.attnum - 1;
+				if (!isnull[an])
+					unit = TextDatumGetCString(values[an]);
+			}
+			if (unit == NULL)
+				continue;
+			if (strcmp(unit, ev->unit) == 0)
+				usable = true;
+			else
+				foreach(lc, a->conversions)
+				{
+					TmConversion *c = lfirst(lc);
+
+					if (strcmp(c->from_unit, unit) == 0 && strcmp(c->code, e->text) == 0)
+					{
+						cv = v * c->factor + c->offset;
+						usable = !isnan(cv);
+						break;
+					}
+				}
+			if (!usable)
+				continue;
+		}
+		else if (plan->evidence && ps->unit.attnum && !unit_read)
+		{
+			unit_read = true;
+			if (!isnull[ps->unit.attnum - 1])
+				unit = TextDatumGetCString(values[ps->unit.attnum - 1]);
+		}
+
+		switch (ev->measure)
+		{
+			case TM_M_LAST:
+			case TM_M_FIRST:
+				{
+					TmValState *st = (TmValState *) (row + a->payload);
+					bool		take;
+
+					if (!(*flag & TM_F_SEEN))
+						take = true;
+					else if (t == st->n)
+						take = cv > st->v;
+					else
+						take = ev->measure == TM_M_LAST ? t > st->n : t < st->n;
+					if (take)
+					{
+						st->v = cv;
+						st->n = t;
+						*flag |= TM_F_SEEN;
+						if (plan->evidence)
+							note_evidence(plan, ai, e, t, has_end, end, true, v, cv, unit);
+					}
+					break;
+				}
+			case TM_M_MIN:
+			case TM_M_MAX:
+				{
+					double	   *m = (double *) (row + a->payload);
+
+					if (!(*flag & TM_F_SEEN) ||
+						(ev->measure == TM_M_MIN ? cv < *m : cv > *m))
+					{
+						*m = cv;
+						*flag |= TM_F_SEEN;
+						if (plan->evidence)
+							note_evidence(plan, ai, e, t, has_end, end, true, v, cv, unit);
+					}
+					break;
+				}
+			case TM_M_AVG:
+				{
+					TmValState *st = (TmValState *) (row + a->payload);
+
+					st->v += cv;
+					st->n++;
+					*flag |= TM_F_SEEN;
+					break;
+				}
+			case TM_M_ANY:
+				*flag |= TM_F_SEEN;
+				if (plan->evidence)
+					plan->evidence[ai].nvalues++;
+				if (tm_test_passes(&ev->test, cv))
+				{
+					*flag |= TM_F_PASS;
+					if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+					{
+						int64		n = plan->evidence[ai].nvalues;
+
+						note_evidence(plan, ai, e, t, has_end, end, true, v, cv, unit);
+						plan->evidence[ai].nvalues = n;
+					}
+				}
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------
+ * Scans
+ * ---------------------------------------------------------------
+ */
+
+/* A valid, non-partial btree index whose first column is attnum (integers). */
+static Oid
+find_id_index(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indisvalid &&
+			idx->rd_index->indkey.values[0] == attnum &&
+			idx->rd_opfamily[0] == INTEGER_BTREE_FAM_OID &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+typedef void (*TmRowFn) (TmPlan *plan, void *arg, Datum *values, bool *isnull);
+
+/*
+ * Scan rel, whole or (single) for the rows whose column idcol equals id,
+ * calling fn for each row with its first maxatt attributes deformed.
+ */
+static void
+scan_relation(TmPlan *plan, Relation rel, TmColumn idcol, AttrNumber maxatt,
+			  bool single, int64 id, TmRowFn fn, void *arg)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Oid			indexoid = single ? find_id_index(rel, idcol.attnum) : InvalidOid;
+	TableScanDesc hscan = NULL;
+	IndexScanDesc iscan = NULL;
+	Relation	index = NULL;
+	MemoryContext old;
+
+	if (OidIsValid(indexoid))
+	{
+		ScanKeyData key;
+
+		/* an id outside int4 range cannot be in an int4 column */
+		if (idcol.typid == INT4OID && (id < PG_INT32_MIN || id > PG_INT32_MAX))
+		{
+			ExecDropSingleTupleTableSlot(slot);
+			return;
+		}
+		index = index_open(indexoid, AccessShareLock);
+		if (idcol.typid == INT4OID)
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) id));
+		else
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+		iscan = index_beginscan(rel, index, snapshot, 1, 0);
+		index_rescan(iscan, &key, 1, NULL, 0);
+	}
+	else
+		hscan = table_beginscan(rel, snapshot, 0, NULL);
+
+	for (;;)
+	{
+		bool		more;
+
+		CHECK_FOR_INTERRUPTS();
+		if (iscan)
+			more = index_getnext_slot(iscan, ForwardScanDirection, slot);
+		else
+			more = table_scan_getnextslot(hscan, ForwardScanDirection, slot);
+		if (!more)
+			break;
+		slot_getsomeattrs(slot, maxatt);
+		if (single && (slot->tts_isnull[idcol.attnum - 1] ||
+					   id_value(slot->tts_values[idcol.attnum - 1], idcol.typid) != id))
+			continue;
+		MemoryContextReset(plan->rowcxt);
+		old = MemoryContextSwitchTo(plan->rowcxt);
+		fn(plan, arg, slot->tts_values, slot->tts_isnull);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (iscan)
+	{
+		index_endscan(iscan);
+		index_close(index, AccessShareLock);
+	}
+	else
+		table_endscan(hscan);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+static void
+patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
+{
+	TmPatients *pats = &plan->pats;
+	int		   *cap = arg;
+	int			p;
+
+	if (isnull[plan->pat_id.attnum - 1])
+		return;
+	if (pats->n == *cap)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pats->ids));
+
+		*cap *= 2;
+		pats->ids = repalloc_huge(pats->ids, sizeof(int64) * *cap);
+		pats->birth = repalloc_huge(pats->birth, sizeof(int32) * *cap);
+		pats->sex = repalloc_huge(pats->sex, sizeof(int16) * *cap);
+		MemoryContextSwitchTo(old);
+	}
+	p = pats->n++;
+	pats->ids[p] = id_value(values[plan->pat_id.attnum - 1], plan->pat_id.typid);
+	pats->birth[p] = DATEVAL_NOBEGIN;
+	if (plan->pat_birth.attnum && !isnull[plan->pat_birth.attnum - 1])
+	{
+		Datum		d = values[plan->pat_birth.attnum - 1];
+
+		switch (plan->pat_birth.typid)
+		{
+			case DATEOID:
+				pats->birth[p] = DatumGetDateADT(d);
+				break;
+			case TIMESTAMPOID:
+				pats->birth[p] = DatumGetDateADT(DirectFunctionCall1(timestamp_date, d));
+				break;
+			default:
+				pats->birth[p] = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, d));
+				break;
+		}
+		/* an infinite birth date cannot give an age */
+		if (DATE_NOT_FINITE(pats->birth[p]))
+			pats->birth[p] = DATEVAL_NOBEGIN;
+	}
+	pats->sex[p] = -1;
+	if (plan->pat_sex.attnum && !isnull[plan->pat_sex.attnum - 1])
+	{
+		char	   *s = TextDatumGetCString(values[plan->pat_sex.attnum - 1]);
+		ListCell   *lc;
+		int			k = 0;
+
+		foreach(lc, pats->sexdict)
+		{
+			if (strcmp(lfirst(lc), s) == 0)
+				break;
+			k++;
+		}
+		if (lc == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pats->ids));
+
+			if (k >= PG_INT16_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many distinct values in sex column \"%s\"",
+								plan->patdef->sex_column)));
+			pats->sexdict = lappend(pats->sexdict, pstrdup(s));
+			MemoryContextSwitchTo(old);
+		}
+		pats->sex[p] = k;
+	}
+}
+
+static void
+source_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
+{
+	process_row(plan, (TmPlanSource *) arg, values, isnull);
+}
+
+/* Read the patients (all, or the one with this id) and build the id map. */
+void
+tm_scan_patients(TmPlan *plan, bool single, int64 id)
+{
+	int			cap = single ? 4 : 1024;
+	AttrNumber	maxatt = Max(plan->pat_id.attnum, Max(plan->pat_birth.attnum, plan->pat_sex.attnum));
+
+	if (!single)
+	{
+		double		est = plan->patrel->rd_rel->reltuples;
+
+		if (est > cap && est < 100000000)
+			cap = (int) est + 1;
+	}
+	plan->pats.n = 0;
+	plan->pats.ids = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int64) * cap, MCXT_ALLOC_HUGE);
+	plan->pats.birth = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int32) * cap, MCXT_ALLOC_HUGE);
+	plan->pats.sex = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int16) * cap, MCXT_ALLOC_HUGE);
+	plan->pats.sexdict = NIL;
+	scan_relation(plan, plan->patrel, plan->pat_id, maxatt, single, id, patient_row, &cap);
+	build_patient_map(plan);
+}
+
+void
+tm_state_alloc(TmPlan *plan)
+{
+	plan->state = MemoryContextAllocExtended(CurrentMemoryContext,
+											 (Size) Max(plan->pats.n, 1) * plan->width,
+											 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int i = 0; i < plan->nsources; i++)
+		plan->sources[i].codemap = codemap_create(64);
+}
+
+void
+tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+
+	scan_relation(plan, ps->rel, ps->patient, ps->maxattno, single, id, source_row, ps);
+}
+
+/* Evaluate every source for the whole patient table. */
+void
+tm_run_population(TmPlan *plan)
+{
+	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
+										 ALLOCSET_DEFAULT_SIZES);
+	tm_scan_patients(plan, false, 0);
+	tm_state_alloc(plan);
+	for (int i = 0; i < plan->nsources; i++)
+		tm_scan_source(plan, i, false, 0);
+}
+
+/* Evaluate every source for one patient; false if there is no such patient. */
+bool
+tm_run_single(TmPlan *plan, int64 patient_id)
+{
+	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
+										 ALLOCSET_DEFAULT_SIZES);
+	tm_scan_patients(plan, true, patient_id);
+	if (plan->pats.n == 0)
+		return false;
+	tm_state_alloc(plan);
+	plan->evidence = palloc0(sizeof(TmEvidence) * Max(plan->natoms, 1));
+	for (int i = 0; i < plan->nsources; i++)
+		tm_scan_source(plan, i, true, patient_id);
+	return true;
+}

@@ -1,0 +1,341 @@
+/*-------------------------------------------------------------------------
+ *
+ * trialmatch.h
+ *	  Shared types of trialmatch: the criteria parse tree, the catalog
+ *	  cache, and the per-call execution plan.
+ *
+ * The pipeline is: parse.c turns an expression into a TmNode tree;
+ * catalog.c loads trials, criteria and sources (cached per backend);
+ * plan.c binds a set of trials to the source tables for one call (column
+ * numbers, types, windows, per-patient state layout); scan.c feeds source
+ * rows into per-patient accumulators; eval.c turns accumulators into
+ * three-valued results; match.c holds the SQL entry points.
+ *
+ * IDENTIFICATION
+ *	  src/trialmatch.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRIALMATCH_H
+#define TRIALMATCH_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/relcache.h"
+
+#define TM_SCHEMA "trialmatch"
+
+/* Three-valued truth. */
+typedef enum TmTruth
+{
+	TM_FALSE = 0,
+	TM_TRUE = 1,
+	TM_UNKNOWN = 2
+} TmTruth;
+
+typedef enum TmCmp
+{
+	TM_CMP_LT,
+	TM_CMP_LE,
+	TM_CMP_EQ,
+	TM_CMP_NE,
+	TM_CMP_GE,
+	TM_CMP_GT,
+	TM_CMP_BETWEEN
+} TmCmp;
+
+/* A numeric test: "< 5", "between 1 and 2". */
+typedef struct TmTest
+{
+	TmCmp		op;
+	double		lo;				/* the operand, or the lower bound */
+	double		hi;				/* upper bound for BETWEEN */
+} TmTest;
+
+typedef struct TmCode
+{
+	bool		is_int;
+	bool		prefix;			/* string ending in %: prefix match */
+	int64		ival;
+	char	   *str;			/* without the trailing % */
+	int			len;
+} TmCode;
+
+typedef enum TmMeasureKind
+{
+	TM_M_EXISTS,				/* no measure: at least one event */
+	TM_M_COUNT,
+	TM_M_LAST,
+	TM_M_FIRST,
+	TM_M_MIN,
+	TM_M_MAX,
+	TM_M_AVG,
+	TM_M_ANY,
+	TM_M_ACTIVE
+} TmMeasureKind;
+
+typedef enum TmWindowUnit
+{
+	TM_W_HOUR,
+	TM_W_DAY,
+	TM_W_WEEK,
+	TM_W_MONTH,
+	TM_W_YEAR
+} TmWindowUnit;
+
+typedef struct TmEvent
+{
+	char	   *source;
+	int			source_location;
+	List	   *codes;			/* of TmCode * */
+	List	   *except;			/* of TmCode * */
+	bool		has_window;
+	int			window_n;
+	TmWindowUnit window_unit;
+	TmMeasureKind measure;
+	bool		has_where;		/* count where value <test> */
+	TmTest		where;
+	TmTest		test;			/* for all measures but EXISTS and ACTIVE */
+	char	   *unit;			/* unit 'X', or NULL */
+} TmEvent;
+
+typedef enum TmNodeKind
+{
+	TM_N_AND,
+	TM_N_OR,
+	TM_N_NOT,
+	TM_N_CONST,
+	TM_N_AGE,
+	TM_N_SEX,
+	TM_N_EVENT
+} TmNodeKind;
+
+typedef struct TmNode
+{
+	TmNodeKind	kind;
+	int			location;		/* 1-based character position */
+	List	   *args;			/* AND, OR, NOT: of TmNode * */
+	TmTruth		constval;		/* CONST */
+	TmTest		test;			/* AGE */
+	List	   *sexes;			/* SEX: of char * */
+	TmEvent    *event;			/* EVENT */
+	int			atom;			/* index into the plan's atoms, set by plan.c */
+} TmNode;
+
+/* parse.c */
+extern TmNode *tm_parse(const char *expr);
+extern char *tm_deparse(TmNode *node);
+extern void tm_deparse_codes(StringInfo buf, List *codes);
+extern char *tm_caret(const char *expr, int charpos);
+extern const char *tm_cmp_name(TmCmp op);
+extern bool tm_test_passes(const TmTest *test, double v);
+
+/* How a column is read. */
+typedef struct TmColumn
+{
+	AttrNumber	attnum;			/* 0 if absent */
+	Oid			typid;
+} TmColumn;
+
+/* ----------------------------------------------------------------
+ * Catalog (catalog.c): cached per backend, rebuilt after invalidation.
+ * ----------------------------------------------------------------
+ */
+typedef struct TmSourceDef
+{
+	char	   *name;
+	Oid			relid;
+	char	   *patient_column;
+	char	   *code_column;
+	char	   *time_column;
+	char	   *end_time_column;	/* NULL if none */
+	char	   *value_column;
+	char	   *unit_column;
+} TmSourceDef;
+
+typedef struct TmPatientDef
+{
+	Oid			relid;
+	char	   *id_column;
+	char	   *birth_date_column;
+	char	   *sex_column;
+} TmPatientDef;
+
+typedef struct TmCriterion
+{
+	int			position;
+	bool		exclusion;
+	char	   *label;
+	char	   *expr;
+	TmNode	   *tree;
+} TmCriterion;
+
+typedef struct TmTrial
+{
+	char	   *trial_id;
+	char	   *status;
+	int			ncriteria;
+	TmCriterion *criteria;		/* in position order */
+} TmTrial;
+
+typedef struct TmConversion
+{
+	char	   *code;
+	char	   *from_unit;
+	char	   *to_unit;
+	double		factor;
+	double		offset;
+} TmConversion;
+
+typedef struct TmCatalog
+{
+	TmPatientDef *patients;		/* NULL if not registered */
+	List	   *sources;		/* of TmSourceDef * */
+	List	   *trials;			/* of TmTrial *, ordered by trial_id */
+	List	   *conversions;	/* of TmConversion * */
+} TmCatalog;
+
+extern TmCatalog *tm_catalog(void);
+extern TmTrial *tm_catalog_trial(TmCatalog *cat, const char *trial_id);
+extern TmSourceDef *tm_catalog_source(TmCatalog *cat, const char *name);
+extern void tm_catalog_init(void);
+extern Relation tm_open_registered(Oid relid, const char *what);
+extern TmColumn tm_resolve_column(Relation rel, const char *colname, const char *what,
+								  const char *role, const Oid *allowed, int nallowed);
+extern const Oid tm_id_types[2];
+extern const Oid tm_code_types[4];
+extern const Oid tm_time_types[3];
+extern const Oid tm_value_types[6];
+extern const Oid tm_text_types[2];
+extern void tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients,
+							 const char *expr);
+
+/* ----------------------------------------------------------------
+ * Per-call plan (plan.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef struct TmPlanSource
+{
+	TmSourceDef *def;
+	Relation	rel;
+	char	   *what;			/* "source \"lab\"", for messages */
+	TmColumn	patient;
+	TmColumn	code;
+	TmColumn	time;
+	TmColumn	end_time;
+	TmColumn	value;
+	TmColumn	unit;
+	AttrNumber	maxattno;		/* highest attribute read */
+	int			natoms;
+	int		   *atoms;			/* atoms reading this source */
+	bool		needs_value;
+	bool		needs_unit;
+	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
+} TmPlanSource;
+
+/*
+ * One event atom of one criterion: where its per-patient state lives and
+ * what it needs from a row.
+ */
+typedef struct TmAtom
+{
+	TmEvent    *ev;
+	int			source;			/* index into plan->sources */
+	int			payload;		/* byte offset of its TmValState/int64/double, or -1 */
+	int			flag;			/* byte offset of its flag byte */
+	bool		has_lower;
+	TimestampTz lower;			/* window start */
+	List	   *conversions;	/* TmConversion * with to_unit = ev->unit */
+} TmAtom;
+
+/* Per-patient state of an atom (layout depends on the measure). */
+typedef struct TmValState
+{
+	double		v;				/* value, min, max, or sum */
+	int64		n;				/* time for last/first, count for avg */
+} TmValState;
+
+#define TM_F_SEEN		0x01	/* an event (or a usable value) was seen */
+#define TM_F_PASS		0x02	/* ANY: some value passed */
+
+typedef struct TmPatients
+{
+	int			n;
+	int64	   *ids;
+	int32	   *birth;			/* DateADT; DATEVAL_NOBEGIN if NULL */
+	int16	   *sex;			/* index into sexdict, -1 if NULL */
+	List	   *sexdict;		/* of char * */
+	/* id -> index map (open addressing) */
+	uint32		mask;
+	int64	   *keys;
+	int32	   *slots;			/* index + 1, 0 = empty */
+} TmPatients;
+
+/* Evidence kept for one patient (explain_match). */
+typedef struct TmEvidence
+{
+	bool		have;
+	char	   *code;
+	TimestampTz time;
+	bool		has_end;
+	TimestampTz end;
+	bool		has_value;
+	double		value;			/* as recorded */
+	double		cvalue;			/* converted */
+	char	   *unit;
+	int64		nvalues;
+} TmEvidence;
+
+typedef struct TmPlan
+{
+	TimestampTz as_of;
+	int			as_of_year;
+	int			as_of_mon;
+	int			as_of_mday;
+	int			ntrials;
+	TmTrial   **trials;
+	int			natoms;
+	int			atomcap;
+	TmAtom	   *atoms;
+	int			nsources;
+	TmPlanSource *sources;
+	int			width;			/* bytes of state per patient */
+	TmPatientDef *patdef;
+	Relation	patrel;
+	TmColumn	pat_id;
+	TmColumn	pat_birth;
+	TmColumn	pat_sex;
+	TmPatients	pats;
+	char	   *state;			/* pats.n * width bytes */
+	TmEvidence *evidence;		/* natoms entries, single-patient mode */
+	MemoryContext rowcxt;
+	/* date -> timestamptz in the session time zone, direct-mapped */
+	int32		datecache_key[4096];
+	TimestampTz datecache_val[4096];
+} TmPlan;
+
+extern TmPlan *tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials,
+							  TimestampTz as_of);
+extern void tm_plan_check_privileges(TmPlan *plan);
+extern void tm_plan_close(TmPlan *plan);
+
+/* scan.c */
+extern void tm_scan_patients(TmPlan *plan, bool single, int64 id);
+extern void tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id);
+extern void tm_state_alloc(TmPlan *plan);
+extern int	tm_patient_index(TmPatients *pats, int64 id);
+extern void tm_run_population(TmPlan *plan);
+extern bool tm_run_single(TmPlan *plan, int64 patient_id);
+
+/* eval.c */
+extern TmTruth tm_eval(TmPlan *plan, TmNode *node, int pidx);
+extern char *tm_evidence(TmPlan *plan, TmNode *node, int pidx);
+extern TmTruth tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx,
+							 TmTruth *results);
+
+#endif							/* TRIALMATCH_H */
