@@ -112,10 +112,9 @@ BEGIN
                   HINT = format('Pass the name of the %s column as an argument.', role);
     END IF;
     IF NOT typ = ANY (allowed) THEN
-        RAISE EXCEPTION 'column "%" of relation "%" has type %, which cannot be a % column',
-                        col, rel::text, typ, role
+        RAISE EXCEPTION 'column "%" of relation "%" has type %', col, rel::text, typ
             USING ERRCODE = 'datatype_mismatch',
-                  DETAIL = format('A %s column must have one of the types: %s.', role,
+                  DETAIL = format('The %s column must have one of the types: %s.', role,
                                   array_to_string(allowed::text[], ', '));
     END IF;
     RETURN typ;

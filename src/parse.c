@@ -334,7 +334,7 @@ parse_test(ParseState *ps, TmTest *test)
 	{
 		test->op = TM_CMP_BETWEEN;
 		test->lo = parse_number(ps);
-		expect_word(ps, "and", "expected AND in BETWEEN ... AND ...");
+		expect_word(ps, "and", "expected the AND of BETWEEN");
 		test->hi = parse_number(ps);
 		return;
 	}

@@ -98,6 +98,13 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	bool		intcode;
 
 	check_stack_depth();
+	if ((n->kind == TM_N_AGE && plan->pat_birth.attnum == 0) ||
+		(n->kind == TM_N_SEX && plan->pat_sex.attnum == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the patient table has no %s column",
+						n->kind == TM_N_AGE ? "birth date" : "sex"),
+				 errhint("Register it with trialmatch.set_patients().")));
 	if (n->kind != TM_N_EVENT)
 	{
 		foreach(lc, n->args)
@@ -131,6 +138,12 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 					 errmsg("%s has no value column", ps->what)));
 		ps->needs_value = true;
 		ps->maxattno = Max(ps->maxattno, ps->value.attnum);
+		/* explain_match shows a value with its unit */
+		if (ps->unit.attnum)
+		{
+			ps->needs_unit = true;
+			ps->maxattno = Max(ps->maxattno, ps->unit.attnum);
+		}
 	}
 	if (ev->unit)
 	{

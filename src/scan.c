@@ -400,6 +400,12 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 			continue;
 		}
 
+		if (ev->measure == TM_M_COUNT && !ev->has_where)
+		{
+			(*(int64 *) (row + a->payload))++;
+			continue;
+		}
+
 		/* everything else reads the value */
 		if (!value_read)
 		{
@@ -413,7 +419,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		}
 		if (ev->measure == TM_M_COUNT)
 		{
-			if (!ev->has_where || (has_value && tm_test_passes(&ev->where, v)))
+			if (has_value && tm_test_passes(&ev->where, v))
 				(*(int64 *) (row + a->payload))++;
 			continue;
 		}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing trialmatch needs on Debian 12 (as root).
+set -euo pipefail
+need=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+dpkg -s postgresql-server-dev-15 >/dev/null 2>&1 || need+=(postgresql-server-dev-15)
+dpkg -s libipc-run-perl >/dev/null 2>&1 || need+=(libipc-run-perl)
+command -v make >/dev/null || need+=(make)
+command -v gcc >/dev/null || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
