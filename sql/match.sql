@@ -104,6 +104,23 @@ SELECT * FROM trialmatch.match_trials(1);
 SELECT * FROM trialmatch.match_trials(4294967297);
 SELECT trialmatch.set_patients('m_pat');
 
+-- many distinct codes in one source (the code map grows while scanning):
+-- trialmatch agrees with plain SQL
+CREATE TABLE m_many AS SELECT (i % 7 + 10)::int8 AS patient_id, 'K' || (i % 997) AS code,
+       timestamptz '2026-01-01' + i * interval '1 minute' AS taken_at, (i % 13)::float8 AS value, 'u' AS unit
+  FROM generate_series(1, 20000) i;
+SELECT trialmatch.add_source('many', 'm_many', time_column => 'taken_at', value_column => 'value', unit_column => 'unit');
+INSERT INTO trialmatch.trials (trial_id) VALUES ('MANY');
+INSERT INTO trialmatch.criteria VALUES ('MANY', 1, 'inclusion', 'K1 codes', $$many 'K1%' except 'K10%' count = 287$$),
+  ('MANY', 2, 'inclusion', 'K5 max', $$many ('K5', 'K50', 'K500') max = 12$$);
+SELECT m.patient_id, m.status, m.failed,
+       (SELECT count(*) FROM m_many x WHERE x.patient_id = m.patient_id AND x.code LIKE 'K1%' AND x.code NOT LIKE 'K10%') AS sql_count,
+       (SELECT max(value) FROM m_many x WHERE x.patient_id = m.patient_id AND x.code IN ('K5', 'K50', 'K500')) AS sql_max
+  FROM trialmatch.match_patients('MANY', '2026-06-01') m ORDER BY 1;
+DELETE FROM trialmatch.trials WHERE trial_id = 'MANY';
+SELECT trialmatch.drop_source('many');
+DROP TABLE m_many;
+
 -- a query cancel stops a population scan (statement_timeout)
 CREATE TABLE m_big AS SELECT (i % 1000)::int8 AS patient_id, 'X' AS code, now() AS taken_at, 1.0::float8 AS value,
        '%' AS unit FROM generate_series(1, 3000000) i;

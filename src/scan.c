@@ -110,7 +110,8 @@ codemap_grow(TmCodeMap *m)
 	uint32		oldsize = m->mask + 1;
 	uint32		size = oldsize * 2;
 
-	m->entries = palloc(sizeof(TmCodeEntry) * size);
+	/* the map lives in the plan's context; we are in the per-row one */
+	m->entries = MemoryContextAlloc(GetMemoryChunkContext(m), sizeof(TmCodeEntry) * size);
 	m->mask = size - 1;
 	for (uint32 i = 0; i < size; i++)
 		m->entries[i].keylen = -1;
