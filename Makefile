@@ -4,11 +4,11 @@ EXTENSION = trialmatch
 EXTVERSION = 1.0
 MODULE_big = trialmatch
 OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/scan.o \
-       src/eval.o src/match.o
+       src/eval.o src/match.o src/parallel.o
 DATA = trialmatch--1.0.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 
-REGRESS = parse catalog semantics match privileges
+REGRESS = parse catalog semantics match privileges parallel
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 
@@ -24,3 +24,6 @@ EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso regression.* log
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared header
+$(OBJS): src/trialmatch.h

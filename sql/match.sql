@@ -133,3 +133,9 @@ RESET statement_timeout;
 DELETE FROM trialmatch.trials WHERE trial_id = 'BIG';
 SELECT trialmatch.drop_source('big');
 DROP TABLE m_big;
+
+-- leave the catalog empty for the next test
+DELETE FROM trialmatch.trials;
+DELETE FROM trialmatch.sources;
+DELETE FROM trialmatch.patient_source;
+DELETE FROM trialmatch.unit_conversions;

@@ -63,3 +63,9 @@ DROP TABLE p_pat, p_lab CASCADE;
 DROP OWNED BY tm_reader, tm_nobody;
 DROP ROLE tm_reader;
 DROP ROLE tm_nobody;
+
+-- leave the catalog empty for the next test
+DELETE FROM trialmatch.trials;
+DELETE FROM trialmatch.sources;
+DELETE FROM trialmatch.patient_source;
+DELETE FROM trialmatch.unit_conversions;

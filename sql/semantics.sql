@@ -197,3 +197,9 @@ BEGIN
   RETURN QUERY SELECT n, bad;
 END $$;
 SELECT * FROM agree();
+
+-- leave the catalog empty for the next test
+DELETE FROM trialmatch.trials;
+DELETE FROM trialmatch.sources;
+DELETE FROM trialmatch.patient_source;
+DELETE FROM trialmatch.unit_conversions;

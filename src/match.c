@@ -94,6 +94,12 @@ population(TmTrial **trial, char *trial_id, TimestampTz as_of)
 	plan = tm_plan_create(cat, trial, 1, as_of);
 	tm_plan_check_privileges(plan);
 	tm_run_population(plan);
+	ereport(DEBUG1,
+			(errmsg_internal("trialmatch: trial \"%s\": %d patients, %d of %d parallel workers launched, "
+							 "state %d bytes per patient, memory %zu kB local + %zu kB shared",
+							 trial_id, plan->pats.n, plan->launched, plan->planned, plan->width,
+							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024,
+							 plan->shared_bytes / 1024)));
 	return plan;
 }
 

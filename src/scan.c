@@ -570,11 +570,12 @@ typedef void (*TmRowFn) (TmPlan *plan, void *arg, Datum *values, bool *isnull);
 
 /*
  * Scan rel, whole or (single) for the rows whose column idcol equals id,
- * calling fn for each row with its first maxatt attributes deformed.
+ * calling fn for each row with its first maxatt attributes deformed.  With
+ * pscan, this participant's share of a parallel scan.
  */
 static void
 scan_relation(TmPlan *plan, Relation rel, TmColumn idcol, AttrNumber maxatt,
-			  bool single, int64 id, TmRowFn fn, void *arg)
+			  bool single, int64 id, ParallelTableScanDesc pscan, TmRowFn fn, void *arg)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
@@ -602,6 +603,8 @@ scan_relation(TmPlan *plan, Relation rel, TmColumn idcol, AttrNumber maxatt,
 		iscan = index_beginscan(rel, index, snapshot, 1, 0);
 		index_rescan(iscan, &key, 1, NULL, 0);
 	}
+	else if (pscan)
+		hscan = table_beginscan_parallel(rel, pscan);
 	else
 		hscan = table_beginscan(rel, snapshot, 0, NULL);
 
@@ -732,8 +735,16 @@ tm_scan_patients(TmPlan *plan, bool single, int64 id)
 	plan->pats.birth = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int32) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.sex = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int16) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.sexdict = NIL;
-	scan_relation(plan, plan->patrel, plan->pat_id, maxatt, single, id, patient_row, &cap);
+	scan_relation(plan, plan->patrel, plan->pat_id, maxatt, single, id, NULL, patient_row, &cap);
 	build_patient_map(plan);
+}
+
+/* Per-call caches of each source: the code maps. */
+void
+tm_codemaps_init(TmPlan *plan)
+{
+	for (int i = 0; i < plan->nsources; i++)
+		plan->sources[i].codemap = codemap_create(64);
 }
 
 void
@@ -742,28 +753,41 @@ tm_state_alloc(TmPlan *plan)
 	plan->state = MemoryContextAllocExtended(CurrentMemoryContext,
 											 (Size) Max(plan->pats.n, 1) * plan->width,
 											 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int i = 0; i < plan->nsources; i++)
-		plan->sources[i].codemap = codemap_create(64);
+	tm_codemaps_init(plan);
 }
 
+/* Fold one source (all of it, one patient's rows, or a parallel share) into plan->state. */
 void
-tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id)
+tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id, ParallelTableScanDesc pscan)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
 
-	scan_relation(plan, ps->rel, ps->patient, ps->maxattno, single, id, source_row, ps);
+	scan_relation(plan, ps->rel, ps->patient, ps->maxattno, single, id, pscan, source_row, ps);
 }
 
-/* Evaluate every source for the whole patient table. */
+/*
+ * Evaluate every source for the whole patient table: in parallel when the
+ * sources are large enough and workers are allowed, else here alone.
+ */
 void
 tm_run_population(TmPlan *plan)
 {
+	int			nworkers;
+
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
 	tm_scan_patients(plan, false, 0);
+	nworkers = tm_parallel_workers_for(plan);
+	if (nworkers > 0)
+	{
+		tm_parallel_scan_sources(plan, nworkers);
+		return;
+	}
 	tm_state_alloc(plan);
 	for (int i = 0; i < plan->nsources; i++)
-		tm_scan_source(plan, i, false, 0);
+		tm_scan_source(plan, i, false, 0, NULL);
+	plan->launched = 0;
+	plan->planned = 0;
 }
 
 /* Evaluate every source for one patient; false if there is no such patient. */
@@ -778,6 +802,6 @@ tm_run_single(TmPlan *plan, int64 patient_id)
 	tm_state_alloc(plan);
 	plan->evidence = palloc0(sizeof(TmEvidence) * Max(plan->natoms, 1));
 	for (int i = 0; i < plan->nsources; i++)
-		tm_scan_source(plan, i, true, patient_id);
+		tm_scan_source(plan, i, true, patient_id, NULL);
 	return true;
 }

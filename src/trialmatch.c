@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * trialmatch.c
- *	  Module entry: _PG_init registers the catalog cache's invalidation
- *	  callback (and, in later versions, settings and the worker pool).
+ *	  Module entry: _PG_init defines the settings and registers the catalog
+ *	  cache's invalidation callback (and the worker pool, when preloaded).
  *
  * IDENTIFICATION
  *	  src/trialmatch.c
@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/guc.h"
 
 #include "trialmatch.h"
 
@@ -22,5 +23,14 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	DefineCustomIntVariable("trialmatch.max_parallel_workers",
+							"Maximum number of parallel workers of one population screening.",
+							"Also capped by max_parallel_workers. Sources smaller than "
+							"min_parallel_table_scan_size together are screened without workers.",
+							&tm_max_parallel_workers,
+							2, 0, 1024,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	tm_catalog_init();
+	MarkGUCPrefixReserved("trialmatch");
 }

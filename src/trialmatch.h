@@ -25,6 +25,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "access/relscan.h"
 #include "utils/relcache.h"
 
 #define TM_SCHEMA "trialmatch"
@@ -314,6 +315,9 @@ typedef struct TmPlan
 	char	   *state;			/* pats.n * width bytes */
 	TmEvidence *evidence;		/* natoms entries, single-patient mode */
 	MemoryContext rowcxt;
+	int			planned;		/* parallel workers asked for */
+	int			launched;		/* parallel workers that ran */
+	Size		shared_bytes;	/* dynamic shared memory of a parallel call */
 	/* date -> timestamptz in the session time zone, direct-mapped */
 	int32		datecache_key[4096];
 	TimestampTz datecache_val[4096];
@@ -326,11 +330,19 @@ extern void tm_plan_close(TmPlan *plan);
 
 /* scan.c */
 extern void tm_scan_patients(TmPlan *plan, bool single, int64 id);
-extern void tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id);
+extern void tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id,
+						   ParallelTableScanDesc pscan);
 extern void tm_state_alloc(TmPlan *plan);
+extern void tm_codemaps_init(TmPlan *plan);
 extern int	tm_patient_index(TmPatients *pats, int64 id);
 extern void tm_run_population(TmPlan *plan);
 extern bool tm_run_single(TmPlan *plan, int64 patient_id);
+
+/* parallel.c */
+extern int	tm_max_parallel_workers;
+extern int	tm_parallel_workers_for(TmPlan *plan);
+extern void tm_parallel_scan_sources(TmPlan *plan, int nworkers);
+extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
 
 /* eval.c */
 extern TmTruth tm_eval(TmPlan *plan, TmNode *node, int pidx);

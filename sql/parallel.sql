@@ -1,0 +1,84 @@
+-- Population screenings split among parallel workers give exactly the
+-- answers of the single-backend path, whatever the number of workers.
+SET timezone = 'UTC';
+CREATE TABLE q_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
+INSERT INTO q_pat SELECT i, CASE WHEN i % 97 = 0 THEN NULL ELSE date '1940-01-01' + (i * 7919 % 25000) END,
+       CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN 'M' ELSE 'F' END
+  FROM generate_series(1, 3000) i;
+-- many rows per patient, with ties, NULLs, NaN, units, far-apart blocks
+CREATE TABLE q_lab (patient_id int8, code text, t timestamptz, v numeric, u text);
+INSERT INTO q_lab SELECT i % 3100 + 1, 'L' || (i % 17), timestamptz '2026-06-01' - (i % 700) * interval '1 day',
+       CASE WHEN i % 101 = 0 THEN NULL WHEN i % 103 = 0 THEN 'NaN' ELSE (abs(hashint4(i)) % 200) / 10.0 END,
+       CASE i % 11 WHEN 0 THEN 'mmol/L' WHEN 1 THEN NULL ELSE 'mg/dL' END
+  FROM generate_series(1, 200000) i;
+CREATE TABLE q_med (patient_id int4, drug text, started date, ended date);
+INSERT INTO q_med SELECT i % 3000 + 1, 'D' || (i % 13), date '2026-06-01' - (i % 900),
+       CASE WHEN i % 3 = 0 THEN NULL ELSE date '2026-06-01' - (i % 900) + (i % 200) END
+  FROM generate_series(1, 30000) i;
+SELECT trialmatch.set_patients('q_pat');
+SELECT trialmatch.add_source('qlab', 'q_lab', time_column => 't', value_column => 'v', unit_column => 'u');
+SELECT trialmatch.add_source('qmed', 'q_med', code_column => 'drug', time_column => 'started', end_time_column => 'ended');
+INSERT INTO trialmatch.unit_conversions VALUES ('L3', 'mmol/L', 'mg/dL', 18, 0), ('L4', 'mmol/L', 'mg/dL', 0.5, 1);
+INSERT INTO trialmatch.trials (trial_id) VALUES ('Q');
+INSERT INTO trialmatch.criteria VALUES
+  ('Q', 1, 'inclusion', 'age', 'age between 30 and 70 or sex = ''M'''),
+  ('Q', 2, 'inclusion', 'last', $$qlab 'L1' within 90 days last > 8$$),
+  ('Q', 3, 'inclusion', 'first', $$qlab ('L2', 'L12') within 1 year first between 2 and 15$$),
+  ('Q', 4, 'exclusion', 'min/max', $$qlab 'L5' min < 1 and qlab 'L5' max > 19$$),
+  ('Q', 5, 'inclusion', 'avg unit', $$qlab ('L3', 'L4') within 6 months avg > 9 unit 'mg/dL'$$),
+  ('Q', 6, 'inclusion', 'any', $$qlab 'L1%' except 'L10' within 2 years any >= 19.5$$),
+  ('Q', 7, 'exclusion', 'count', $$qlab 'L6' within 200 days count where value > 5 >= 2$$),
+  ('Q', 8, 'exclusion', 'active', $$qmed ('D1', 'D2') active$$),
+  ('Q', 9, 'inclusion', 'span', $$qmed 'D1%' within 3 months count >= 1 or unknown$$);
+
+SET min_parallel_table_scan_size = 0;
+SET trialmatch.max_parallel_workers = 0;
+CREATE TEMP TABLE r0 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+CREATE TEMP TABLE a0 AS SELECT * FROM trialmatch.attrition('Q', '2026-06-01');
+SET trialmatch.max_parallel_workers = 1;
+CREATE TEMP TABLE r1 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+CREATE TEMP TABLE a1 AS SELECT * FROM trialmatch.attrition('Q', '2026-06-01');
+SET trialmatch.max_parallel_workers = 2;
+CREATE TEMP TABLE r2 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+CREATE TEMP TABLE a2 AS SELECT * FROM trialmatch.attrition('Q', '2026-06-01');
+-- no worker slot available: the leader does everything, same answer
+SET max_parallel_workers = 0;
+CREATE TEMP TABLE rn AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+RESET max_parallel_workers;
+-- small tables stay serial (same answer, of course)
+RESET min_parallel_table_scan_size;
+CREATE TEMP TABLE rs AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+
+SELECT count(*) AS patients,
+       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE r1) d) AS diff_1_worker,
+       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE r2) d) AS diff_2_workers,
+       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE rn) d) AS diff_no_slot,
+       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE rs) d) AS diff_small,
+       (SELECT count(*) FROM (TABLE a0 EXCEPT TABLE a1) d) + (SELECT count(*) FROM (TABLE a0 EXCEPT TABLE a2) d) AS diff_attrition
+  FROM r0;
+-- a non-trivial mix of answers
+SELECT status, count(*) FROM r0 GROUP BY 1 ORDER BY 1;
+SELECT * FROM a0;
+-- the single-patient path agrees on a sample
+SELECT count(*) AS sampled,
+       count(*) FILTER (WHERE (t.status, t.failed, t.unknown) IS DISTINCT FROM (r.status, r.failed, r.unknown)) AS differences
+  FROM r0 r, LATERAL trialmatch.match_trials(r.patient_id, '2026-06-01') t
+ WHERE t.trial_id = 'Q' AND r.patient_id % 10 = 0;
+
+-- an error in a worker reaches the caller with its SQLSTATE
+SET min_parallel_table_scan_size = 0;
+INSERT INTO q_lab VALUES (1, 'L1', '2026-05-30', 1e400, 'mg/dL');
+\set VERBOSITY sqlstate
+SELECT count(*) FROM trialmatch.match_patients('Q', '2026-06-01');
+\set VERBOSITY default
+DELETE FROM q_lab WHERE v = 1e400;
+RESET min_parallel_table_scan_size;
+RESET trialmatch.max_parallel_workers;
+
+DROP TABLE q_pat, q_lab, q_med;
+
+-- leave the catalog empty for the next test
+DELETE FROM trialmatch.trials;
+DELETE FROM trialmatch.sources;
+DELETE FROM trialmatch.patient_source;
+DELETE FROM trialmatch.unit_conversions;
