@@ -65,9 +65,19 @@ SELECT count(*) AS sampled,
   FROM r0 r, LATERAL trialmatch.match_trials(r.patient_id, '2026-06-01') t
  WHERE t.trial_id = 'Q' AND r.patient_id % 10 = 0;
 
+-- sparse (and negative) ids use the hashed id map instead of the dense one
+UPDATE q_pat SET patient_id = patient_id * 700001 - 1000000000;
+UPDATE q_lab SET patient_id = patient_id * 700001 - 1000000000;
+UPDATE q_med SET patient_id = patient_id * 700001 - 1000000000;
+SET min_parallel_table_scan_size = 0;
+CREATE TEMP TABLE rh AS SELECT (patient_id + 1000000000) / 700001 AS patient_id, status, failed, unknown
+  FROM trialmatch.match_patients('Q', '2026-06-01');
+RESET min_parallel_table_scan_size;
+SELECT count(*) AS patients, (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE rh) d) AS diff_sparse FROM rh;
+
 -- an error in a worker reaches the caller with its SQLSTATE
 SET min_parallel_table_scan_size = 0;
-INSERT INTO q_lab VALUES (1, 'L1', '2026-05-30', 1e400, 'mg/dL');
+INSERT INTO q_lab VALUES (700001 - 1000000000, 'L1', '2026-05-30', 1e400, 'mg/dL');
 \set VERBOSITY sqlstate
 SELECT count(*) FROM trialmatch.match_patients('Q', '2026-06-01');
 \set VERBOSITY default

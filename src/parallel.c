@@ -60,6 +60,8 @@ typedef struct TmParallelShared
 {
 	TimestampTz as_of;
 	int			npatients;
+	bool		dense;
+	int64		minid;
 	uint32		mask;
 	int			width;
 	int			natoms;
@@ -202,6 +204,7 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	Snapshot	snapshot = GetActiveSnapshot();
 	const char *trial_id = plan->trials[0]->trial_id;
 	Size		mapsize = (Size) plan->pats.mask + 1;
+	Size		keysize = plan->pats.dense ? 1 : mapsize;
 	Size		statesize = (Size) plan->pats.n * plan->width;
 	Size	   *scansize = palloc(sizeof(Size) * plan->nsources);
 	char	   *p;
@@ -213,7 +216,7 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelShared));
 	shm_toc_estimate_chunk(&pcxt->estimator, strlen(trial_id) + 1);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int64) * mapsize);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int64) * keysize);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int32) * mapsize);
 	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * nworkers, 1));
 	shm_toc_estimate_keys(&pcxt->estimator, 5 + plan->nsources);
@@ -228,6 +231,8 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	shared->as_of = plan->as_of;
 	shared->npatients = plan->pats.n;
 	shared->mask = plan->pats.mask;
+	shared->dense = plan->pats.dense;
+	shared->minid = plan->pats.minid;
 	shared->width = plan->width;
 	shared->natoms = plan->natoms;
 	shared->nsources = plan->nsources;
@@ -236,8 +241,8 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	p = shm_toc_allocate(pcxt->toc, strlen(trial_id) + 1);
 	strcpy(p, trial_id);
 	shm_toc_insert(pcxt->toc, TM_KEY_TRIAL, p);
-	p = shm_toc_allocate(pcxt->toc, sizeof(int64) * mapsize);
-	memcpy(p, plan->pats.keys, sizeof(int64) * mapsize);
+	p = shm_toc_allocate(pcxt->toc, sizeof(int64) * keysize);
+	memcpy(p, plan->pats.keys, sizeof(int64) * keysize);
 	shm_toc_insert(pcxt->toc, TM_KEY_IDKEYS, p);
 	p = shm_toc_allocate(pcxt->toc, sizeof(int32) * mapsize);
 	memcpy(p, plan->pats.slots, sizeof(int32) * mapsize);
@@ -295,6 +300,8 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 
 	plan->pats.n = shared->npatients;
 	plan->pats.mask = shared->mask;
+	plan->pats.dense = shared->dense;
+	plan->pats.minid = shared->minid;
 	plan->pats.keys = shm_toc_lookup(toc, TM_KEY_IDKEYS, false);
 	plan->pats.slots = shm_toc_lookup(toc, TM_KEY_IDSLOTS, false);
 	plan->state = states + (Size) shared->npatients * shared->width * ParallelWorkerNumber;

@@ -202,6 +202,12 @@ hash_id(int64 id)
 int
 tm_patient_index(TmPatients *pats, int64 id)
 {
+	if (pats->dense)
+	{
+		uint64		off = (uint64) id - (uint64) pats->minid;
+
+		return off <= pats->mask ? pats->slots[off] - 1 : -1;
+	}
 	for (uint32 i = hash_id(id) & pats->mask; pats->slots[i] != 0; i = (i + 1) & pats->mask)
 		if (pats->keys[i] == id)
 			return pats->slots[i] - 1;
@@ -209,10 +215,58 @@ tm_patient_index(TmPatients *pats, int64 id)
 }
 
 static void
+duplicate_patient(TmPlan *plan, int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("patient id " INT64_FORMAT " appears more than once in table \"%s\"",
+					id, RelationGetRelationName(plan->patrel)),
+			 errhint("Patient ids must be unique: add a primary key or unique constraint on column \"%s\".",
+					 plan->patdef->id_column)));
+}
+
+static void
 build_patient_map(TmPlan *plan)
 {
 	TmPatients *pats = &plan->pats;
 	uint32		size = 16;
+	int64		minid = PG_INT64_MAX;
+	int64		maxid = PG_INT64_MIN;
+
+	/*
+	 * Ids are usually dense (a sequence): then the map is a plain array
+	 * indexed by id - min, one memory access per row.  keys[] stays unused
+	 * (one element) and mask is the array's last offset.
+	 */
+	for (int p = 0; p < pats->n; p++)
+	{
+		minid = Min(minid, pats->ids[p]);
+		maxid = Max(maxid, pats->ids[p]);
+	}
+	pats->dense = false;
+	if (pats->n > 0 && (uint64) maxid - (uint64) minid < (uint64) pats->n * 2 &&
+		(uint64) maxid - (uint64) minid < PG_UINT32_MAX)
+	{
+		uint32		range = (uint32) ((uint64) maxid - (uint64) minid) + 1;
+
+		pats->dense = true;
+		pats->minid = minid;
+		pats->mask = range - 1;
+		pats->keys = palloc0(sizeof(int64));
+		pats->slots = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int32) * range,
+												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		for (int p = 0; p < pats->n; p++)
+		{
+			uint32		off = (uint32) ((uint64) pats->ids[p] - (uint64) minid);
+
+			if ((p & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			if (pats->slots[off] != 0)
+				duplicate_patient(plan, pats->ids[p]);
+			pats->slots[off] = p + 1;
+		}
+		return;
+	}
 
 	while (size < (uint32) pats->n * 2)
 		size *= 2;
@@ -230,12 +284,7 @@ build_patient_map(TmPlan *plan)
 			CHECK_FOR_INTERRUPTS();
 		for (i = hash_id(id) & pats->mask; pats->slots[i] != 0; i = (i + 1) & pats->mask)
 			if (pats->keys[i] == id)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("patient id " INT64_FORMAT " appears more than once in table \"%s\"",
-								id, RelationGetRelationName(plan->patrel)),
-						 errhint("Patient ids must be unique: add a primary key or unique constraint on column \"%s\".",
-								 plan->patdef->id_column)));
+				duplicate_patient(plan, id);
 		pats->keys[i] = id;
 		pats->slots[i] = p + 1;
 	}
@@ -334,24 +383,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 	bool		unit_read = false;
 	AttrNumber	an;
 
-	an = ps->patient.attnum - 1;
-	if (isnull[an])
-		return;
-	pidx = tm_patient_index(&plan->pats, id_value(values[an], ps->patient.typid));
-	if (pidx < 0)
-		return;
-	an = ps->time.attnum - 1;
-	if (isnull[an])
-		return;
-	t = time_value(plan, values[an], ps->time.typid);
-	if (t > plan->as_of)
-		return;
-	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
-	{
-		end = time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
-		has_end = true;
-	}
-
+	/* cheapest filters first: the code map rejects most rows */
 	an = ps->code.attnum - 1;
 	if (isnull[an])
 		return;
@@ -368,6 +400,25 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		e = codemap_lookup(plan, ps, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt), false);
 	}
 	if (e->natoms == 0)
+		return;
+
+	an = ps->time.attnum - 1;
+	if (isnull[an])
+		return;
+	t = time_value(plan, values[an], ps->time.typid);
+	if (t > plan->as_of)
+		return;
+	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
+	{
+		end = time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
+		has_end = true;
+	}
+
+	an = ps->patient.attnum - 1;
+	if (isnull[an])
+		return;
+	pidx = tm_patient_index(&plan->pats, id_value(values[an], ps->patient.typid));
+	if (pidx < 0)
 		return;
 
 	row = plan->state + (Size) pidx * plan->width;

@@ -271,7 +271,9 @@ typedef struct TmPatients
 	int32	   *birth;			/* DateADT; DATEVAL_NOBEGIN if NULL */
 	int16	   *sex;			/* index into sexdict, -1 if NULL */
 	List	   *sexdict;		/* of char * */
-	/* id -> index map (open addressing) */
+	/* id -> index map: open addressing, or a dense array of ids - minid */
+	bool		dense;
+	int64		minid;
 	uint32		mask;
 	int64	   *keys;
 	int32	   *slots;			/* index + 1, 0 = empty */
