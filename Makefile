@@ -4,7 +4,7 @@ EXTENSION = trialmatch
 EXTVERSION = 1.0
 MODULE_big = trialmatch
 OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/scan.o \
-       src/eval.o src/match.o src/parallel.o
+       src/eval.o src/match.o src/parallel.o src/indexpath.o
 DATA = trialmatch--1.0.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 

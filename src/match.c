@@ -16,6 +16,7 @@
 
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -76,6 +77,61 @@ label_arrays(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 	*unknown = PointerGetDatum(construct_array(u, nu, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/*
+ * Patients share few distinct (failed, unknown) combinations: keep the
+ * arrays of each combination, for trials of at most 32 criteria.
+ */
+typedef struct LabelCacheEntry
+{
+	uint64		key;			/* failed bits << 32 | unknown bits */
+	char		status;			/* simplehash's entry state */
+	Datum		failed;
+	Datum		unknown;
+} LabelCacheEntry;
+
+#define SH_PREFIX labelcache
+#define SH_ELEMENT_TYPE LabelCacheEntry
+#define SH_KEY_TYPE uint64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, key) hash_combine(murmurhash32((uint32) (key)), murmurhash32((uint32) ((key) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+static void
+cached_label_arrays(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
+					TmTruth *results, Datum *failed, Datum *unknown)
+{
+	uint64		key = 0;
+	bool		found;
+	LabelCacheEntry *e;
+
+	if (cache == NULL)
+	{
+		label_arrays(trial, results, failed, unknown);
+		return;
+	}
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		if (results[i] == TM_UNKNOWN)
+			key |= UINT64CONST(1) << i;
+		else if ((results[i] == TM_TRUE) == trial->criteria[i].exclusion)
+			key |= UINT64CONST(1) << (32 + i);
+	}
+	e = labelcache_insert(cache, key, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		label_arrays(trial, results, &e->failed, &e->unknown);
+		MemoryContextSwitchTo(old);
+	}
+	*failed = e->failed;
+	*unknown = e->unknown;
+}
+
 static MemoryContext
 call_context(void)
 {
@@ -116,12 +172,15 @@ tm_match_patients(PG_FUNCTION_ARGS)
 	TmPlan	   *plan;
 	TmTruth    *results;
 	StatusOut	so;
+	labelcache_hash *cache = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	status_out_init(&so, rsinfo);
 	old = MemoryContextSwitchTo(cxt);
 	plan = population(&trial, trial_id, as_of);
 	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
+	if (trial->ncriteria <= 32)
+		cache = labelcache_create(cxt, 64, NULL);
 	rowcxt = AllocSetContextCreate(cxt, "trialmatch output row", ALLOCSET_DEFAULT_SIZES);
 	for (int p = 0; p < plan->pats.n; p++)
 	{
@@ -135,7 +194,7 @@ tm_match_patients(PG_FUNCTION_ARGS)
 		st = tm_eval_trial(plan, trial, p, results);
 		values[0] = Int64GetDatum(plan->pats.ids[p]);
 		values[1] = ObjectIdGetDatum(so.status_oid[st]);
-		label_arrays(trial, results, &values[2], &values[3]);
+		cached_label_arrays(cache, cxt, trial, results, &values[2], &values[3]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextSwitchTo(cxt);

@@ -37,6 +37,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "optimizer/paths.h"
 #include "postmaster/bgworker.h"
 #include "storage/bufmgr.h"
@@ -54,6 +55,7 @@ int			tm_max_parallel_workers = 2;
 #define TM_KEY_IDKEYS	UINT64CONST(0x7E57000000000003)
 #define TM_KEY_IDSLOTS	UINT64CONST(0x7E57000000000004)
 #define TM_KEY_STATE	UINT64CONST(0x7E57000000000005)
+#define TM_KEY_SOURCES	UINT64CONST(0x7E57000000000006)
 #define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + source index */
 
 typedef struct TmParallelShared
@@ -68,6 +70,14 @@ typedef struct TmParallelShared
 	int			nsources;
 	int			nworkers;
 } TmParallelShared;
+
+/* How each source is read: a parallel heap scan, or index units handed out by a counter. */
+typedef struct TmParallelSource
+{
+	Oid			indexoid;
+	bool		index_time;
+	pg_atomic_uint32 next_unit;
+} TmParallelSource;
 
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
 
@@ -188,11 +198,19 @@ tm_state_merge(TmPlan *plan, char *into, const char *from)
 static void
 participate(TmPlan *plan, shm_toc *toc)
 {
+	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
+
 	for (int i = 0; i < plan->nsources; i++)
 	{
-		ParallelTableScanDesc pscan = shm_toc_lookup(toc, TM_KEY_SCAN + i, false);
+		if (OidIsValid(srcs[i].indexoid))
+		{
+			uint32		u;
 
-		tm_scan_source(plan, i, false, 0, pscan);
+			while ((u = pg_atomic_fetch_add_u32(&srcs[i].next_unit, 1)) < (uint32) plan->sources[i].nunits)
+				tm_scan_units(plan, i, (int) u, 1);
+		}
+		else
+			tm_scan_source(plan, i, false, 0, shm_toc_lookup(toc, TM_KEY_SCAN + i, false));
 	}
 }
 
@@ -209,6 +227,7 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	Size	   *scansize = palloc(sizeof(Size) * plan->nsources);
 	char	   *p;
 	char	   *states;
+	TmParallelSource *srcs;
 
 	Assert(plan->ntrials == 1);
 	EnterParallelMode();
@@ -219,7 +238,8 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int64) * keysize);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int32) * mapsize);
 	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * nworkers, 1));
-	shm_toc_estimate_keys(&pcxt->estimator, 5 + plan->nsources);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
+	shm_toc_estimate_keys(&pcxt->estimator, 6 + plan->nsources);
 	for (int i = 0; i < plan->nsources; i++)
 	{
 		scansize[i] = table_parallelscan_estimate(plan->sources[i].rel, snapshot);
@@ -250,6 +270,14 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	states = shm_toc_allocate(pcxt->toc, Max(statesize * pcxt->nworkers, 1));
 	memset(states, 0, statesize * pcxt->nworkers);
 	shm_toc_insert(pcxt->toc, TM_KEY_STATE, states);
+	srcs = shm_toc_allocate(pcxt->toc, sizeof(TmParallelSource) * plan->nsources);
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		srcs[i].indexoid = plan->sources[i].indexoid;
+		srcs[i].index_time = plan->sources[i].index_time;
+		pg_atomic_init_u32(&srcs[i].next_unit, 0);
+	}
+	shm_toc_insert(pcxt->toc, TM_KEY_SOURCES, srcs);
 	for (int i = 0; i < plan->nsources; i++)
 	{
 		ParallelTableScanDesc pscan = shm_toc_allocate(pcxt->toc, scansize[i]);
@@ -285,6 +313,7 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	TmParallelShared *shared = shm_toc_lookup(toc, TM_KEY_SHARED, false);
 	char	   *trial_id = shm_toc_lookup(toc, TM_KEY_TRIAL, false);
 	char	   *states = shm_toc_lookup(toc, TM_KEY_STATE, false);
+	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
 	TmCatalog  *cat;
 	TmTrial    *trial;
 	TmPlan	   *plan;
@@ -298,6 +327,14 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	if (ParallelWorkerNumber >= shared->nworkers)
 		elog(ERROR, "unexpected parallel worker number %d", ParallelWorkerNumber);
 
+	/* read each source the way the leader chose */
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		plan->sources[i].indexoid = srcs[i].indexoid;
+		plan->sources[i].index_time = srcs[i].index_time;
+		if (OidIsValid(srcs[i].indexoid))
+			tm_index_units(plan, i);
+	}
 	plan->pats.n = shared->npatients;
 	plan->pats.mask = shared->mask;
 	plan->pats.dense = shared->dense;

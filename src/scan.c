@@ -35,6 +35,7 @@
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "nodes/tidbitmap.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/fmgroids.h"
@@ -320,6 +321,12 @@ time_value(TmPlan *plan, Datum d, Oid typid)
 		return plan->datecache_val[slot];
 	}
 	return timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), &overflow);
+}
+
+TimestampTz
+tm_time_value(TmPlan *plan, Datum d, Oid typid)
+{
+	return time_value(plan, d, typid);
 }
 
 static inline double
@@ -619,43 +626,64 @@ find_id_index(Relation rel, AttrNumber attnum)
 
 typedef void (*TmRowFn) (TmPlan *plan, void *arg, Datum *values, bool *isnull);
 
+/* What part of a table to read. */
+typedef struct TmScanSpec
+{
+	Oid			indexoid;		/* index scan with keys, or */
+	int			nkeys;
+	ScanKeyData keys[2];
+	ParallelTableScanDesc pscan;	/* a share of a parallel scan, or all */
+	bool		filter_id;		/* keep only rows whose idcol equals id */
+	TmColumn	idcol;
+	int64		id;
+} TmScanSpec;
+
+/* The rows of one patient: through an index on idcol when there is one. */
+static bool
+single_patient_spec(Relation rel, TmColumn idcol, int64 id, TmScanSpec *spec)
+{
+	memset(spec, 0, sizeof(TmScanSpec));
+	spec->filter_id = true;
+	spec->idcol = idcol;
+	spec->id = id;
+	/* an id outside int4 range cannot be in an int4 column */
+	if (idcol.typid == INT4OID && (id < PG_INT32_MIN || id > PG_INT32_MAX))
+		return false;
+	spec->indexoid = find_id_index(rel, idcol.attnum);
+	if (OidIsValid(spec->indexoid))
+	{
+		if (idcol.typid == INT4OID)
+			ScanKeyInit(&spec->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) id));
+		else
+			ScanKeyInit(&spec->keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+		spec->nkeys = 1;
+	}
+	return true;
+}
+
 /*
- * Scan rel, whole or (single) for the rows whose column idcol equals id,
- * calling fn for each row with its first maxatt attributes deformed.  With
- * pscan, this participant's share of a parallel scan.
+ * Read the part of rel that spec describes, calling fn for each row with
+ * its first maxatt attributes deformed.
  */
 static void
-scan_relation(TmPlan *plan, Relation rel, TmColumn idcol, AttrNumber maxatt,
-			  bool single, int64 id, ParallelTableScanDesc pscan, TmRowFn fn, void *arg)
+scan_relation(TmPlan *plan, Relation rel, AttrNumber maxatt, TmScanSpec *spec,
+			  TmRowFn fn, void *arg)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Oid			indexoid = single ? find_id_index(rel, idcol.attnum) : InvalidOid;
 	TableScanDesc hscan = NULL;
 	IndexScanDesc iscan = NULL;
 	Relation	index = NULL;
 	MemoryContext old;
 
-	if (OidIsValid(indexoid))
+	if (OidIsValid(spec->indexoid))
 	{
-		ScanKeyData key;
-
-		/* an id outside int4 range cannot be in an int4 column */
-		if (idcol.typid == INT4OID && (id < PG_INT32_MIN || id > PG_INT32_MAX))
-		{
-			ExecDropSingleTupleTableSlot(slot);
-			return;
-		}
-		index = index_open(indexoid, AccessShareLock);
-		if (idcol.typid == INT4OID)
-			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) id));
-		else
-			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-		iscan = index_beginscan(rel, index, snapshot, 1, 0);
-		index_rescan(iscan, &key, 1, NULL, 0);
+		index = index_open(spec->indexoid, AccessShareLock);
+		iscan = index_beginscan(rel, index, snapshot, spec->nkeys, 0);
+		index_rescan(iscan, spec->keys, spec->nkeys, NULL, 0);
 	}
-	else if (pscan)
-		hscan = table_beginscan_parallel(rel, pscan);
+	else if (spec->pscan)
+		hscan = table_beginscan_parallel(rel, spec->pscan);
 	else
 		hscan = table_beginscan(rel, snapshot, 0, NULL);
 
@@ -671,8 +699,9 @@ scan_relation(TmPlan *plan, Relation rel, TmColumn idcol, AttrNumber maxatt,
 		if (!more)
 			break;
 		slot_getsomeattrs(slot, maxatt);
-		if (single && (slot->tts_isnull[idcol.attnum - 1] ||
-					   id_value(slot->tts_values[idcol.attnum - 1], idcol.typid) != id))
+		if (spec->filter_id &&
+			(slot->tts_isnull[spec->idcol.attnum - 1] ||
+			 id_value(slot->tts_values[spec->idcol.attnum - 1], spec->idcol.typid) != spec->id))
 			continue;
 		MemoryContextReset(plan->rowcxt);
 		old = MemoryContextSwitchTo(plan->rowcxt);
@@ -772,6 +801,7 @@ void
 tm_scan_patients(TmPlan *plan, bool single, int64 id)
 {
 	int			cap = single ? 4 : 1024;
+	TmScanSpec	spec;
 	AttrNumber	maxatt = Max(plan->pat_id.attnum, Max(plan->pat_birth.attnum, plan->pat_sex.attnum));
 
 	if (!single)
@@ -786,7 +816,16 @@ tm_scan_patients(TmPlan *plan, bool single, int64 id)
 	plan->pats.birth = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int32) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.sex = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int16) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.sexdict = NIL;
-	scan_relation(plan, plan->patrel, plan->pat_id, maxatt, single, id, NULL, patient_row, &cap);
+	if (single)
+	{
+		if (single_patient_spec(plan->patrel, plan->pat_id, id, &spec))
+			scan_relation(plan, plan->patrel, maxatt, &spec, patient_row, &cap);
+	}
+	else
+	{
+		memset(&spec, 0, sizeof(spec));
+		scan_relation(plan, plan->patrel, maxatt, &spec, patient_row, &cap);
+	}
 	build_patient_map(plan);
 }
 
@@ -812,8 +851,78 @@ void
 tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id, ParallelTableScanDesc pscan)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
+	TmScanSpec	spec;
 
-	scan_relation(plan, ps->rel, ps->patient, ps->maxattno, single, id, pscan, source_row, ps);
+	if (single)
+	{
+		if (!single_patient_spec(ps->rel, ps->patient, id, &spec))
+			return;
+	}
+	else
+	{
+		memset(&spec, 0, sizeof(spec));
+		spec.pscan = pscan;
+	}
+	scan_relation(plan, ps->rel, ps->maxattno, &spec, source_row, ps);
+}
+
+/*
+ * Fold index ranges (indexpath.c) of a source into plan->state: the TIDs of
+ * all the ranges go into one bitmap, and the heap is then read in block
+ * order, each block once, as a bitmap heap scan does.  A lossy bitmap only
+ * means more rows to filter: process_row checks every row's code and time.
+ */
+void
+tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	Snapshot	snapshot = GetActiveSnapshot();
+	Relation	index = index_open(ps->indexoid, AccessShareLock);
+	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
+	TableScanDesc hscan;
+	TBMIterator *it;
+	TBMIterateResult *tbmres;
+	TupleTableSlot *slot;
+
+	for (int u = first; u < first + count; u++)
+	{
+		ScanKeyData keys[2];
+		int			nkeys = tm_index_unit_keys(plan, srcidx, u, index, keys);
+		IndexScanDesc iscan;
+
+		if (nkeys <= 0)
+			continue;
+		iscan = index_beginscan_bitmap(index, snapshot, nkeys);
+		index_rescan(iscan, keys, nkeys, NULL, 0);
+		(void) index_getbitmap(iscan, tbm);
+		index_endscan(iscan);
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_close(index, AccessShareLock);
+
+	slot = table_slot_create(ps->rel, NULL);
+	hscan = table_beginscan_bm(ps->rel, snapshot, 0, NULL);
+	it = tbm_begin_iterate(tbm);
+	while ((tbmres = tbm_iterate(it)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!table_scan_bitmap_next_block(hscan, tbmres))
+			continue;
+		while (table_scan_bitmap_next_tuple(hscan, tbmres, slot))
+		{
+			MemoryContext old;
+
+			slot_getsomeattrs(slot, ps->maxattno);
+			MemoryContextReset(plan->rowcxt);
+			old = MemoryContextSwitchTo(plan->rowcxt);
+			process_row(plan, ps, slot->tts_values, slot->tts_isnull);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	tbm_end_iterate(it);
+	table_endscan(hscan);
+	tbm_free(tbm);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
@@ -828,6 +937,7 @@ tm_run_population(TmPlan *plan)
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
 	tm_scan_patients(plan, false, 0);
+	tm_choose_index_paths(plan);
 	nworkers = tm_parallel_workers_for(plan);
 	if (nworkers > 0)
 	{
@@ -836,7 +946,12 @@ tm_run_population(TmPlan *plan)
 	}
 	tm_state_alloc(plan);
 	for (int i = 0; i < plan->nsources; i++)
-		tm_scan_source(plan, i, false, 0, NULL);
+	{
+		if (!OidIsValid(plan->sources[i].indexoid))
+			tm_scan_source(plan, i, false, 0, NULL);
+		else
+			tm_scan_units(plan, i, 0, plan->sources[i].nunits);
+	}
 	plan->launched = 0;
 	plan->planned = 0;
 }

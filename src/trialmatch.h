@@ -26,6 +26,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "access/relscan.h"
+#include "access/skey.h"
 #include "utils/relcache.h"
 
 #define TM_SCHEMA "trialmatch"
@@ -220,6 +221,14 @@ extern void tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients
  * ----------------------------------------------------------------
  */
 
+/* One index range of a source read through an index (indexpath.c). */
+typedef struct TmIndexUnit
+{
+	TmCode	   *code;
+	bool		has_lower;
+	TimestampTz lower;
+} TmIndexUnit;
+
 typedef struct TmPlanSource
 {
 	TmSourceDef *def;
@@ -237,6 +246,10 @@ typedef struct TmPlanSource
 	bool		needs_value;
 	bool		needs_unit;
 	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
+	Oid			indexoid;		/* population calls: read through this index */
+	bool		index_time;		/* its second column is the time column */
+	int			nunits;
+	TmIndexUnit *units;
 } TmPlanSource;
 
 /*
@@ -336,6 +349,14 @@ extern void tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id,
 						   ParallelTableScanDesc pscan);
 extern void tm_state_alloc(TmPlan *plan);
 extern void tm_codemaps_init(TmPlan *plan);
+extern void tm_scan_units(TmPlan *plan, int srcidx, int first, int count);
+extern TimestampTz tm_time_value(TmPlan *plan, Datum d, Oid typid);
+
+/* indexpath.c */
+extern void tm_choose_index_paths(TmPlan *plan);
+extern void tm_index_units(TmPlan *plan, int srcidx);
+extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index,
+							   ScanKey keys);
 extern int	tm_patient_index(TmPatients *pats, int64 id);
 extern void tm_run_population(TmPlan *plan);
 extern bool tm_run_single(TmPlan *plan, int64 patient_id);
