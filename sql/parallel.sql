@@ -70,9 +70,11 @@ SELECT count(*) AS sampled,
 -- scan, also with a lossy bitmap (tiny work_mem) and split among workers
 INSERT INTO trialmatch.trials (trial_id) VALUES ('NARROW');
 INSERT INTO trialmatch.criteria VALUES
-  ('NARROW', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 180 days last > 5$$),
+  ('NARROW', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 90 days last > 5$$),
   ('NARROW', 2, 'exclusion', 'L8 or L9', $$qlab ('L8', 'L9') within 20 days any > 15$$),
-  ('NARROW', 3, 'inclusion', 'L7 count', $$qlab 'L7' within 240 days count >= 1 and qlab 'L3' within 90 days max < 19 unit 'mg/dL'$$);
+  ('NARROW', 3, 'inclusion', 'L7 count', $$qlab 'L7' within 120 days count >= 1 and qlab 'L3' within 90 days max < 19 unit 'mg/dL'$$),
+  -- a prefix range that covers an exact code of another criterion
+  ('NARROW', 4, 'inclusion', 'L1x', $$qlab 'L12' within 20 days count >= 1 or qlab 'L1%' within 10 days any > 3$$);
 SET trialmatch.max_parallel_workers = 0;
 CREATE TEMP TABLE n_full AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
 CREATE INDEX q_lab_code_t ON q_lab (code, t);

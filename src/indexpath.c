@@ -11,12 +11,18 @@
  * the share of the time histogram inside the window.  Without statistics
  * the table is scanned whole.
  *
- * A source in index mode is read as "units": one index scan per distinct
- * code, bounded below by the widest window of the criteria naming it (no
- * bound if one has no window, or for sources with an end time, whose
- * windows apply to the end).  Units never overlap, so every row is read
- * once; the bounds are loose (a day wide) and process_row applies the
- * exact window.  Parallel workers share the units through a counter.
+ * A source in index mode is read as "units": one index range per distinct
+ * code or prefix, bounded below by the widest window of the criteria naming
+ * it (no bound if one has no window, or for sources with an end time, whose
+ * windows apply to the end).  A code or prefix covered by another prefix is
+ * folded into it, so units never overlap and every row is read once.  The
+ * bounds are loose (a day wide) and process_row re-checks every row's code
+ * and window exactly.  Parallel workers share the units through a counter.
+ *
+ * Prefix codes ('E11%') become the range [prefix, prefix || U+10FFFF), which
+ * holds every string starting with the prefix only when the index orders
+ * text by code point: collations "C", "POSIX", and glibc's "C.UTF-8".  With
+ * any other collation a source with prefix codes is scanned whole.
  *
  * IDENTIFICATION
  *	  src/indexpath.c
@@ -25,15 +31,19 @@
  */
 #include "postgres.h"
 
+#include <locale.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -43,9 +53,42 @@
 /* Index mode when the estimated rows are below this share of the table. */
 #define TM_INDEX_FRACTION 0.05
 
+/* Does this collation order text by code point (so prefixes are ranges)? */
+static bool
+collation_is_codepoint(Oid collation)
+{
+	const char *name;
+	HeapTuple	tup;
+
+	if (!OidIsValid(collation) || lc_collate_is_c(collation))
+		return true;
+	if (collation == DEFAULT_COLLATION_OID)
+		name = setlocale(LC_COLLATE, NULL);
+	else
+	{
+		Form_pg_collation coll;
+		bool		isnull;
+		Datum		d;
+
+		tup = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+		if (!HeapTupleIsValid(tup))
+			return false;
+		coll = (Form_pg_collation) GETSTRUCT(tup);
+		if (coll->collprovider != COLLPROVIDER_LIBC)
+		{
+			ReleaseSysCache(tup);
+			return false;
+		}
+		d = SysCacheGetAttr(COLLOID, tup, Anum_pg_collation_collcollate, &isnull);
+		name = isnull ? "" : TextDatumGetCString(d);
+		ReleaseSysCache(tup);
+	}
+	return name && (strcmp(name, "C.UTF-8") == 0 || strcmp(name, "C.utf8") == 0);
+}
+
 /* A btree index led by the code column (and then, ideally, the time column). */
 static Oid
-find_code_index(TmPlanSource *ps, bool *with_time)
+find_code_index(TmPlanSource *ps, bool prefixes, bool *with_time)
 {
 	List	   *indexes = RelationGetIndexList(ps->rel);
 	ListCell   *lc;
@@ -65,7 +108,11 @@ find_code_index(TmPlanSource *ps, bool *with_time)
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
 										   idx->rd_opcintype[0], BTEqualStrategyNumber)) &&
 			(!OidIsValid(idx->rd_indcollation[0]) ||
-			 get_collation_isdeterministic(idx->rd_indcollation[0]));
+			 get_collation_isdeterministic(idx->rd_indcollation[0])) &&
+			(!prefixes ||
+			 (OidIsValid(get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+											 idx->rd_opcintype[0], BTLessStrategyNumber)) &&
+			  collation_is_codepoint(idx->rd_indcollation[0])));
 		time = ok && ps->end_time.attnum == 0 &&
 			idx->rd_index->indnkeyatts >= 2 &&
 			idx->rd_index->indkey.values[1] == ps->time.attnum &&
@@ -83,14 +130,38 @@ find_code_index(TmPlanSource *ps, bool *with_time)
 	return best;
 }
 
-/* Build the units of a source: one per distinct code, with the widest window. */
+/* Does unit code o hold every row that code c selects? */
+static bool
+code_covers(TmCode *o, TmCode *c)
+{
+	if (c->is_int)
+		return o->ival == c->ival;
+	if (o->prefix)
+		return c->len >= o->len && memcmp(c->str, o->str, o->len) == 0;
+	return !c->prefix && o->len == c->len && memcmp(o->str, c->str, c->len) == 0;
+}
+
+static void
+widen(TmIndexUnit *u, bool has_lower, TimestampTz lower)
+{
+	if (!has_lower)
+		u->has_lower = false;
+	else if (u->has_lower && lower < u->lower)
+		u->lower = lower;
+}
+
+/*
+ * Build the units of a source: one per distinct code or prefix, each with
+ * the widest window of the criteria it serves; a code or prefix covered by
+ * a prefix is folded into it.
+ */
 void
 tm_index_units(TmPlan *plan, int srcidx)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
 	int			cap = 8;
+	int			n = 0;
 
-	ps->nunits = 0;
 	ps->units = palloc(sizeof(TmIndexUnit) * cap);
 	for (int k = 0; k < ps->natoms; k++)
 	{
@@ -100,34 +171,43 @@ tm_index_units(TmPlan *plan, int srcidx)
 		foreach(lc, a->ev->codes)
 		{
 			TmCode	   *c = lfirst(lc);
-			TmIndexUnit *u = NULL;
+			bool		merged = false;
 
-			for (int i = 0; i < ps->nunits; i++)
-			{
-				TmCode	   *o = ps->units[i].code;
-
-				if (c->is_int ? o->ival == c->ival :
-					(o->len == c->len && memcmp(o->str, c->str, c->len) == 0))
-					u = &ps->units[i];
-			}
-			if (u == NULL)
-			{
-				if (ps->nunits == cap)
+			for (int i = 0; i < n && !merged; i++)
+				if (code_covers(ps->units[i].code, c))
 				{
-					cap *= 2;
-					ps->units = repalloc(ps->units, sizeof(TmIndexUnit) * cap);
+					widen(&ps->units[i], a->has_lower, a->lower);
+					merged = true;
 				}
-				u = &ps->units[ps->nunits++];
-				u->code = c;
-				u->has_lower = a->has_lower;
-				u->lower = a->lower;
+			if (merged)
+				continue;
+			if (n == cap)
+			{
+				cap *= 2;
+				ps->units = repalloc(ps->units, sizeof(TmIndexUnit) * cap);
 			}
-			else if (!a->has_lower)
-				u->has_lower = false;
-			else if (u->has_lower && a->lower < u->lower)
-				u->lower = a->lower;
+			ps->units[n].code = c;
+			ps->units[n].has_lower = a->has_lower;
+			ps->units[n].lower = a->lower;
+			n++;
 		}
 	}
+	/* a prefix that came later may cover earlier units: fold those into it */
+	for (int i = 0; i < n; i++)
+	{
+		if (!ps->units[i].code->prefix)
+			continue;
+		for (int j = 0; j < n; j++)
+			if (j != i && code_covers(ps->units[i].code, ps->units[j].code))
+			{
+				widen(&ps->units[i], ps->units[j].has_lower, ps->units[j].lower);
+				ps->units[j] = ps->units[--n];
+				if (i == n)
+					i = j;		/* unit i moved into slot j */
+				j = -1;			/* rescan */
+			}
+	}
+	ps->nunits = n;
 }
 
 /* Share of the code column's rows holding this code, from pg_statistic. */
@@ -137,6 +217,7 @@ code_fraction(TmPlanSource *ps, TmCode *code, HeapTuple stats)
 	Form_pg_statistic st = (Form_pg_statistic) GETSTRUCT(stats);
 	AttStatsSlot sslot;
 	double		mcvsum = 0;
+	double		prefixsum = 0;
 	double		ndistinct;
 	int			nmcv = 0;
 
@@ -154,20 +235,50 @@ code_fraction(TmPlanSource *ps, TmCode *code, HeapTuple stats)
 			{
 				text	   *t = DatumGetTextPP(sslot.values[i]);
 
-				match = VARSIZE_ANY_EXHDR(t) == code->len &&
-					memcmp(VARDATA_ANY(t), code->str, code->len) == 0;
+				match = code->prefix ?
+					(VARSIZE_ANY_EXHDR(t) >= code->len &&
+					 memcmp(VARDATA_ANY(t), code->str, code->len) == 0) :
+					(VARSIZE_ANY_EXHDR(t) == code->len &&
+					 memcmp(VARDATA_ANY(t), code->str, code->len) == 0);
 			}
-			if (match)
+			if (match && !code->prefix)
 			{
 				double		f = sslot.numbers[i];
 
 				free_attstatsslot(&sslot);
 				return f;
 			}
+			if (match)
+				prefixsum += sslot.numbers[i];
 			mcvsum += sslot.numbers[i];
 		}
 		nmcv = sslot.nvalues;
 		free_attstatsslot(&sslot);
+	}
+	if (code->prefix)
+	{
+		/* the MCVs with the prefix, plus its share of the histogram of the rest */
+		double		rest = Max(1.0 - st->stanullfrac - mcvsum, 0);
+		double		share = 0.01;
+
+		if (get_attstatsslot(&sslot, stats, STATISTIC_KIND_HISTOGRAM, InvalidOid,
+							 ATTSTATSSLOT_VALUES))
+		{
+			int			in = 0;
+
+			for (int i = 0; i < sslot.nvalues; i++)
+			{
+				text	   *t = DatumGetTextPP(sslot.values[i]);
+
+				if (VARSIZE_ANY_EXHDR(t) >= code->len &&
+					memcmp(VARDATA_ANY(t), code->str, code->len) == 0)
+					in++;
+			}
+			if (sslot.nvalues > 1)
+				share = (in + 1.0) / (sslot.nvalues - 1);
+			free_attstatsslot(&sslot);
+		}
+		return prefixsum + rest * Min(share, 1.0);
 	}
 	ndistinct = st->stadistinct < 0 ? -st->stadistinct * Max(ps->rel->rd_rel->reltuples, 1) :
 		st->stadistinct;
@@ -221,7 +332,7 @@ tm_choose_index_paths(TmPlan *plan)
 		double		frac = 0;
 
 		ps->indexoid = InvalidOid;
-		for (int k = 0; k < ps->natoms && exact; k++)
+		for (int k = 0; k < ps->natoms; k++)
 		{
 			ListCell   *lc;
 
@@ -229,9 +340,9 @@ tm_choose_index_paths(TmPlan *plan)
 				if (((TmCode *) lfirst(lc))->prefix)
 					exact = false;
 		}
-		if (!exact || ps->rel->rd_rel->reltuples < 10000)
+		if (ps->rel->rd_rel->reltuples < 10000)
 			continue;
-		indexoid = find_code_index(ps, &with_time);
+		indexoid = find_code_index(ps, !exact, &with_time);
 		if (!OidIsValid(indexoid))
 			continue;
 		stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(ps->rel)),
@@ -295,6 +406,26 @@ tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index, ScanKey k
 	}
 	else
 		arg = Int64GetDatum(u->code->ival);
+	if (u->code->prefix)
+	{
+		/* [prefix, prefix || U+10FFFF): the index orders by code point */
+		StringInfoData hi;
+
+		initStringInfo(&hi);
+		appendBinaryStringInfo(&hi, u->code->str, u->code->len);
+		appendStringInfoString(&hi, "\xf4\x8f\xbf\xbf");
+		op = get_opfamily_member(index->rd_opfamily[0], opcintype, opcintype,
+								 BTGreaterEqualStrategyNumber);
+		ScanKeyEntryInitialize(&keys[0], 0, 1, BTGreaterEqualStrategyNumber, opcintype,
+							   index->rd_indcollation[0], get_opcode(op), arg);
+		op = get_opfamily_member(index->rd_opfamily[0], opcintype, opcintype,
+								 BTLessStrategyNumber);
+		ScanKeyEntryInitialize(&keys[1], 0, 1, BTLessStrategyNumber, opcintype,
+							   index->rd_indcollation[0], get_opcode(op),
+							   PointerGetDatum(cstring_to_text_with_len(hi.data, hi.len)));
+		/* a time bound needs equality on the first column: none here */
+		return 2;
+	}
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, opcintype,
 						   index->rd_indcollation[0], get_opcode(op), arg);
 	if (ps->index_time && u->has_lower && !TIMESTAMP_NOT_FINITE(u->lower))

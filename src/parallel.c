@@ -82,9 +82,10 @@ typedef struct TmParallelSource
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
 
 /*
- * How many workers to ask for: none when the sources are small (below
- * min_parallel_table_scan_size together), else trialmatch.max_parallel_workers
- * capped by max_parallel_workers.
+ * How many workers to ask for: none when the sources scanned whole are small
+ * (below min_parallel_table_scan_size together; starting workers and merging
+ * their state would cost more than it saves), else
+ * trialmatch.max_parallel_workers capped by max_parallel_workers.
  */
 int
 tm_parallel_workers_for(TmPlan *plan)
@@ -94,8 +95,10 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	if (n <= 0 || plan->nsources == 0 || plan->pats.n == 0)
 		return 0;
+	/* sources read through index ranges are narrow: they do not count */
 	for (int i = 0; i < plan->nsources; i++)
-		pages += RelationGetNumberOfBlocks(plan->sources[i].rel);
+		if (!OidIsValid(plan->sources[i].indexoid))
+			pages += RelationGetNumberOfBlocks(plan->sources[i].rel);
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
 	return n;
