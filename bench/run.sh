@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# The trialmatch benchmark.  Run as root on Debian 12 from anywhere:
+#
+#   bash bench/run.sh [scale]          # default scale 1000000 (patients)
+#
+# Installs what is missing and builds/installs the extension (scripts/
+# install-deps.sh, scripts/build.sh), starts a throwaway PostgreSQL 15
+# cluster as the postgres OS user (tuned for 2 cores / 24 GiB), generates the
+# synthetic population with scripts/gen_data.sql, loads the five demo trials,
+# and then, in ONE psql session:
+#   - per trial: match_patients time, the hand-written SQL's time
+#     (bench/sql/<trial>.sql), a row-by-row equality check (OK/MISMATCH), the
+#     ratio, the sequential-scan floor, trialmatch's peak memory;
+#   - match_trials against bench/sql/match_trials.sql on ~200 patients;
+# and with pgbench: match_trials latency p50/p99 over 1,000 random patients,
+# throughput of match_trials versus the prepared hand-written SQL.
+# Exits non-zero when any check found a mismatch.
+#
+# Environment:
+#   BENCH_DIR=/path  keep the cluster in this directory and reuse it (and the
+#                    generated data, one database per scale) on the next run;
+#                    without it the cluster lives in a temporary directory
+#                    that is removed at the end
+#   PORT=55432       port of the throwaway cluster
+#   TPS_SECONDS=15   duration of each pgbench throughput run
+#   SKIP_BUILD=1     do not run install-deps.sh / build.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+scale=${1:-1000000}
+[[ "$scale" =~ ^[1-9][0-9]*$ ]] || { echo "usage: bash bench/run.sh [scale]" >&2; exit 2; }
+port=${PORT:-55432}
+tps_seconds=${TPS_SECONDS:-15}
+bin=/usr/lib/postgresql/15/bin
+as_of='2026-11-01'
+db="tm_$scale"
+trials=(NCT04567890 NCT05123456 NCT05234567 NCT05345678 NCT05456789)
+# tables each trial reads (the patient table, and every source its criteria name)
+declare -A reads=(
+    [NCT04567890]="patients labs diagnoses medications"
+    [NCT05123456]="patients labs diagnoses medications"
+    [NCT05234567]="patients labs diagnoses medications"
+    [NCT05345678]="patients labs diagnoses"
+    [NCT05456789]="patients labs diagnoses"
+)
+# a trivial, never-true filter on a non-indexed column: forces a full scan
+declare -A floorq=(
+    [patients]="SELECT count(*) FROM public.patients WHERE sex = '-12345'"
+    [labs]="SELECT count(*) FROM public.labs WHERE value = -12345"
+    [diagnoses]="SELECT count(*) FROM public.diagnoses WHERE diagnosed_at = date '0001-01-01'"
+    [medications]="SELECT count(*) FROM public.medications WHERE started_at = date '0001-01-01'"
+)
+
+[ "$(id -u)" = 0 ] || { echo "run as root (the cluster runs as the postgres OS user)" >&2; exit 2; }
+t_start=$(date +%s)
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    bash scripts/install-deps.sh
+    bash scripts/build.sh
+fi
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+if [ -n "${BENCH_DIR:-}" ]; then
+    dir=$BENCH_DIR
+    keep=1
+    mkdir -p "$dir"
+else
+    dir=$(mktemp -d /tmp/trialmatch-bench.XXXXXX)
+    keep=0
+fi
+dir=$(cd "$dir" && pwd)
+chown postgres "$dir"
+work="$dir/work.$$"
+mkdir -p "$work"
+chown postgres "$work"
+started=0
+cleanup() {
+    if [ "$started" = 1 ]; then
+        as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+    if [ "$keep" = 0 ]; then
+        rm -rf "$dir"
+    fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------
+# the cluster
+# ---------------------------------------------------------------------------
+if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_pg $bin/initdb -D "$dir/data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+fi
+if as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
+    as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null
+fi
+as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
+    -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
+    -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
+    -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
+    -c random_page_cost=1.1 -c jit=off" >/dev/null
+started=1
+
+psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
+
+if [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
+    psql -d postgres -c "CREATE DATABASE $db"
+fi
+generated=0
+if [ "$(psql -d "$db" -Atc "SELECT to_regclass('public.bench_generated') IS NOT NULL")" = t ]; then
+    generated=$(psql -d "$db" -Atc "SELECT count(*) FROM public.bench_generated WHERE scale = $scale")
+fi
+if [ "$generated" = 0 ]; then
+    echo "== generating $scale synthetic patients (database $db in $dir)"
+    t0=$(date +%s)
+    psql -d "$db" -v scale="$scale" < scripts/gen_data.sql
+    # set hint bits and the visibility map once, so that every timed run reads the same clean pages
+    psql -d "$db" -c "VACUUM (ANALYZE) public.patients, public.labs, public.diagnoses, public.medications"
+    psql -d "$db" -c "CREATE TABLE public.bench_generated (scale int, at timestamptz DEFAULT now()); INSERT INTO public.bench_generated VALUES ($scale)"
+    echo "   generated in $(( $(date +%s) - t0 )) s"
+else
+    echo "== reusing the generated population: database $db in $dir"
+    psql -d "$db" -P pager=off -c "SELECT 'patients' AS "table", count(*) AS rows FROM public.patients
+        UNION ALL SELECT 'labs', count(*) FROM public.labs
+        UNION ALL SELECT 'diagnoses', count(*) FROM public.diagnoses
+        UNION ALL SELECT 'medications', count(*) FROM public.medications"
+fi
+# the extension as built now, and the demo trials
+psql -d "$db" -c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS trialmatch CASCADE; CREATE EXTENSION trialmatch"
+psql -d "$db" < scripts/demo_trials.sql >/dev/null
+
+# ---------------------------------------------------------------------------
+# the psql session: per-trial population screening, and match_trials checks
+# ---------------------------------------------------------------------------
+for f in bench/sql/*.sql; do
+    # the statement without its final semicolon, to be wrapped
+    sed -e 's/;[[:space:]]*$//' "$f" > "$work/$(basename "$f")"
+done
+chown -R postgres "$work"
+errlog="$work/session.err"
+touch "$errlog"
+chown postgres "$errlog"
+session="$work/session.sql"
+{
+    cat <<SQL
+\\set ON_ERROR_STOP on
+\\pset pager off
+SET max_parallel_workers_per_gather = 2;
+SET trialmatch.max_parallel_workers = 2;
+SET jit = off;
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS public.bench_results, public.bench_floor, public.bench_mt_check;
+CREATE TABLE public.bench_results (trial text PRIMARY KEY, patients bigint, tm_s numeric, sql_s numeric,
+                                   floor_s numeric, mem_kb bigint, memory text, mismatches bigint);
+CREATE TABLE public.bench_floor (tbl text PRIMARY KEY, seconds numeric);
+CREATE TEMP TABLE nonineligible (patient_id bigint);
+\\echo
+\\echo == sequential-scan floor per table (count(*) with a never-true filter, second run)
+SQL
+    for t in patients labs diagnoses medications; do
+        cat <<SQL
+${floorq[$t]} \\gset
+SELECT clock_timestamp() AS t0 \\gset
+${floorq[$t]} \\gset
+INSERT INTO public.bench_floor VALUES ('$t', extract(epoch FROM clock_timestamp() - :'t0'));
+SELECT format('   %-12s %8s s', tbl, round(seconds, 3)) AS line FROM public.bench_floor WHERE tbl = '$t' \\gset
+\\echo :line
+SQL
+    done
+    cat <<SQL
+\\echo
+\\echo == match_patients(trial, '$as_of') versus bench/sql/<trial>.sql (seconds, second run of each)
+SQL
+    for t in "${trials[@]}"; do
+        tbls=$(printf "'%s'," ${reads[$t]})
+        cat <<SQL
+-- $t: first runs keep the outputs (and warm the cache), second runs are timed
+DROP TABLE IF EXISTS tm_out, sql_out;
+CREATE TEMP TABLE tm_out AS SELECT * FROM trialmatch.match_patients('$t', '$as_of');
+SELECT clock_timestamp() AS t0 \\gset
+SET client_min_messages = debug1;
+\\warn BENCH-MARK $t
+SELECT count(*) AS n FROM (SELECT * FROM trialmatch.match_patients('$t', '$as_of')) s \\gset
+SET client_min_messages = warning;
+SELECT extract(epoch FROM clock_timestamp() - :'t0') AS tm_s \\gset
+\\set memory \`sed -n '/^BENCH-MARK $t\$/,\$p' '$errlog' | grep 'trialmatch' | grep -o 'memory .*' | tail -1 | sed 's/^memory //'\`
+CREATE TEMP TABLE sql_out AS
+$(cat "$work/$t.sql")
+;
+SELECT clock_timestamp() AS t0 \\gset
+SELECT count(*) AS n FROM (
+$(cat "$work/$t.sql")
+) s \\gset
+SELECT extract(epoch FROM clock_timestamp() - :'t0') AS sql_s \\gset
+INSERT INTO public.bench_results (trial, patients, tm_s, sql_s, floor_s, memory, mem_kb, mismatches)
+SELECT '$t', :n, :tm_s, :sql_s,
+       (SELECT sum(seconds) FROM public.bench_floor WHERE tbl IN (${tbls%,})),
+       nullif(:'memory', ''),
+       (SELECT sum(m[1]::numeric)::bigint FROM regexp_matches(:'memory', '([0-9]+(\\.[0-9]+)?) kB', 'g') m),
+       (SELECT count(*) FROM tm_out a FULL JOIN sql_out b USING (patient_id)
+         WHERE a.patient_id IS NULL OR b.patient_id IS NULL
+            OR a.status IS DISTINCT FROM b.status::trialmatch.eligibility
+            OR a.failed IS DISTINCT FROM b.failed OR a.unknown IS DISTINCT FROM b.unknown);
+SELECT format('   %-12s trialmatch %8s s   SQL %8s s   SQL/trialmatch %6s   floor %8s s   memory %s   %s',
+              trial, round(tm_s, 3), round(sql_s, 3), round(sql_s / nullif(tm_s, 0), 2), round(floor_s, 3),
+              coalesce(memory, 'n/a'), CASE WHEN mismatches = 0 THEN 'OK' ELSE 'MISMATCH (' || mismatches || ' patients)' END) AS line
+  FROM public.bench_results WHERE trial = '$t' \\gset
+\\echo :line
+SELECT mismatches > 0 AS bad FROM public.bench_results WHERE trial = '$t' \\gset
+\\if :bad
+\\echo '   first differing patients (trialmatch row, then SQL row):'
+SELECT patient_id, a.status AS tm_status, a.failed AS tm_failed, a.unknown AS tm_unknown,
+       b.status AS sql_status, b.failed AS sql_failed, b.unknown AS sql_unknown
+  FROM tm_out a FULL JOIN sql_out b USING (patient_id)
+ WHERE a.patient_id IS NULL OR b.patient_id IS NULL
+    OR a.status IS DISTINCT FROM b.status::trialmatch.eligibility
+    OR a.failed IS DISTINCT FROM b.failed OR a.unknown IS DISTINCT FROM b.unknown
+ ORDER BY patient_id LIMIT 5;
+\\endif
+-- up to 10 eligible and 10 indeterminate patients of this trial, for the match_trials check
+INSERT INTO nonineligible
+SELECT patient_id FROM (SELECT patient_id, status, row_number() OVER (PARTITION BY status ORDER BY hashint8(patient_id)) AS k
+                          FROM tm_out WHERE status <> 'ineligible') s WHERE k <= 10;
+SQL
+    done
+    cat <<SQL
+\\echo
+\\echo == match_trials(patient, '$as_of') versus bench/sql/match_trials.sql
+-- 150 random patients, plus up to 20 eligible or indeterminate patients per trial
+SELECT setseed(0.2026) AS seed \\gset
+CREATE TEMP TABLE mt_pids AS
+SELECT DISTINCT patient_id FROM (
+    SELECT (1 + floor(random() * $scale))::bigint AS patient_id FROM generate_series(1, 150)
+    UNION ALL SELECT patient_id FROM nonineligible) s;
+CREATE TABLE public.bench_mt_check (patient_id bigint, diff bigint);
+\\set mtq \`cat '$work/match_trials.sql'\`
+SELECT format(\$f\$INSERT INTO public.bench_mt_check SELECT %s, count(*) FROM (
+  (SELECT * FROM trialmatch.match_trials(%s, '$as_of') EXCEPT ALL (%s))
+  UNION ALL
+  ((%s) EXCEPT ALL SELECT * FROM trialmatch.match_trials(%s, '$as_of'))) x\$f\$,
+              patient_id, patient_id, q, q, patient_id)
+  FROM (SELECT patient_id, replace(:'mtq', ':pid', patient_id::text) AS q FROM mt_pids) s
+ ORDER BY patient_id \\gexec
+SELECT format('   %s patients checked: %s', count(*),
+              CASE WHEN count(*) FILTER (WHERE diff > 0) = 0 THEN 'OK'
+                   ELSE 'MISMATCH (' || count(*) FILTER (WHERE diff > 0) || ' patients, e.g. '
+                        || string_agg(patient_id::text, ', ' ORDER BY patient_id) FILTER (WHERE diff > 0) || ')' END) AS line
+  FROM public.bench_mt_check \\gset
+\\echo :line
+SQL
+} > "$session"
+chown postgres "$session"
+
+echo
+echo "== scale $scale: one psql session (max_parallel_workers_per_gather = 2, trialmatch.max_parallel_workers = 2)"
+if ! psql -d "$db" -f "$session" 2> "$errlog"; then
+    grep -v 'DEBUG: \|^BENCH-MARK' "$errlog" >&2 || true
+    echo "the benchmark session failed" >&2
+    exit 1
+fi
+grep -v 'DEBUG: \|^BENCH-MARK' "$errlog" >&2 || true
+
+# ---------------------------------------------------------------------------
+# pgbench: one patient at a time
+# ---------------------------------------------------------------------------
+pgb() { (cd "$work" && as_pg $bin/pgbench -n -h "$dir" -p "$port" -D scale="$scale" "$@" "$db"); }
+printf '\\set pid random(1, :scale)\nSELECT * FROM trialmatch.match_trials(:pid, '"'$as_of'"');\n' > "$work/pgb_tm.sql"
+{ printf '\\set pid random(1, :scale)\n'; cat bench/sql/match_trials.sql; } > "$work/pgb_sql.sql"
+chown postgres "$work"/pgb_*.sql
+
+percentiles() {   # pgbench per-transaction logs -> "p50 p99" in ms
+    cat "$@" | awk '{print $3}' | sort -n | awk '{v[NR] = $1} END {
+        i50 = int(0.50 * NR + 0.999999); i99 = int(0.99 * NR + 0.999999);
+        printf "%.3f %.3f\n", v[i50] / 1000, v[i99] / 1000 }'
+}
+tps_of() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1 | awk '{ printf "%.1f", $1 }'; }
+
+echo
+echo "== match_trials latency: pgbench -c 1 -t 1000 -M prepared, random patients (ms)"
+pgb -c 1 -t 100 -M prepared -f "$work/pgb_tm.sql" >/dev/null        # warm-up
+pgb -c 1 -t 100 -M prepared -f "$work/pgb_sql.sql" >/dev/null
+pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_tm -f "$work/pgb_tm.sql" > "$work/lat_tm.out"
+pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_sql -f "$work/pgb_sql.sql" > "$work/lat_sql.out"
+read -r tm_p50 tm_p99 < <(percentiles "$work"/log_tm.*)
+read -r sql_p50 sql_p99 < <(percentiles "$work"/log_sql.*)
+printf '   match_trials        p50 %8s ms   p99 %8s ms\n' "$tm_p50" "$tm_p99"
+printf '   hand-written SQL    p50 %8s ms   p99 %8s ms\n' "$sql_p50" "$sql_p99"
+
+echo
+echo "== throughput: pgbench -c 2 -j 2 -T $tps_seconds -M prepared, random patients (transactions/s)"
+tm_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_tm.sql" | tps_of)
+sql_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_sql.sql" | tps_of)
+tps_ratio=$(awk -v a="$tm_tps" -v b="$sql_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+printf '   match_trials %10s tps   hand-written SQL %10s tps   match_trials/SQL %s\n' "$tm_tps" "$sql_tps" "$tps_ratio"
+
+# ---------------------------------------------------------------------------
+# summary
+# ---------------------------------------------------------------------------
+echo
+echo "== summary: scale $scale ($(psql -d "$db" -Atc "SELECT count(*) FROM public.labs") lab rows), as_of $as_of, $(nproc) cores"
+psql -d "$db" -P pager=off -P footer=off <<'SQL'
+SELECT trial,
+       round(tm_s, 3)                       AS "trialmatch s",
+       round(sql_s, 3)                      AS "SQL s",
+       round(sql_s / nullif(tm_s, 0), 2)    AS "SQL/trialmatch",
+       round(floor_s, 3)                    AS "floor s",
+       round(tm_s / nullif(floor_s, 0), 2)  AS "trialmatch/floor",
+       coalesce(round(mem_kb / 1024.0, 1)::text || ' MB', 'n/a') AS "memory (local+shared)",
+       CASE WHEN mismatches = 0 THEN 'OK' ELSE 'MISMATCH' END AS "check"
+  FROM public.bench_results ORDER BY trial;
+SQL
+mt_bad=$(psql -d "$db" -Atc "SELECT count(*) FILTER (WHERE diff > 0) FROM public.bench_mt_check")
+mt_n=$(psql -d "$db" -Atc "SELECT count(*) FROM public.bench_mt_check")
+printf '%-34s %12s %12s %10s\n' "one patient" "match_trials" "SQL" "ratio"
+printf '%-34s %12s %12s %10s\n' "latency p50 (ms, -c 1)" "$tm_p50" "$sql_p50" \
+    "$(awk -v a="$sql_p50" -v b="$tm_p50" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+printf '%-34s %12s %12s %10s\n' "latency p99 (ms, -c 1)" "$tm_p99" "$sql_p99" \
+    "$(awk -v a="$sql_p99" -v b="$tm_p99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+printf '%-34s %12s %12s %10s\n' "throughput (tps, -c 2 -j 2)" "$tm_tps" "$sql_tps" "$tps_ratio"
+printf '%-34s %s\n' "match_trials check" "$([ "$mt_bad" = 0 ] && echo "OK ($mt_n patients)" || echo "MISMATCH ($mt_bad of $mt_n patients)")"
+
+bad=$(psql -d "$db" -Atc "SELECT count(*) FILTER (WHERE mismatches <> 0) FROM public.bench_results")
+echo
+echo "benchmark finished in $(( $(date +%s) - t_start )) s"
+if [ "$bad" != 0 ] || [ "$mt_bad" != 0 ]; then
+    echo "MISMATCH: trialmatch and the hand-written SQL disagree (see above)" >&2
+    exit 1
+fi
