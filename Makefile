@@ -4,16 +4,17 @@ EXTENSION = trialmatch
 EXTVERSION = 1.0
 MODULE_big = trialmatch
 OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/scan.o \
-       src/eval.o src/match.o src/parallel.o src/indexpath.o
+       src/eval.o src/match.o src/parallel.o src/indexpath.o \
+       src/worker.o src/runs.o src/progress.o
 DATA = trialmatch--1.0.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 
-REGRESS = parse catalog semantics match privileges parallel
+REGRESS = parse catalog semantics match privileges parallel omop
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 
-ISOLATION = catalog_cache
-ISOLATION_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
+ISOLATION = catalog_cache screen_concurrent
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/isolation.conf \
                  --temp-instance=./tmp_check_iso --load-extension=trialmatch
 
 TAP_TESTS = 1

@@ -11,20 +11,36 @@ CREATE TABLE @extschema@.patient_source (
     relation          pg_catalog.regclass NOT NULL,
     id_column         pg_catalog.name NOT NULL,
     birth_date_column pg_catalog.name,
-    sex_column        pg_catalog.name
+    sex_column        pg_catalog.name,
+    -- OMOP-style persons: sex from a gender concept id (8532 F, 8507 M),
+    -- birth from year/month/day when the birth date is NULL
+    gender_concept_column pg_catalog.name,
+    birth_year_column  pg_catalog.name,
+    birth_month_column pg_catalog.name,
+    birth_day_column   pg_catalog.name
 );
 
 CREATE TABLE @extschema@.sources (
     name            text PRIMARY KEY
                     CHECK (name ~ '^[a-z_][a-z0-9_]*$'
-                           AND name NOT IN ('age', 'sex', 'not', 'true', 'false', 'unknown')),
+                           AND name NOT IN ('age', 'sex', 'not', 'true', 'false', 'unknown', 'observed')),
     relation        pg_catalog.regclass NOT NULL,
     patient_column  pg_catalog.name NOT NULL,
     code_column     pg_catalog.name NOT NULL,
     time_column     pg_catalog.name NOT NULL,
     end_time_column pg_catalog.name,
     value_column    pg_catalog.name,
-    unit_column     pg_catalog.name
+    unit_column     pg_catalog.name,        -- text, or a unit concept id (needs a vocabulary)
+    time_fallback_column     pg_catalog.name,   -- read when the time column is NULL
+    end_time_fallback_column pg_catalog.name,
+    event_id_column pg_catalog.name         -- rows repeating an event id are read once
+);
+
+-- The OMOP vocabulary used for '<< concept' codes and unit concepts: at most one row.
+CREATE TABLE @extschema@.vocabulary (
+    singleton        boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    concept          pg_catalog.regclass NOT NULL,
+    concept_ancestor pg_catalog.regclass NOT NULL
 );
 
 CREATE TABLE @extschema@.trials (
@@ -58,11 +74,12 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.sources', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.trials', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.criteria', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.unit_conversions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.vocabulary', '');
 
 -- The catalog describes trials and where data lives; it holds no patient data.
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
 GRANT SELECT ON @extschema@.patient_source, @extschema@.sources, @extschema@.trials,
-      @extschema@.criteria, @extschema@.unit_conversions TO PUBLIC;
+      @extschema@.criteria, @extschema@.unit_conversions, @extschema@.vocabulary TO PUBLIC;
 
 -- Validation and cache invalidation, in C.
 CREATE FUNCTION @extschema@.criteria_check_trigger() RETURNS trigger
@@ -87,6 +104,10 @@ CREATE TRIGGER sources_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @
 CREATE TRIGGER patient_source_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.patient_source
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed_trigger();
 CREATE TRIGGER unit_conversions_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.unit_conversions
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed_trigger();
+CREATE TRIGGER vocabulary_check AFTER INSERT OR UPDATE OR DELETE ON @extschema@.vocabulary
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.sources_check_trigger();
+CREATE TRIGGER vocabulary_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.vocabulary
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed_trigger();
 
 -- Checks one column of a relation being registered; returns its type.
@@ -140,7 +161,11 @@ $$;
 CREATE FUNCTION @extschema@.set_patients(relation pg_catalog.regclass,
                                          id_column pg_catalog.name DEFAULT 'patient_id',
                                          birth_date_column pg_catalog.name DEFAULT 'birth_date',
-                                         sex_column pg_catalog.name DEFAULT 'sex')
+                                         sex_column pg_catalog.name DEFAULT 'sex',
+                                         gender_concept_column pg_catalog.name DEFAULT NULL,
+                                         birth_year_column pg_catalog.name DEFAULT NULL,
+                                         birth_month_column pg_catalog.name DEFAULT NULL,
+                                         birth_day_column pg_catalog.name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -152,15 +177,42 @@ BEGIN
         PERFORM @extschema@._check_column(relation, birth_date_column, 'birth date',
                                           '{date,timestamp,timestamptz}');
     END IF;
+    IF sex_column IS NOT NULL AND gender_concept_column IS NOT NULL THEN
+        RAISE EXCEPTION 'sex_column and gender_concept_column cannot both be given'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF sex_column IS NOT NULL THEN
         PERFORM @extschema@._check_column(relation, sex_column, 'sex', '{text,varchar}');
     END IF;
+    IF gender_concept_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, gender_concept_column, 'gender concept',
+                                          '{int4,int8}');
+    END IF;
+    IF birth_year_column IS NULL AND (birth_month_column IS NOT NULL OR birth_day_column IS NOT NULL) THEN
+        RAISE EXCEPTION 'birth_month_column and birth_day_column need birth_year_column'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF birth_year_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, birth_year_column, 'birth year', '{int2,int4,int8}');
+    END IF;
+    IF birth_month_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, birth_month_column, 'birth month', '{int2,int4,int8}');
+    END IF;
+    IF birth_day_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, birth_day_column, 'birth day', '{int2,int4,int8}');
+    END IF;
     INSERT INTO @extschema@.patient_source AS p
-           (singleton, relation, id_column, birth_date_column, sex_column)
-    VALUES (true, relation, id_column, birth_date_column, sex_column)
+           (singleton, relation, id_column, birth_date_column, sex_column,
+            gender_concept_column, birth_year_column, birth_month_column, birth_day_column)
+    VALUES (true, relation, id_column, birth_date_column, sex_column,
+            gender_concept_column, birth_year_column, birth_month_column, birth_day_column)
     ON CONFLICT (singleton) DO UPDATE
        SET relation = excluded.relation, id_column = excluded.id_column,
-           birth_date_column = excluded.birth_date_column, sex_column = excluded.sex_column;
+           birth_date_column = excluded.birth_date_column, sex_column = excluded.sex_column,
+           gender_concept_column = excluded.gender_concept_column,
+           birth_year_column = excluded.birth_year_column,
+           birth_month_column = excluded.birth_month_column,
+           birth_day_column = excluded.birth_day_column;
 END
 $$;
 
@@ -170,7 +222,10 @@ CREATE FUNCTION @extschema@.add_source(name text, relation pg_catalog.regclass,
                                        time_column pg_catalog.name DEFAULT NULL,
                                        end_time_column pg_catalog.name DEFAULT NULL,
                                        value_column pg_catalog.name DEFAULT NULL,
-                                       unit_column pg_catalog.name DEFAULT NULL)
+                                       unit_column pg_catalog.name DEFAULT NULL,
+                                       time_fallback_column pg_catalog.name DEFAULT NULL,
+                                       end_time_fallback_column pg_catalog.name DEFAULT NULL,
+                                       event_id_column pg_catalog.name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -181,7 +236,7 @@ BEGIN
             USING ERRCODE = 'invalid_name',
                   DETAIL = 'A source name must be a lower-case identifier: a letter or underscore, then letters, digits or underscores.';
     END IF;
-    IF name IN ('age', 'sex', 'not', 'true', 'false', 'unknown') THEN
+    IF name IN ('age', 'sex', 'not', 'true', 'false', 'unknown', 'observed') THEN
         RAISE EXCEPTION 'source name "%" is a keyword of the criteria language', name
             USING ERRCODE = 'reserved_name';
     END IF;
@@ -203,18 +258,37 @@ BEGIN
                                           '{numeric,float4,float8,int2,int4,int8}');
     END IF;
     IF unit_column IS NOT NULL THEN
-        PERFORM @extschema@._check_column(relation, unit_column, 'unit', '{text,varchar}');
+        PERFORM @extschema@._check_column(relation, unit_column, 'unit', '{text,varchar,int4,int8}');
+    END IF;
+    IF time_fallback_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, time_fallback_column, 'time fallback',
+                                          '{date,timestamp,timestamptz}');
+    END IF;
+    IF end_time_fallback_column IS NOT NULL THEN
+        IF end_time_column IS NULL THEN
+            RAISE EXCEPTION 'end_time_fallback_column needs end_time_column'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        PERFORM @extschema@._check_column(relation, end_time_fallback_column, 'end time fallback',
+                                          '{date,timestamp,timestamptz}');
+    END IF;
+    IF event_id_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, event_id_column, 'event id', '{int4,int8}');
     END IF;
     INSERT INTO @extschema@.sources AS s
            (name, relation, patient_column, code_column, time_column, end_time_column,
-            value_column, unit_column)
+            value_column, unit_column, time_fallback_column, end_time_fallback_column,
+            event_id_column)
     VALUES (name, relation, patient_column, code_column, time_column, end_time_column,
-            value_column, unit_column)
+            value_column, unit_column, time_fallback_column, end_time_fallback_column,
+            event_id_column)
     ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
        SET relation = excluded.relation, patient_column = excluded.patient_column,
            code_column = excluded.code_column, time_column = excluded.time_column,
            end_time_column = excluded.end_time_column, value_column = excluded.value_column,
-           unit_column = excluded.unit_column;
+           unit_column = excluded.unit_column, time_fallback_column = excluded.time_fallback_column,
+           end_time_fallback_column = excluded.end_time_fallback_column,
+           event_id_column = excluded.event_id_column;
 END
 $$;
 
@@ -228,6 +302,55 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'source "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
+END
+$$;
+
+-- Registers an OMOP CDM v5.4 schema as it is: person, the event tables and the vocabulary.
+CREATE FUNCTION @extschema@.use_omop(schema_name pg_catalog.name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema_name) THEN
+        RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    PERFORM @extschema@.set_patients(format('%I.person', schema_name)::regclass,
+        id_column => 'person_id', birth_date_column => 'birth_datetime', sex_column => NULL,
+        gender_concept_column => 'gender_concept_id', birth_year_column => 'year_of_birth',
+        birth_month_column => 'month_of_birth', birth_day_column => 'day_of_birth');
+    DELETE FROM @extschema@.vocabulary;
+    INSERT INTO @extschema@.vocabulary (concept, concept_ancestor)
+    VALUES (format('%I.concept', schema_name)::regclass,
+            format('%I.concept_ancestor', schema_name)::regclass);
+    FOR t IN SELECT * FROM (VALUES
+        ('condition', 'condition_occurrence', 'condition_concept_id', 'condition_start_datetime',
+         'condition_start_date', 'condition_end_datetime', 'condition_end_date', NULL, NULL,
+         'condition_occurrence_id'),
+        ('drug', 'drug_exposure', 'drug_concept_id', 'drug_exposure_start_datetime',
+         'drug_exposure_start_date', 'drug_exposure_end_datetime', 'drug_exposure_end_date', NULL, NULL,
+         'drug_exposure_id'),
+        ('measurement', 'measurement', 'measurement_concept_id', 'measurement_datetime',
+         'measurement_date', NULL, NULL, 'value_as_number', 'unit_concept_id', 'measurement_id'),
+        ('observation', 'observation', 'observation_concept_id', 'observation_datetime',
+         'observation_date', NULL, NULL, 'value_as_number', 'unit_concept_id', 'observation_id'),
+        ('procedure', 'procedure_occurrence', 'procedure_concept_id', 'procedure_datetime',
+         'procedure_date', NULL, NULL, NULL, NULL, 'procedure_occurrence_id'),
+        ('visit', 'visit_occurrence', 'visit_concept_id', 'visit_start_datetime',
+         'visit_start_date', 'visit_end_datetime', 'visit_end_date', NULL, NULL, 'visit_occurrence_id'),
+        ('observation_period', 'observation_period', 'period_type_concept_id',
+         'observation_period_start_date', NULL, 'observation_period_end_date', NULL, NULL, NULL,
+         'observation_period_id')
+      ) AS v(name, tab, code, t1, t2, e1, e2, val, unit, id)
+    LOOP
+        PERFORM @extschema@.add_source(t.name, format('%I.%I', schema_name, t.tab)::regclass,
+            patient_column => 'person_id', code_column => t.code,
+            time_column => t.t1, time_fallback_column => t.t2,
+            end_time_column => t.e1, end_time_fallback_column => t.e2,
+            value_column => t.val, unit_column => t.unit, event_id_column => t.id);
+    END LOOP;
 END
 $$;
 
@@ -258,3 +381,139 @@ CREATE FUNCTION @extschema@.check_expr(expr text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'tm_check_expr'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- ====================================================================
+-- Screening runs: screen() queues a run for the background worker pool
+-- (trialmatch in shared_preload_libraries); see src/worker.c.
+-- ====================================================================
+
+CREATE TABLE @extschema@.runs (
+    run_id        bigserial PRIMARY KEY,
+    trial_id      text NOT NULL,
+    as_of         timestamptz NOT NULL,
+    requested_by  pg_catalog.regrole NOT NULL,
+    requested_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    state         text NOT NULL DEFAULT 'queued'
+                  CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    patients      bigint,
+    eligible      bigint,
+    indeterminate bigint,
+    error         text,
+    attempts      integer NOT NULL DEFAULT 0,   -- times a worker started the run
+    time_zone     text NOT NULL                 -- the queuing session's TimeZone
+);
+CREATE INDEX runs_pending ON @extschema@.runs (run_id) WHERE state IN ('queued', 'running');
+CREATE INDEX runs_trial ON @extschema@.runs (trial_id, run_id);
+
+CREATE TABLE @extschema@.results (
+    run_id     bigint NOT NULL,
+    patient_id bigint NOT NULL,
+    status     @extschema@.eligibility NOT NULL,
+    failed     text[] NOT NULL,
+    unknown    text[] NOT NULL,
+    PRIMARY KEY (run_id, patient_id)
+);
+
+-- Deleting runs deletes their results (a statement-level cascade: no
+-- per-row foreign key check slows down storing a run's results).
+CREATE FUNCTION @extschema@._runs_deleted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.results r USING deleted_runs d WHERE r.run_id = d.run_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER runs_deleted AFTER DELETE ON @extschema@.runs
+    REFERENCING OLD TABLE AS deleted_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._runs_deleted();
+
+-- Runs and results are the user's data: pg_dump keeps them.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.results', '');
+
+-- Results hold patient data.  Everyone may SELECT, but row-level security
+-- shows a role only the runs (and their results) of roles whose privileges
+-- it has, plus everything to pg_read_all_data; the owner (a superuser)
+-- bypasses it.  Only the owner writes; screen(), cancel() and the pool
+-- workers write as the bootstrap superuser after their own checks.
+REVOKE ALL ON @extschema@.runs, @extschema@.results FROM PUBLIC;
+GRANT SELECT ON @extschema@.runs, @extschema@.results TO PUBLIC;
+ALTER TABLE @extschema@.runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY runs_visible ON @extschema@.runs FOR SELECT
+    USING (pg_catalog.pg_has_role(requested_by::pg_catalog.oid, 'USAGE')
+           OR pg_catalog.pg_has_role('pg_read_all_data', 'USAGE'));
+CREATE POLICY results_visible ON @extschema@.results FOR SELECT
+    USING (EXISTS (SELECT 1 FROM @extschema@.runs r WHERE r.run_id = results.run_id));
+
+CREATE FUNCTION @extschema@.screen(trial_id text, as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'tm_screen'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.cancel(run_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'tm_cancel'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.wait(run_id bigint, timeout interval DEFAULT '5 min')
+RETURNS text
+AS 'MODULE_PATHNAME', 'tm_wait'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+-- Patients whose status differs from the previous completed ('done') run
+-- of the same trial that the caller can see.
+CREATE FUNCTION @extschema@.changes(run_id bigint)
+RETURNS TABLE (patient_id bigint, previous_status @extschema@.eligibility,
+               status @extschema@.eligibility, change text)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r   @extschema@.runs;
+    prev bigint;
+BEGIN
+    SELECT * INTO r FROM @extschema@.runs WHERE runs.run_id = changes.run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'screening run % does not exist', changes.run_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'trialmatch.runs lists the runs you may see.';
+    END IF;
+    IF r.state <> 'done' THEN
+        RAISE EXCEPTION 'screening run % is %, not done', changes.run_id, r.state
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT max(p.run_id) INTO prev FROM @extschema@.runs p
+     WHERE p.trial_id = r.trial_id AND p.state = 'done' AND p.run_id < r.run_id;
+    RETURN QUERY
+    SELECT coalesce(c.patient_id, o.patient_id), o.status, c.status,
+           CASE WHEN c.status = 'eligible' THEN 'newly eligible'
+                WHEN o.status = 'eligible' THEN 'no longer eligible'
+                WHEN c.status IS NULL THEN 'gone'
+                ELSE 'changed' END
+      FROM (SELECT * FROM @extschema@.results x WHERE x.run_id = r.run_id) c
+      FULL JOIN (SELECT * FROM @extschema@.results y WHERE y.run_id = prev) o
+        ON o.patient_id = c.patient_id
+     WHERE c.status IS DISTINCT FROM o.status
+     ORDER BY 1;
+END
+$$;
+
+-- Progress of the runs pool workers are working on, from shared memory.
+CREATE FUNCTION @extschema@._progress()
+RETURNS TABLE (run_id bigint, pid integer, phase text, patients_done bigint,
+               patients_total bigint, phase_since timestamptz)
+AS 'MODULE_PATHNAME', 'tm_progress'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.progress WITH (security_invoker = true) AS
+SELECT p.run_id, r.trial_id, r.requested_by, p.pid, p.phase, p.patients_done,
+       p.patients_total, p.phase_since, r.started_at
+  FROM @extschema@._progress() p
+  JOIN @extschema@.runs r ON r.run_id = p.run_id;
+GRANT SELECT ON @extschema@.progress TO PUBLIC;

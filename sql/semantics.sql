@@ -108,6 +108,10 @@ SELECT * FROM ev5('age between 18 and 18');
 SELECT ev('age = 25', 4, '2026-02-28 23:59+00'), ev('age = 26', 4, '2026-03-01 00:00+00');
 SELECT extract(year FROM age('2026-02-28', '2000-02-29'::date)) AS pg_age_feb28,
        extract(year FROM age('2026-03-01', '2000-02-29'::date)) AS pg_age_mar1;
+-- a birth after as_of: age() counts minus the whole years
+SELECT ev('age = 0', 1, '2008-02-15 12:00+00'), ev('age = -2', 1, '2006-01-01 12:00+00');
+SELECT extract(year FROM age('2008-02-15', '2008-06-15'::date)) AS pg_age_before_birth,
+       extract(year FROM age('2006-01-01', '2008-06-15'::date)) AS pg_age_2_years_before;
 -- the as_of date is taken in the session time zone
 SET timezone = 'America/New_York';
 SELECT ev('age >= 18', 1, '2026-06-15 02:00+00');

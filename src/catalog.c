@@ -107,7 +107,9 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 	spi_read_only = read_only;
 
 	spi_query("SELECT relation::pg_catalog.oid::pg_catalog.text, id_column::pg_catalog.text,"
-			  " birth_date_column::pg_catalog.text, sex_column::pg_catalog.text"
+			  " birth_date_column::pg_catalog.text, sex_column::pg_catalog.text,"
+			  " gender_concept_column::pg_catalog.text, birth_year_column::pg_catalog.text,"
+			  " birth_month_column::pg_catalog.text, birth_day_column::pg_catalog.text"
 			  " FROM " TM_SCHEMA ".patient_source");
 	old = MemoryContextSwitchTo(cxt);
 	if (SPI_processed > 0)
@@ -120,13 +122,19 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 		cat->patients->id_column = spi_text(tup, desc, 2);
 		cat->patients->birth_date_column = spi_text(tup, desc, 3);
 		cat->patients->sex_column = spi_text(tup, desc, 4);
+		cat->patients->gender_concept_column = spi_text(tup, desc, 5);
+		cat->patients->birth_year_column = spi_text(tup, desc, 6);
+		cat->patients->birth_month_column = spi_text(tup, desc, 7);
+		cat->patients->birth_day_column = spi_text(tup, desc, 8);
 	}
 	MemoryContextSwitchTo(old);
 
 	spi_query("SELECT name, relation::pg_catalog.oid::pg_catalog.text,"
 			  " patient_column::pg_catalog.text, code_column::pg_catalog.text,"
 			  " time_column::pg_catalog.text, end_time_column::pg_catalog.text,"
-			  " value_column::pg_catalog.text, unit_column::pg_catalog.text"
+			  " value_column::pg_catalog.text, unit_column::pg_catalog.text,"
+			  " time_fallback_column::pg_catalog.text, end_time_fallback_column::pg_catalog.text,"
+			  " event_id_column::pg_catalog.text"
 			  " FROM " TM_SCHEMA ".sources ORDER BY name");
 	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
@@ -143,6 +151,9 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 		s->end_time_column = spi_text(tup, desc, 6);
 		s->value_column = spi_text(tup, desc, 7);
 		s->unit_column = spi_text(tup, desc, 8);
+		s->time_fallback_column = spi_text(tup, desc, 9);
+		s->end_time_fallback_column = spi_text(tup, desc, 10);
+		s->event_id_column = spi_text(tup, desc, 11);
 		cat->sources = lappend(cat->sources, s);
 	}
 	MemoryContextSwitchTo(old);
@@ -164,6 +175,14 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 		cat->conversions = lappend(cat->conversions, c);
 	}
 	MemoryContextSwitchTo(old);
+
+	spi_query("SELECT concept::pg_catalog.oid::pg_catalog.text,"
+			  " concept_ancestor::pg_catalog.oid::pg_catalog.text FROM " TM_SCHEMA ".vocabulary");
+	if (SPI_processed > 0)
+	{
+		cat->concept_relid = (Oid) strtoul(spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
+		cat->ancestor_relid = (Oid) strtoul(spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10);
+	}
 
 	if (!trials)
 		return cat;
@@ -364,6 +383,8 @@ const Oid	tm_code_types[] = {TEXTOID, VARCHAROID, INT4OID, INT8OID};
 const Oid	tm_time_types[] = {DATEOID, TIMESTAMPOID, TIMESTAMPTZOID};
 const Oid	tm_value_types[] = {NUMERICOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID, INT8OID};
 const Oid	tm_text_types[] = {TEXTOID, VARCHAROID};
+const Oid	tm_int_types[] = {INT2OID, INT4OID, INT8OID};
+const Oid	tm_unit_types[] = {TEXTOID, VARCHAROID, INT4OID, INT8OID};
 
 static void
 expr_error(const char *expr, int location, int sqlstate, const char *msg,
@@ -382,9 +403,11 @@ expr_error(const char *expr, int location, int sqlstate, const char *msg,
  * the code column's type, age and sex have their patient columns.
  */
 void
-tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char *expr)
+tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr)
 {
 	ListCell   *lc;
+	List	   *sources = cat->sources;
+	TmPatientDef *patients = cat->patients;
 
 	check_stack_depth();
 	switch (node->kind)
@@ -393,7 +416,7 @@ tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char
 		case TM_N_OR:
 		case TM_N_NOT:
 			foreach(lc, node->args)
-				tm_validate_tree(lfirst(lc), sources, patients, expr);
+				tm_validate_tree(lfirst(lc), cat, expr);
 			break;
 		case TM_N_CONST:
 			break;
@@ -406,7 +429,8 @@ tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char
 					expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 							   psprintf("%s needs a registered patient table", age ? "age" : "sex"),
 							   "Register it with trialmatch.set_patients().");
-				if ((age ? patients->birth_date_column : patients->sex_column) == NULL)
+				if (age ? (patients->birth_date_column == NULL && patients->birth_year_column == NULL) :
+					(patients->sex_column == NULL && patients->gender_concept_column == NULL))
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("the patient table has no %s column",
 										age ? "birth date" : "sex"),
@@ -427,6 +451,11 @@ tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char
 				foreach(lc, sources)
 					if (strcmp(((TmSourceDef *) lfirst(lc))->name, ev->source) == 0)
 						src = lfirst(lc);
+				if (src == NULL && ev->measure == TM_M_COVERS)
+					expr_error(expr, ev->source_location, ERRCODE_UNDEFINED_OBJECT,
+							   "OBSERVED needs a source named \"" TM_OBSERVATION_SOURCE "\"",
+							   "trialmatch.use_omop() registers one; or add_source('" TM_OBSERVATION_SOURCE
+							   "', ..., end_time_column => ...).");
 				if (src == NULL)
 				{
 					StringInfoData names;
@@ -440,8 +469,8 @@ tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char
 							   names.len ? psprintf("Registered sources: %s.", names.data) :
 							   "No source is registered yet: add one with trialmatch.add_source().");
 				}
-				if ((ev->has_where || (ev->measure != TM_M_EXISTS && ev->measure != TM_M_COUNT &&
-									   ev->measure != TM_M_ACTIVE)) && !src->value_column)
+				if ((ev->has_where || (ev->measure >= TM_M_LAST && ev->measure <= TM_M_ANY)) &&
+					!src->value_column)
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no value column", src->name),
 							   "Register the source with a value_column to compare values.");
@@ -449,10 +478,11 @@ tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no unit column", src->name),
 							   "Register the source with a unit_column to use UNIT.");
-				if (ev->measure == TM_M_ACTIVE && !src->end_time_column)
+				if ((ev->measure == TM_M_ACTIVE || ev->measure == TM_M_COVERS) && !src->end_time_column)
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no end time column", src->name),
-							   "ACTIVE needs a source registered with an end_time_column.");
+							   psprintf("%s needs a source registered with an end_time_column.",
+										ev->measure == TM_M_ACTIVE ? "ACTIVE" : "OBSERVED"));
 
 				what = psprintf("source \"%s\"", src->name);
 				rel = tm_open_registered(src->relid, what);
@@ -465,6 +495,10 @@ tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients, const char
 				{
 					TmCode	   *c = lfirst(lc);
 
+					if (c->descendants && !OidIsValid(cat->ancestor_relid))
+						expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+								   "<< codes need a registered vocabulary",
+								   "trialmatch.use_omop() registers the schema's concept_ancestor table.");
 					if (c->is_int != intcodes)
 						expr_error(expr, node->location, ERRCODE_DATATYPE_MISMATCH,
 								   psprintf("source \"%s\" has %s codes, but the criterion gives %s code %s",
@@ -545,7 +579,7 @@ tm_criteria_check_trigger(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cat = load_catalog(CurrentMemoryContext, false, false);
-		tm_validate_tree(tree, cat->sources, cat->patients, expr);
+		tm_validate_tree(tree, cat, expr);
 		SPI_finish();
 	}
 
@@ -581,7 +615,7 @@ tm_sources_check_trigger(PG_FUNCTION_ARGS)
 
 			PG_TRY();
 			{
-				tm_validate_tree(c->tree, cat->sources, cat->patients, c->expr);
+				tm_validate_tree(c->tree, cat, c->expr);
 			}
 			PG_CATCH();
 			{

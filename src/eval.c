@@ -22,7 +22,10 @@
 
 #include "trialmatch.h"
 
-/* Whole years from birth to the as_of date, as age() counts them. */
+/*
+ * Whole years from birth to the as_of date, as age() counts them: a birth
+ * after as_of gives minus the whole years from as_of to the birth.
+ */
 static int
 age_years(TmPlan *plan, DateADT birth)
 {
@@ -32,10 +35,59 @@ age_years(TmPlan *plan, DateADT birth)
 	int			age;
 
 	j2date(birth + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	if (y > plan->as_of_year ||
+		(y == plan->as_of_year && (m > plan->as_of_mon ||
+								   (m == plan->as_of_mon && d > plan->as_of_mday))))
+	{
+		age = y - plan->as_of_year;
+		if (m < plan->as_of_mon || (m == plan->as_of_mon && d < plan->as_of_mday))
+			age--;
+		return -age;
+	}
 	age = plan->as_of_year - y;
 	if (plan->as_of_mon < m || (plan->as_of_mon == m && plan->as_of_mday < d))
 		age--;
 	return age;
+}
+
+/* The latest birth date a partly known birth date allows. */
+static DateADT
+latest_birth(DateADT earliest, uint8 prec)
+{
+	int			y,
+				m,
+				d;
+
+	if (prec == TM_BIRTH_DAY)
+		return earliest;
+	j2date(earliest + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	if (prec == TM_BIRTH_YEAR)
+		return date2j(y, 12, 31) - POSTGRES_EPOCH_JDATE;
+	return date2j(y, m, day_tab[isleap(y)][m - 1]) - POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * An age test for a birth date known to the day, month or year: decided
+ * only when every possible birth date gives the same answer.
+ */
+static TmTruth
+eval_age(TmPlan *plan, TmNode *node, int pidx)
+{
+	DateADT		birth = plan->pats.birth[pidx];
+	uint8		prec = plan->pats.birthprec[pidx];
+	int			oldest,
+				youngest;
+	bool		first;
+
+	if (DATE_IS_NOBEGIN(birth))
+		return TM_UNKNOWN;
+	oldest = age_years(plan, birth);
+	youngest = age_years(plan, latest_birth(birth, prec));
+	first = tm_test_passes(&node->test, oldest);
+	for (int a = youngest; a < oldest; a++)
+		if (tm_test_passes(&node->test, a) != first)
+			return TM_UNKNOWN;
+	return first ? TM_TRUE : TM_FALSE;
 }
 
 static TmTruth
@@ -51,6 +103,7 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 	{
 		case TM_M_EXISTS:
 		case TM_M_ACTIVE:
+		case TM_M_COVERS:
 			return (flag & TM_F_SEEN) ? TM_TRUE : TM_FALSE;
 		case TM_M_COUNT:
 			return tm_test_passes(&ev->test, (double) *(int64 *) (row + a->payload)) ? TM_TRUE : TM_FALSE;
@@ -124,13 +177,7 @@ tm_eval(TmPlan *plan, TmNode *node, int pidx)
 		case TM_N_CONST:
 			return node->constval;
 		case TM_N_AGE:
-			{
-				DateADT		birth = plan->pats.birth[pidx];
-
-				if (DATE_IS_NOBEGIN(birth))
-					return TM_UNKNOWN;
-				return tm_test_passes(&node->test, age_years(plan, birth)) ? TM_TRUE : TM_FALSE;
-			}
+			return eval_age(plan, node, pidx);
 		case TM_N_SEX:
 			{
 				int			s = plan->pats.sex[pidx];
@@ -204,7 +251,7 @@ static const char unit_names[][2][8] = {
 	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
 };
 static const char *const measure_names[] = {
-	"", "count", "last", "first", "min", "max", "avg", "any", "active"
+	"", "count", "last", "first", "min", "max", "avg", "any", "active", "observed"
 };
 
 /* "lab '4548-4' within 180 days" */
@@ -276,6 +323,21 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 				appendStringInfoString(buf, "no active ");
 				append_event(buf, ev);
 			}
+			break;
+		case TM_M_COVERS:
+			if (e->have)
+			{
+				appendStringInfoString(buf, "observed from ");
+				append_time(buf, e->time);
+				if (e->has_end)
+				{
+					appendStringInfoString(buf, " to ");
+					append_time(buf, e->end);
+				}
+			}
+			else
+				appendStringInfo(buf, "no observation period covering the last %d %s", ev->window_n,
+								 unit_names[ev->window_unit][ev->window_n != 1]);
 			break;
 		case TM_M_COUNT:
 			appendStringInfo(buf, "count " INT64_FORMAT " of ", *(int64 *) (row + a->payload));
@@ -365,8 +427,29 @@ evidence_walk(TmPlan *plan, TmNode *node, StringInfo buf)
 					break;
 				}
 				j2date(birth + POSTGRES_EPOCH_JDATE, &y, &m, &d);
-				appendStringInfo(buf, "age %d (born %04d-%02d-%02d)", age_years(plan, birth),
-								 y, m, d);
+				if (plan->pats.birthprec[0] == TM_BIRTH_YEAR)
+				{
+					int			young = age_years(plan, latest_birth(birth, TM_BIRTH_YEAR));
+					int			old = age_years(plan, birth);
+
+					if (young == old)
+						appendStringInfo(buf, "age %d (born in %04d)", old, y);
+					else
+						appendStringInfo(buf, "age %d or %d (born in %04d)", young, old, y);
+				}
+				else if (plan->pats.birthprec[0] == TM_BIRTH_MONTH)
+				{
+					int			young = age_years(plan, latest_birth(birth, TM_BIRTH_MONTH));
+					int			old = age_years(plan, birth);
+
+					if (young == old)
+						appendStringInfo(buf, "age %d (born in %04d-%02d)", old, y, m);
+					else
+						appendStringInfo(buf, "age %d or %d (born in %04d-%02d)", young, old, y, m);
+				}
+				else
+					appendStringInfo(buf, "age %d (born %04d-%02d-%02d)", age_years(plan, birth),
+									 y, m, d);
 				break;
 			}
 		case TM_N_SEX:

@@ -168,7 +168,7 @@ tm_index_units(TmPlan *plan, int srcidx)
 		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
 		ListCell   *lc;
 
-		foreach(lc, a->ev->codes)
+		foreach(lc, a->codes)
 		{
 			TmCode	   *c = lfirst(lc);
 			bool		merged = false;
@@ -326,6 +326,7 @@ tm_choose_index_paths(TmPlan *plan)
 	{
 		TmPlanSource *ps = &plan->sources[s];
 		bool		exact = true;
+		bool		anycode = false;
 		bool		with_time;
 		Oid			indexoid;
 		HeapTuple	stats;
@@ -336,11 +337,13 @@ tm_choose_index_paths(TmPlan *plan)
 		{
 			ListCell   *lc;
 
-			foreach(lc, plan->atoms[ps->atoms[k]].ev->codes)
+			if (plan->atoms[ps->atoms[k]].codes == NIL)
+				anycode = true;
+			foreach(lc, plan->atoms[ps->atoms[k]].codes)
 				if (((TmCode *) lfirst(lc))->prefix)
 					exact = false;
 		}
-		if (ps->rel->rd_rel->reltuples < 10000)
+		if (anycode || ps->rel->rd_rel->reltuples < 10000)
 			continue;
 		indexoid = find_code_index(ps, !exact, &with_time);
 		if (!OidIsValid(indexoid))

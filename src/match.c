@@ -25,6 +25,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "pool.h"
 #include "trialmatch.h"
 
 PG_FUNCTION_INFO_V1(tm_match_patients);
@@ -189,6 +190,8 @@ tm_match_patients(PG_FUNCTION_ARGS)
 		TmTruth		st;
 
 		CHECK_FOR_INTERRUPTS();
+		if ((p & 0xFFF) == 0)
+			tm_progress_report("evaluating", p, plan->pats.n);
 		MemoryContextReset(rowcxt);
 		MemoryContextSwitchTo(rowcxt);
 		st = tm_eval_trial(plan, trial, p, results);

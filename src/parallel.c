@@ -95,6 +95,13 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	if (n <= 0 || plan->nsources == 0 || plan->pats.n == 0)
 		return 0;
+	/*
+	 * Sources with event ids are read by one process, which alone can tell
+	 * a repeated id (OMOP sample data repeats some).
+	 */
+	for (int i = 0; i < plan->nsources; i++)
+		if (plan->sources[i].event_id.attnum)
+			return 0;
 	/* sources read through index ranges are narrow: they do not count */
 	for (int i = 0; i < plan->nsources; i++)
 		if (!OidIsValid(plan->sources[i].indexoid))
@@ -117,6 +124,7 @@ merge_row(TmPlan *plan, char *into, const char *from)
 		{
 			case TM_M_EXISTS:
 			case TM_M_ACTIVE:
+			case TM_M_COVERS:
 			case TM_M_ANY:
 				*fi |= ff;
 				break;

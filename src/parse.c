@@ -240,7 +240,7 @@ lex(ParseState *ps)
 		{
 			int			j = i + 1;
 
-			if ((s[i] == '<' && (s[j] == '=' || s[j] == '>')) ||
+			if ((s[i] == '<' && (s[j] == '=' || s[j] == '>' || s[j] == '<')) ||
 				(s[i] == '>' && s[j] == '=') || (s[i] == '!' && s[j] == '='))
 				j++;
 			t->kind = TOK_OP;
@@ -364,7 +364,16 @@ parse_code(ParseState *ps)
 	Token	   *t = peek(ps);
 	TmCode	   *code = palloc0(sizeof(TmCode));
 
-	if (t->kind == TOK_STRING)
+	if (t->kind == TOK_OP && strcmp(t->text, "<<") == 0)
+	{
+		/* << concept: the concept and all its descendants (SNOMED ECL) */
+		ps->pos++;
+		t = peek(ps);
+		if (t->kind != TOK_NUMBER || !t->is_integer)
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected an integer concept id after <<");
+		code->descendants = true;
+	}
+	if (t->kind == TOK_STRING && !code->descendants)
 	{
 		int			len = strlen(t->text);
 
@@ -392,7 +401,7 @@ parse_code(ParseState *ps)
 	}
 	else
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
-					 "expected a code: a quoted string or an integer");
+					 "expected a code: a quoted string, an integer or << and an integer");
 	ps->pos++;
 	return code;
 }
@@ -433,6 +442,42 @@ make_node(TmNodeKind kind, int location)
 	return n;
 }
 
+/* A window length: number and unit (after WITHIN or OBSERVED). */
+static void
+parse_window(ParseState *ps, TmEvent *ev)
+{
+	Token	   *t;
+	Token	   *nt = peek(ps);
+	const char *u;
+	double		v;
+
+	if (nt->kind != TOK_NUMBER || !nt->is_integer)
+		syntax_error(ps, nt, ERRCODE_SYNTAX_ERROR,
+					 "expected a whole, positive number of time units");
+	v = parse_number(ps);
+	if (v < 1 || v > TM_MAX_WINDOW)
+		syntax_error(ps, nt, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+					 "a window must be between 1 and 1000000 units long");
+	ev->has_window = true;
+	ev->window_n = (int) v;
+	t = peek(ps);
+	u = t->kind == TOK_WORD ? t->text : "";
+	if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
+		ev->window_unit = TM_W_HOUR;
+	else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
+		ev->window_unit = TM_W_DAY;
+	else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
+		ev->window_unit = TM_W_WEEK;
+	else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
+		ev->window_unit = TM_W_MONTH;
+	else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
+		ev->window_unit = TM_W_YEAR;
+	else
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
+	ps->pos++;
+}
+
 static TmNode *
 parse_event(ParseState *ps)
 {
@@ -448,37 +493,7 @@ parse_event(ParseState *ps)
 	if (accept_word(ps, "except"))
 		ev->except = parse_codes(ps);
 	if (accept_word(ps, "within"))
-	{
-		Token	   *nt = peek(ps);
-		const char *u;
-		double		v;
-
-		if (nt->kind != TOK_NUMBER || !nt->is_integer)
-			syntax_error(ps, nt, ERRCODE_SYNTAX_ERROR,
-						 "expected a whole, positive number of time units after WITHIN");
-		v = parse_number(ps);
-		if (v < 1 || v > TM_MAX_WINDOW)
-			syntax_error(ps, nt, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-						 "a window must be between 1 and 1000000 units long");
-		ev->has_window = true;
-		ev->window_n = (int) v;
-		t = peek(ps);
-		u = t->kind == TOK_WORD ? t->text : "";
-		if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
-			ev->window_unit = TM_W_HOUR;
-		else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
-			ev->window_unit = TM_W_DAY;
-		else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
-			ev->window_unit = TM_W_WEEK;
-		else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
-			ev->window_unit = TM_W_MONTH;
-		else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
-			ev->window_unit = TM_W_YEAR;
-		else
-			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
-						 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
-		ps->pos++;
-	}
+		parse_window(ps, ev);
 
 	ev->measure = TM_M_EXISTS;
 	t = peek(ps);
@@ -558,6 +573,19 @@ parse_factor(ParseState *ps)
 	{
 		n = make_node(TM_N_CONST, loc);
 		n->constval = t->text[0] == 't' ? TM_TRUE : t->text[0] == 'f' ? TM_FALSE : TM_UNKNOWN;
+		return n;
+	}
+	if (accept_word(ps, "observed"))
+	{
+		/* continuous observation: an observation period covering the window */
+		TmEvent    *ev = palloc0(sizeof(TmEvent));
+
+		n = make_node(TM_N_EVENT, loc);
+		n->event = ev;
+		ev->source = pstrdup(TM_OBSERVATION_SOURCE);
+		ev->source_location = loc;
+		ev->measure = TM_M_COVERS;
+		parse_window(ps, ev);
 		return n;
 	}
 	if (accept_word(ps, "age"))
@@ -757,7 +785,7 @@ tm_deparse_codes(StringInfo buf, List *codes)
 		if (lc != list_head(codes))
 			appendStringInfoString(buf, ", ");
 		if (c->is_int)
-			appendStringInfo(buf, INT64_FORMAT, c->ival);
+			appendStringInfo(buf, "%s" INT64_FORMAT, c->descendants ? "<< " : "", c->ival);
 		else
 			deparse_quoted(buf, c->str, c->prefix);
 	}
@@ -766,7 +794,7 @@ tm_deparse_codes(StringInfo buf, List *codes)
 }
 
 static const char *const measure_names[] = {
-	"", "count", "last", "first", "min", "max", "avg", "any", "active"
+	"", "count", "last", "first", "min", "max", "avg", "any", "active", "observed"
 };
 static const char unit_names[][2][8] = {
 	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
@@ -817,6 +845,12 @@ deparse(StringInfo buf, TmNode *n)
 			{
 				TmEvent    *ev = n->event;
 
+				if (ev->measure == TM_M_COVERS)
+				{
+					appendStringInfo(buf, "observed %d %s", ev->window_n,
+									 unit_names[ev->window_unit][ev->window_n != 1]);
+					break;
+				}
 				appendStringInfo(buf, "%s ", ev->source);
 				tm_deparse_codes(buf, ev->codes);
 				if (ev->except)

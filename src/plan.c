@@ -25,6 +25,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "executor/spi.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -32,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "trialmatch.h"
@@ -66,9 +68,24 @@ plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
 	ps->value = tm_resolve_column(ps->rel, def->value_column, ps->what, "value",
 								  tm_value_types, lengthof(tm_value_types));
 	ps->unit = tm_resolve_column(ps->rel, def->unit_column, ps->what, "unit",
-								 tm_text_types, lengthof(tm_text_types));
+								 tm_unit_types, lengthof(tm_unit_types));
+	ps->time_fallback = tm_resolve_column(ps->rel, def->time_fallback_column, ps->what,
+										  "time fallback", tm_time_types, lengthof(tm_time_types));
+	ps->end_fallback = tm_resolve_column(ps->rel, def->end_time_fallback_column, ps->what,
+										 "end time fallback", tm_time_types, lengthof(tm_time_types));
+	ps->event_id = tm_resolve_column(ps->rel, def->event_id_column, ps->what, "event id",
+									 tm_id_types, lengthof(tm_id_types));
+	if (ps->unit.attnum && ps->unit.typid != TEXTOID && ps->unit.typid != VARCHAROID &&
+		!OidIsValid(cat->concept_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("unit column \"%s\" of %s holds concept ids, but no vocabulary is registered",
+						def->unit_column, ps->what),
+				 errhint("trialmatch.use_omop() registers the schema's concept table.")));
 	ps->maxattno = Max(Max(ps->patient.attnum, ps->code.attnum), ps->time.attnum);
 	ps->maxattno = Max(ps->maxattno, ps->end_time.attnum);
+	ps->maxattno = Max(ps->maxattno, Max(ps->time_fallback.attnum, ps->end_fallback.attnum));
+	ps->maxattno = Max(ps->maxattno, ps->event_id.attnum);
 	ps->atoms = palloc(sizeof(int) * plan->atomcap);
 	return plan->nsources++;
 }
@@ -87,6 +104,76 @@ count_atoms(TmNode *n)
 	return k;
 }
 
+/*
+ * Expand '<< concept' codes into the concept and all its descendants, from
+ * the registered concept_ancestor table: once per call, into exact codes.
+ */
+static List *
+expand_codes(TmCatalog *cat, List *codes)
+{
+	ListCell   *lc;
+	List	   *out = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *sql = NULL;
+
+	foreach(lc, codes)
+	{
+		TmCode	   *c = lfirst(lc);
+		TmCode	   *self;
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1];
+
+		if (!c->descendants)
+		{
+			out = lappend(out, c);
+			continue;
+		}
+		self = palloc0(sizeof(TmCode));
+		self->is_int = true;
+		self->ival = c->ival;
+		out = lappend(out, self);
+		if (!OidIsValid(cat->ancestor_relid) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cat->ancestor_relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("<< codes need a registered vocabulary"),
+					 errhint("trialmatch.use_omop() registers the schema's concept_ancestor table.")));
+		if (sql == NULL)
+		{
+			Oid			nsp = get_rel_namespace(cat->ancestor_relid);
+
+			sql = psprintf("SELECT descendant_concept_id::pg_catalog.int8 FROM %s"
+						   " WHERE ancestor_concept_id OPERATOR(pg_catalog.=) $1",
+						   quote_qualified_identifier(get_namespace_name(nsp),
+													  get_rel_name(cat->ancestor_relid)));
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+		}
+		args[0] = Int64GetDatum(c->ival);
+		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "concept_ancestor query failed");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext old;
+			TmCode	   *x;
+
+			if (isnull)
+				continue;
+			old = MemoryContextSwitchTo(cxt);
+			x = palloc0(sizeof(TmCode));
+			x->is_int = true;
+			x->ival = DatumGetInt64(d);
+			out = lappend(out, x);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	if (sql)
+		SPI_finish();
+	return out;
+}
+
 /* Assign atom numbers and bind each event atom to its source. */
 static void
 bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
@@ -98,8 +185,8 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	bool		intcode;
 
 	check_stack_depth();
-	if ((n->kind == TM_N_AGE && plan->pat_birth.attnum == 0) ||
-		(n->kind == TM_N_SEX && plan->pat_sex.attnum == 0))
+	if ((n->kind == TM_N_AGE && plan->pat_birth.attnum == 0 && plan->pat_byear.attnum == 0) ||
+		(n->kind == TM_N_SEX && plan->pat_sex.attnum == 0 && plan->pat_gender.attnum == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("the patient table has no %s column",
@@ -117,6 +204,8 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	memset(a, 0, sizeof(TmAtom));
 	a->ev = ev;
 	a->payload = -1;
+	a->codes = expand_codes(cat, ev->codes);
+	a->except = expand_codes(cat, ev->except);
 	a->source = plan_source(plan, cat, ev->source);
 	ps = &plan->sources[a->source];
 	ps->atoms[ps->natoms++] = n->atom;
@@ -142,6 +231,7 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 		if (ps->unit.attnum)
 		{
 			ps->needs_unit = true;
+			plan->needs_unit_concepts |= ps->unit.typid != TEXTOID && ps->unit.typid != VARCHAROID;
 			ps->maxattno = Max(ps->maxattno, ps->unit.attnum);
 		}
 	}
@@ -155,6 +245,7 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 					 errmsg("%s has no unit column", ps->what)));
 		ps->needs_unit = true;
 		ps->maxattno = Max(ps->maxattno, ps->unit.attnum);
+		plan->needs_unit_concepts |= ps->unit.typid != TEXTOID && ps->unit.typid != VARCHAROID;
 		foreach(c, cat->conversions)
 		{
 			TmConversion *conv = lfirst(c);
@@ -163,7 +254,7 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 				a->conversions = lappend(a->conversions, conv);
 		}
 	}
-	if (ev->measure == TM_M_ACTIVE && ps->end_time.attnum == 0)
+	if ((ev->measure == TM_M_ACTIVE || ev->measure == TM_M_COVERS) && ps->end_time.attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s has no end time column", ps->what)));
@@ -272,6 +363,14 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 										tm_time_types, lengthof(tm_time_types));
 	plan->pat_sex = tm_resolve_column(plan->patrel, pd->sex_column, "the patient table",
 									  "sex", tm_text_types, lengthof(tm_text_types));
+	plan->pat_gender = tm_resolve_column(plan->patrel, pd->gender_concept_column, "the patient table",
+										 "gender concept", tm_id_types, lengthof(tm_id_types));
+	plan->pat_byear = tm_resolve_column(plan->patrel, pd->birth_year_column, "the patient table",
+										"birth year", tm_int_types, lengthof(tm_int_types));
+	plan->pat_bmonth = tm_resolve_column(plan->patrel, pd->birth_month_column, "the patient table",
+										 "birth month", tm_int_types, lengthof(tm_int_types));
+	plan->pat_bday = tm_resolve_column(plan->patrel, pd->birth_day_column, "the patient table",
+									   "birth day", tm_int_types, lengthof(tm_int_types));
 
 	for (int t = 0; t < ntrials; t++)
 		for (int c = 0; c < trials[t]->ncriteria; c++)
@@ -288,6 +387,16 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 		for (int c = 0; c < trials[t]->ncriteria; c++)
 			bind_atoms(plan, cat, trials[t]->criteria[c].tree);
 	layout_state(plan);
+
+	/* unit concept ids are read as their concept_code (UCUM) */
+	if (plan->needs_unit_concepts)
+	{
+		plan->conceptrel = tm_open_registered(cat->concept_relid, "the vocabulary's concept table");
+		plan->concept_id = tm_resolve_column(plan->conceptrel, "concept_id", "the concept table",
+											 "concept id", tm_id_types, lengthof(tm_id_types));
+		plan->concept_code = tm_resolve_column(plan->conceptrel, "concept_code", "the concept table",
+											   "concept code", tm_text_types, lengthof(tm_text_types));
+	}
 	return plan;
 }
 
@@ -322,12 +431,22 @@ check_relation(Relation rel, AttrNumber *cols, int ncols)
 void
 tm_plan_check_privileges(TmPlan *plan)
 {
-	AttrNumber	cols[6];
+	AttrNumber	cols[9];
 
 	cols[0] = plan->pat_id.attnum;
 	cols[1] = plan->pat_birth.attnum;
 	cols[2] = plan->pat_sex.attnum;
-	check_relation(plan->patrel, cols, 3);
+	cols[3] = plan->pat_gender.attnum;
+	cols[4] = plan->pat_byear.attnum;
+	cols[5] = plan->pat_bmonth.attnum;
+	cols[6] = plan->pat_bday.attnum;
+	check_relation(plan->patrel, cols, 7);
+	if (plan->conceptrel)
+	{
+		cols[0] = plan->concept_id.attnum;
+		cols[1] = plan->concept_code.attnum;
+		check_relation(plan->conceptrel, cols, 2);
+	}
 	for (int i = 0; i < plan->nsources; i++)
 	{
 		TmPlanSource *ps = &plan->sources[i];
@@ -338,7 +457,10 @@ tm_plan_check_privileges(TmPlan *plan)
 		cols[3] = ps->end_time.attnum;
 		cols[4] = ps->needs_value ? ps->value.attnum : 0;
 		cols[5] = ps->needs_unit ? ps->unit.attnum : 0;
-		check_relation(ps->rel, cols, 6);
+		cols[6] = ps->time_fallback.attnum;
+		cols[7] = ps->end_fallback.attnum;
+		cols[8] = ps->event_id.attnum;
+		check_relation(ps->rel, cols, 9);
 	}
 }
 
@@ -349,4 +471,6 @@ tm_plan_close(TmPlan *plan)
 	for (int i = 0; i < plan->nsources; i++)
 		table_close(plan->sources[i].rel, NoLock);
 	table_close(plan->patrel, NoLock);
+	if (plan->conceptrel)
+		table_close(plan->conceptrel, NoLock);
 }

@@ -38,13 +38,18 @@
 #include "nodes/tidbitmap.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "pool.h"
 #include "trialmatch.h"
+
+static Oid	find_id_index(Relation rel, AttrNumber attnum);
 
 /* ---------------------------------------------------------------
  * Code map
@@ -169,8 +174,8 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 	{
 		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
 
-		if (code_matches(a->ev->codes, key, keylen, is_int) &&
-			!code_matches(a->ev->except, key, keylen, is_int))
+		if ((a->codes == NIL || code_matches(a->codes, key, keylen, is_int)) &&
+			!code_matches(a->except, key, keylen, is_int))
 			e->atoms[e->natoms++] = ps->atoms[k];
 	}
 	MemoryContextSwitchTo(old);
@@ -374,6 +379,137 @@ note_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t, bool has_en
 	MemoryContextSwitchTo(old);
 }
 
+/* A set of event ids (simplehash). */
+typedef struct TmIdEntry
+{
+	int64		id;
+	char		status;
+} TmIdEntry;
+
+#define SH_PREFIX tmids
+#define SH_ELEMENT_TYPE TmIdEntry
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) hash_id(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+struct TmIdSet
+{
+	tmids_hash *h;
+};
+
+static struct TmIdSet *
+tm_idset_create(MemoryContext cxt)
+{
+	struct TmIdSet *s = MemoryContextAlloc(cxt, sizeof(struct TmIdSet));
+
+	s->h = tmids_create(cxt, 256, NULL);
+	return s;
+}
+
+static void
+tm_idset_insert(struct TmIdSet *s, int64 id, bool *found)
+{
+	(void) tmids_insert(s->h, id, found);
+}
+
+typedef struct TmUnitEntry
+{
+	int64		concept_id;
+	char	   *code;			/* NULL: no such concept */
+} TmUnitEntry;
+
+/* The concept_code of a unit concept, looked up once per call and id. */
+static char *
+unit_concept_code(TmPlan *plan, int64 concept_id)
+{
+	TmUnitEntry *e;
+	bool		found;
+
+	if (plan->unitcache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(TmUnitEntry);
+		ctl.hcxt = GetMemoryChunkContext(plan);
+		plan->unitcache = hash_create("trialmatch unit concepts", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(plan->unitcache, &concept_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		Relation	rel = plan->conceptrel;
+		Oid			indexoid = find_id_index(rel, plan->concept_id.attnum);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		Snapshot	snapshot = GetActiveSnapshot();
+		AttrNumber	maxatt = Max(plan->concept_id.attnum, plan->concept_code.attnum);
+
+		e->code = NULL;
+		if (OidIsValid(indexoid) &&
+			(plan->concept_id.typid == INT8OID ||
+			 (concept_id >= PG_INT32_MIN && concept_id <= PG_INT32_MAX)))
+		{
+			Relation	index = index_open(indexoid, AccessShareLock);
+			IndexScanDesc iscan = index_beginscan(rel, index, snapshot, 1, 0);
+			ScanKeyData key;
+
+			if (plan->concept_id.typid == INT4OID)
+				ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) concept_id));
+			else
+				ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(concept_id));
+			index_rescan(iscan, &key, 1, NULL, 0);
+			if (index_getnext_slot(iscan, ForwardScanDirection, slot))
+			{
+				slot_getsomeattrs(slot, maxatt);
+				if (!slot->tts_isnull[plan->concept_code.attnum - 1])
+					e->code = MemoryContextStrdup(GetMemoryChunkContext(plan),
+												  TextDatumGetCString(slot->tts_values[plan->concept_code.attnum - 1]));
+			}
+			index_endscan(iscan);
+			index_close(index, AccessShareLock);
+		}
+		else
+		{
+			TableScanDesc hscan = table_beginscan(rel, snapshot, 0, NULL);
+
+			while (table_scan_getnextslot(hscan, ForwardScanDirection, slot))
+			{
+				CHECK_FOR_INTERRUPTS();
+				slot_getsomeattrs(slot, maxatt);
+				if (!slot->tts_isnull[plan->concept_id.attnum - 1] &&
+					id_value(slot->tts_values[plan->concept_id.attnum - 1], plan->concept_id.typid) == concept_id)
+				{
+					if (!slot->tts_isnull[plan->concept_code.attnum - 1])
+						e->code = MemoryContextStrdup(GetMemoryChunkContext(plan),
+													  TextDatumGetCString(slot->tts_values[plan->concept_code.attnum - 1]));
+					break;
+				}
+			}
+			table_endscan(hscan);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	return e->code;
+}
+
+/* The unit of a row as text: the column itself, or its unit concept's code. */
+static char *
+unit_value(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
+{
+	AttrNumber	an = ps->unit.attnum - 1;
+
+	if (isnull[an])
+		return NULL;
+	if (ps->unit.typid == TEXTOID || ps->unit.typid == VARCHAROID)
+		return TextDatumGetCString(values[an]);
+	return unit_concept_code(plan, id_value(values[an], ps->unit.typid));
+}
+
 static void
 process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 {
@@ -410,14 +546,22 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		return;
 
 	an = ps->time.attnum - 1;
-	if (isnull[an])
+	if (!isnull[an])
+		t = time_value(plan, values[an], ps->time.typid);
+	else if (ps->time_fallback.attnum && !isnull[ps->time_fallback.attnum - 1])
+		t = time_value(plan, values[ps->time_fallback.attnum - 1], ps->time_fallback.typid);
+	else
 		return;
-	t = time_value(plan, values[an], ps->time.typid);
 	if (t > plan->as_of)
 		return;
 	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
 	{
 		end = time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
+		has_end = true;
+	}
+	else if (ps->end_fallback.attnum && !isnull[ps->end_fallback.attnum - 1])
+	{
+		end = time_value(plan, values[ps->end_fallback.attnum - 1], ps->end_fallback.typid);
 		has_end = true;
 	}
 
@@ -427,6 +571,19 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 	pidx = tm_patient_index(&plan->pats, id_value(values[an], ps->patient.typid));
 	if (pidx < 0)
 		return;
+
+	/* an event id read before (a duplicated row) is not read again */
+	if (ps->event_id.attnum && !isnull[ps->event_id.attnum - 1])
+	{
+		bool		found;
+
+		if (ps->seen_events == NULL)
+			ps->seen_events = tm_idset_create(GetMemoryChunkContext(ps->codemap));
+		tm_idset_insert(ps->seen_events,
+						id_value(values[ps->event_id.attnum - 1], ps->event_id.typid), &found);
+		if (found)
+			return;
+	}
 
 	row = plan->state + (Size) pidx * plan->width;
 	for (int k = 0; k < e->natoms; k++)
@@ -446,6 +603,17 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 			*flag |= TM_F_SEEN;
 			if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
 				note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			continue;
+		}
+		if (ev->measure == TM_M_COVERS)
+		{
+			/* started by the window start, not ended before as_of */
+			if (t <= a->lower && (!has_end || end >= plan->as_of))
+			{
+				*flag |= TM_F_SEEN;
+				if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+					note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			}
 			continue;
 		}
 		if (ev->measure == TM_M_ACTIVE)
@@ -493,9 +661,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 			if (!unit_read)
 			{
 				unit_read = true;
-				an = ps->unit.attnum - 1;
-				if (!isnull[an])
-					unit = TextDatumGetCString(values[an]);
+				unit = unit_value(plan, ps, values, isnull);
 			}
 			if (unit == NULL)
 				continue;
@@ -519,8 +685,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		else if (plan->evidence && ps->unit.attnum && !unit_read)
 		{
 			unit_read = true;
-			if (!isnull[ps->unit.attnum - 1])
-				unit = TextDatumGetCString(values[ps->unit.attnum - 1]);
+			unit = unit_value(plan, ps, values, isnull);
 		}
 
 		switch (ev->measure)
@@ -719,6 +884,48 @@ scan_relation(TmPlan *plan, Relation rel, AttrNumber maxatt, TmScanSpec *spec,
 	ExecDropSingleTupleTableSlot(slot);
 }
 
+static int64
+int_value(Datum d, Oid typid)
+{
+	return typid == INT2OID ? (int64) DatumGetInt16(d) : id_value(d, typid);
+}
+
+/*
+ * Birth from year, month and day columns (OMOP), any of month and day
+ * possibly NULL: keep the earliest possible date and how much is known.
+ * An impossible date (month 13, February 30) keeps only what is valid.
+ */
+static void
+partial_birth(TmPlan *plan, int p, Datum *values, bool *isnull)
+{
+	TmPatients *pats = &plan->pats;
+	int64		y = int_value(values[plan->pat_byear.attnum - 1], plan->pat_byear.typid);
+	int64		m = 0,
+				d = 0;
+
+	if (y < 1 || y > 9999)
+		return;
+	if (plan->pat_bmonth.attnum && !isnull[plan->pat_bmonth.attnum - 1])
+		m = int_value(values[plan->pat_bmonth.attnum - 1], plan->pat_bmonth.typid);
+	if (m >= 1 && m <= 12 && plan->pat_bday.attnum && !isnull[plan->pat_bday.attnum - 1])
+		d = int_value(values[plan->pat_bday.attnum - 1], plan->pat_bday.typid);
+	if (m < 1 || m > 12)
+	{
+		pats->birth[p] = date2j((int) y, 1, 1) - POSTGRES_EPOCH_JDATE;
+		pats->birthprec[p] = TM_BIRTH_YEAR;
+	}
+	else if (d < 1 || d > day_tab[isleap(y)][m - 1])
+	{
+		pats->birth[p] = date2j((int) y, (int) m, 1) - POSTGRES_EPOCH_JDATE;
+		pats->birthprec[p] = TM_BIRTH_MONTH;
+	}
+	else
+	{
+		pats->birth[p] = date2j((int) y, (int) m, (int) d) - POSTGRES_EPOCH_JDATE;
+		pats->birthprec[p] = TM_BIRTH_DAY;
+	}
+}
+
 static void
 patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 {
@@ -735,6 +942,7 @@ patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		*cap *= 2;
 		pats->ids = repalloc_huge(pats->ids, sizeof(int64) * *cap);
 		pats->birth = repalloc_huge(pats->birth, sizeof(int32) * *cap);
+		pats->birthprec = repalloc_huge(pats->birthprec, sizeof(uint8) * *cap);
 		pats->sex = repalloc_huge(pats->sex, sizeof(int16) * *cap);
 		MemoryContextSwitchTo(old);
 	}
@@ -761,12 +969,33 @@ patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		if (DATE_NOT_FINITE(pats->birth[p]))
 			pats->birth[p] = DATEVAL_NOBEGIN;
 	}
+	pats->birthprec[p] = TM_BIRTH_DAY;
+	if (DATE_IS_NOBEGIN(pats->birth[p]) && plan->pat_byear.attnum &&
+		!isnull[plan->pat_byear.attnum - 1])
+		partial_birth(plan, p, values, isnull);
+
 	pats->sex[p] = -1;
-	if (plan->pat_sex.attnum && !isnull[plan->pat_sex.attnum - 1])
+	if ((plan->pat_sex.attnum && !isnull[plan->pat_sex.attnum - 1]) ||
+		(plan->pat_gender.attnum && !isnull[plan->pat_gender.attnum - 1]))
 	{
-		char	   *s = TextDatumGetCString(values[plan->pat_sex.attnum - 1]);
+		char	   *s;
 		ListCell   *lc;
 		int			k = 0;
+
+		if (plan->pat_sex.attnum)
+			s = TextDatumGetCString(values[plan->pat_sex.attnum - 1]);
+		else
+		{
+			/* OMOP gender concepts: 8532 female, 8507 male, others unknown */
+			int64		g = id_value(values[plan->pat_gender.attnum - 1], plan->pat_gender.typid);
+
+			if (g == 8532)
+				s = "F";
+			else if (g == 8507)
+				s = "M";
+			else
+				return;
+		}
 
 		foreach(lc, pats->sexdict)
 		{
@@ -804,6 +1033,9 @@ tm_scan_patients(TmPlan *plan, bool single, int64 id)
 	TmScanSpec	spec;
 	AttrNumber	maxatt = Max(plan->pat_id.attnum, Max(plan->pat_birth.attnum, plan->pat_sex.attnum));
 
+	maxatt = Max(maxatt, Max(plan->pat_gender.attnum, plan->pat_byear.attnum));
+	maxatt = Max(maxatt, Max(plan->pat_bmonth.attnum, plan->pat_bday.attnum));
+
 	if (!single)
 	{
 		double		est = plan->patrel->rd_rel->reltuples;
@@ -814,6 +1046,7 @@ tm_scan_patients(TmPlan *plan, bool single, int64 id)
 	plan->pats.n = 0;
 	plan->pats.ids = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int64) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.birth = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int32) * cap, MCXT_ALLOC_HUGE);
+	plan->pats.birthprec = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(uint8) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.sex = MemoryContextAllocExtended(CurrentMemoryContext, sizeof(int16) * cap, MCXT_ALLOC_HUGE);
 	plan->pats.sexdict = NIL;
 	if (single)
@@ -936,7 +1169,9 @@ tm_run_population(TmPlan *plan)
 
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
+	tm_progress_report("reading patients", 0, 0);
 	tm_scan_patients(plan, false, 0);
+	tm_progress_report("reading sources", 0, plan->pats.n);
 	tm_choose_index_paths(plan);
 	nworkers = tm_parallel_workers_for(plan);
 	if (nworkers > 0)

@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "trialmatch.h"
+#include "pool.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,5 +33,6 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	tm_catalog_init();
+	tm_worker_init();
 	MarkGUCPrefixReserved("trialmatch");
 }

@@ -62,6 +62,7 @@ typedef struct TmCode
 {
 	bool		is_int;
 	bool		prefix;			/* string ending in %: prefix match */
+	bool		descendants;	/* << id: the concept and its descendants */
 	int64		ival;
 	char	   *str;			/* without the trailing % */
 	int			len;
@@ -77,8 +78,12 @@ typedef enum TmMeasureKind
 	TM_M_MAX,
 	TM_M_AVG,
 	TM_M_ANY,
-	TM_M_ACTIVE
+	TM_M_ACTIVE,
+	TM_M_COVERS					/* OBSERVED: a span covering the whole window */
 } TmMeasureKind;
+
+/* The source OBSERVED reads (use_omop registers it). */
+#define TM_OBSERVATION_SOURCE "observation_period"
 
 typedef enum TmWindowUnit
 {
@@ -156,7 +161,10 @@ typedef struct TmSourceDef
 	char	   *time_column;
 	char	   *end_time_column;	/* NULL if none */
 	char	   *value_column;
-	char	   *unit_column;
+	char	   *unit_column;	/* text, or int unit concept ids */
+	char	   *time_fallback_column;	/* read when the time is NULL */
+	char	   *end_time_fallback_column;
+	char	   *event_id_column;	/* a repeated event id is read once */
 } TmSourceDef;
 
 typedef struct TmPatientDef
@@ -165,6 +173,10 @@ typedef struct TmPatientDef
 	char	   *id_column;
 	char	   *birth_date_column;
 	char	   *sex_column;
+	char	   *gender_concept_column;	/* OMOP: 8532 F, 8507 M */
+	char	   *birth_year_column;	/* OMOP: when the birth date is NULL */
+	char	   *birth_month_column;
+	char	   *birth_day_column;
 } TmPatientDef;
 
 typedef struct TmCriterion
@@ -199,6 +211,8 @@ typedef struct TmCatalog
 	List	   *sources;		/* of TmSourceDef * */
 	List	   *trials;			/* of TmTrial *, ordered by trial_id */
 	List	   *conversions;	/* of TmConversion * */
+	Oid			concept_relid;	/* OMOP vocabulary, or InvalidOid */
+	Oid			ancestor_relid;
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
@@ -213,8 +227,9 @@ extern const Oid tm_code_types[4];
 extern const Oid tm_time_types[3];
 extern const Oid tm_value_types[6];
 extern const Oid tm_text_types[2];
-extern void tm_validate_tree(TmNode *node, List *sources, TmPatientDef *patients,
-							 const char *expr);
+extern const Oid tm_int_types[3];
+extern const Oid tm_unit_types[4];
+extern void tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr);
 
 /* ----------------------------------------------------------------
  * Per-call plan (plan.c)
@@ -240,6 +255,10 @@ typedef struct TmPlanSource
 	TmColumn	end_time;
 	TmColumn	value;
 	TmColumn	unit;
+	TmColumn	time_fallback;
+	TmColumn	end_fallback;
+	TmColumn	event_id;
+	struct TmIdSet *seen_events;	/* event ids already read */
 	AttrNumber	maxattno;		/* highest attribute read */
 	int			natoms;
 	int		   *atoms;			/* atoms reading this source */
@@ -259,6 +278,8 @@ typedef struct TmPlanSource
 typedef struct TmAtom
 {
 	TmEvent    *ev;
+	List	   *codes;			/* ev->codes with << concepts expanded */
+	List	   *except;
 	int			source;			/* index into plan->sources */
 	int			payload;		/* byte offset of its TmValState/int64/double, or -1 */
 	int			flag;			/* byte offset of its flag byte */
@@ -277,11 +298,16 @@ typedef struct TmValState
 #define TM_F_SEEN		0x01	/* an event (or a usable value) was seen */
 #define TM_F_PASS		0x02	/* ANY: some value passed */
 
+#define TM_BIRTH_DAY	0		/* the whole date */
+#define TM_BIRTH_MONTH	1		/* year and month */
+#define TM_BIRTH_YEAR	2		/* year only */
+
 typedef struct TmPatients
 {
 	int			n;
 	int64	   *ids;
-	int32	   *birth;			/* DateADT; DATEVAL_NOBEGIN if NULL */
+	int32	   *birth;			/* DateADT (earliest possible); DATEVAL_NOBEGIN if NULL */
+	uint8	   *birthprec;		/* TM_BIRTH_*: how much of the birth date is known */
 	int16	   *sex;			/* index into sexdict, -1 if NULL */
 	List	   *sexdict;		/* of char * */
 	/* id -> index map: open addressing, or a dense array of ids - minid */
@@ -326,6 +352,15 @@ typedef struct TmPlan
 	TmColumn	pat_id;
 	TmColumn	pat_birth;
 	TmColumn	pat_sex;
+	TmColumn	pat_gender;
+	TmColumn	pat_byear;
+	TmColumn	pat_bmonth;
+	TmColumn	pat_bday;
+	bool		needs_unit_concepts;
+	Relation	conceptrel;		/* for unit concept ids */
+	TmColumn	concept_id;
+	TmColumn	concept_code;
+	struct HTAB *unitcache;		/* unit concept id -> code */
 	TmPatients	pats;
 	char	   *state;			/* pats.n * width bytes */
 	TmEvidence *evidence;		/* natoms entries, single-patient mode */

@@ -1,0 +1,440 @@
+/*-------------------------------------------------------------------------
+ *
+ * runs.c
+ *	  SQL entry points of screening runs: screen, cancel and wait.
+ *
+ * trialmatch.runs and trialmatch.results are readable through row-level
+ * security (a role sees the runs of the roles whose privileges it has) and
+ * writable by their owner only.  These functions read them as the caller,
+ * so that a run the caller cannot see "does not exist", and write them as
+ * the bootstrap superuser after checking what the caller may do, with a
+ * safe search_path (like a SECURITY DEFINER function with SET search_path,
+ * but only around the writes).
+ *
+ * screen() wakes the launcher when its transaction commits: before that,
+ * the launcher could not see the run.
+ *
+ * IDENTIFICATION
+ *	  src/runs.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "pgtime.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pool.h"
+
+PG_FUNCTION_INFO_V1(tm_screen);
+PG_FUNCTION_INFO_V1(tm_cancel);
+PG_FUNCTION_INFO_V1(tm_wait);
+
+/* What to do when the current transaction commits. */
+static bool xact_callback_registered = false;
+static bool wake_at_commit = false;
+static bool broadcast_at_commit = false;
+static List *queued_in_xact = NIL;	/* run ids (int64 *), TopMemoryContext */
+
+static void
+runs_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				tm_wake_launcher();
+			if (broadcast_at_commit)
+				tm_broadcast_run_ended();
+			/* FALLTHROUGH */
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_at_commit = false;
+			broadcast_at_commit = false;
+			list_free_deep(queued_in_xact);
+			queued_in_xact = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+register_callback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(runs_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+/*
+ * Switch to the bootstrap superuser with search_path = pg_catalog, pg_temp
+ * for bookkeeping statements; tm_restore_user switches back.  An error in
+ * between is cleaned up by transaction abort.
+ */
+void
+tm_become_superuser(TmPrivSave *save)
+{
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	save->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+tm_restore_user(TmPrivSave *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+	AtEOXact_GUC(true, save->nestlevel);
+}
+
+static void
+spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* The run's state and requester as the caller sees them; false if unseen. */
+static bool
+read_run(int64 run_id, char **state, Oid *requested_by)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT state, requested_by::pg_catalog.oid FROM trialmatch.runs"
+							  " WHERE run_id = $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "trialmatch: could not read run " INT64_FORMAT, run_id);
+	if (SPI_processed == 0)
+		return false;
+	*state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (requested_by)
+		*requested_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+	return true;
+}
+
+static void
+run_not_found(int64 run_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("screening run " INT64_FORMAT " does not exist", run_id),
+			 errhint("trialmatch.runs lists the runs you may see.")));
+}
+
+static bool
+state_is_final(const char *state)
+{
+	return strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
+		strcmp(state, "cancelled") == 0;
+}
+
+/*
+ * screen(trial_id text, as_of timestamptz DEFAULT now()) returns bigint
+ */
+Datum
+tm_screen(PG_FUNCTION_ARGS)
+{
+	char	   *trial_id;
+	TimestampTz as_of;
+	Oid			roleid = GetUserId();
+	char	   *dbname;
+	HeapTuple	roletup;
+	bool		canlogin;
+	TmPrivSave	save;
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, OIDOID, TEXTOID};
+	Datum		values[4];
+	bool		isnull;
+	int64		run_id;
+	MemoryContext old;
+	int64	   *idp;
+
+	if (!tm_pool_preloaded || tm_pool == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the trialmatch worker pool is not running"),
+				 errdetail("Screening runs are executed by background workers, which start only when trialmatch is loaded at server start."),
+				 errhint("Add trialmatch to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	dbname = get_database_name(MyDatabaseId);
+	if (dbname == NULL || strcmp(dbname, tm_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the trialmatch worker pool serves database \"%s\", not \"%s\"",
+						tm_database, dbname ? dbname : "?"),
+				 errhint("Call screen() in database \"%s\", or set trialmatch.database and restart the server.",
+						 tm_database)));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("trial_id must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be null")));
+	trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	as_of = PG_GETARG_TIMESTAMPTZ(1);
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("as_of must be a finite timestamp")));
+
+	/* A PostgreSQL 15 background worker can only connect as a LOGIN role. */
+	roletup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	if (!HeapTupleIsValid(roletup))
+		elog(ERROR, "cache lookup failed for role %u", roleid);
+	canlogin = ((Form_pg_authid) GETSTRUCT(roletup))->rolcanlogin;
+	ReleaseSysCache(roletup);
+	if (!canlogin)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot queue screening runs because it cannot log in",
+						GetUserNameFromId(roleid, false)),
+				 errdetail("A run executes in a background worker connected as the role that queued it, and only a role with LOGIN can connect."),
+				 errhint("Queue the run as a login role (for example after RESET ROLE).")));
+
+	spi_connect();
+
+	/* the trial must exist (as the caller sees the catalog) */
+	values[0] = CStringGetTextDatum(trial_id);
+	if (SPI_execute_with_args("SELECT 1 FROM trialmatch.trials WHERE trial_id = $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "trialmatch: could not read trialmatch.trials");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("trial \"%s\" does not exist", trial_id)));
+
+	values[1] = TimestampTzGetDatum(as_of);
+	values[2] = ObjectIdGetDatum(roleid);
+	values[3] = CStringGetTextDatum(pg_get_timezone_name(session_timezone));
+	tm_become_superuser(&save);
+	if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
+							  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
+							  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "trialmatch: could not queue the run");
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										 &isnull));
+	tm_restore_user(&save);
+	SPI_finish();
+
+	register_callback();
+	wake_at_commit = true;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	idp = palloc(sizeof(int64));
+	*idp = run_id;
+	queued_in_xact = lappend(queued_in_xact, idp);
+	MemoryContextSwitchTo(old);
+
+	PG_RETURN_INT64(run_id);
+}
+
+/*
+ * cancel(run_id bigint) returns boolean: true if the run was queued (it is
+ * now cancelled) or running (its worker is told to stop; it becomes
+ * cancelled within moments), false if it had already ended.
+ */
+Datum
+tm_cancel(PG_FUNCTION_ARGS)
+{
+	int64		run_id = PG_GETARG_INT64(0);
+	char	   *state;
+	Oid			requested_by;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	bool		result = false;
+
+	spi_connect();
+	if (!read_run(run_id, &state, &requested_by))
+		run_not_found(run_id);
+	if (!has_privs_of_role(GetUserId(), requested_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to cancel screening run " INT64_FORMAT, run_id),
+				 errdetail("Only the role that queued a run, and roles with its privileges, may cancel it.")));
+
+	for (int attempt = 0; attempt < 5; attempt++)
+	{
+		TmPrivSave	save;
+		pid_t		pid = 0;
+		bool		owned = false;
+
+		/* a queued run: cancel it here */
+		tm_become_superuser(&save);
+		if (SPI_execute_with_args("UPDATE trialmatch.runs SET state = 'cancelled',"
+								  " finished_at = pg_catalog.now()"
+								  " WHERE run_id = $1 AND state = 'queued'",
+								  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "trialmatch: could not cancel run " INT64_FORMAT, run_id);
+		if (SPI_processed == 1)
+		{
+			SPI_execute_with_args("SELECT pg_catalog.pg_notify('" TM_RUNS_CHANNEL "', $1::pg_catalog.text)",
+								  1, types, values, NULL, false, 0);
+			tm_restore_user(&save);
+			register_callback();
+			broadcast_at_commit = true;
+			result = true;
+			break;
+		}
+		tm_restore_user(&save);
+
+		/* not queued (any more): look again with a fresh snapshot */
+		if (!read_run(run_id, &state, NULL))
+			run_not_found(run_id);
+		if (strcmp(state, "running") != 0)
+			break;				/* it has ended */
+
+		/* running: tell its worker to stop */
+		if (tm_pool != NULL)
+		{
+			LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+			for (int i = 0; i < tm_pool->nslots; i++)
+			{
+				TmSlot	   *slot = &tm_pool->slots[i];
+
+				if (slot->in_use && !slot->exited && slot->run_id == run_id &&
+					slot->dboid == MyDatabaseId)
+				{
+					slot->cancel_requested = true;
+					pid = slot->pid;
+					owned = true;
+				}
+			}
+			LWLockRelease(tm_pool->lock);
+		}
+		if (owned)
+		{
+			if (pid != 0 && kill(pid, SIGINT) != 0)
+				ereport(WARNING,
+						(errmsg("could not send a cancel request to process %d: %m", (int) pid)));
+			result = true;
+			break;
+		}
+
+		/* running, but its worker is gone: the launcher would requeue it */
+		tm_become_superuser(&save);
+		if (SPI_execute_with_args("UPDATE trialmatch.runs SET state = 'cancelled',"
+								  " finished_at = pg_catalog.now()"
+								  " WHERE run_id = $1 AND state = 'running'",
+								  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "trialmatch: could not cancel run " INT64_FORMAT, run_id);
+		if (SPI_processed == 1)
+		{
+			SPI_execute_with_args("SELECT pg_catalog.pg_notify('" TM_RUNS_CHANNEL "', $1::pg_catalog.text)",
+								  1, types, values, NULL, false, 0);
+			tm_restore_user(&save);
+			register_callback();
+			broadcast_at_commit = true;
+			result = true;
+			break;
+		}
+		tm_restore_user(&save);
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/*
+ * wait(run_id bigint, timeout interval DEFAULT '5 min') returns text: the
+ * run's state when it ends or the timeout passes.
+ */
+Datum
+tm_wait(PG_FUNCTION_ARGS)
+{
+	int64		run_id = PG_GETARG_INT64(0);
+	Interval   *timeout = PG_GETARG_INTERVAL_P(1);
+	TimestampTz deadline;
+	char	   *state = NULL;
+	text	   *result;
+	ListCell   *lc;
+
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													   TimestampTzGetDatum(GetCurrentTimestamp()),
+													   IntervalPGetDatum(timeout)));
+
+	spi_connect();
+	if (tm_pool != NULL)
+		ConditionVariablePrepareToSleep(&tm_pool->run_ended);
+	for (;;)
+	{
+		TimestampTz now;
+		long		ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_tuptable != NULL)
+			SPI_freetuptable(SPI_tuptable);
+		if (!read_run(run_id, &state, NULL))
+			run_not_found(run_id);
+		if (state_is_final(state))
+			break;
+
+		foreach(lc, queued_in_xact)
+		{
+			if (*(int64 *) lfirst(lc) == run_id)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("screening run " INT64_FORMAT " was queued in this transaction", run_id),
+						 errdetail("The run cannot start before the transaction that queued it commits."),
+						 errhint("Commit, then call wait().")));
+		}
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("wait() cannot see a run end in a %s transaction",
+							IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+					 errhint("Call wait() in a READ COMMITTED transaction.")));
+
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			break;
+		ms = (long) Min((deadline - now) / 1000 + 1, 1000);
+		if (tm_pool != NULL)
+			(void) ConditionVariableTimedSleep(&tm_pool->run_ended, ms, PG_WAIT_EXTENSION);
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(ms, 200), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+	if (tm_pool != NULL)
+		ConditionVariableCancelSleep();
+	{
+		MemoryContext old = MemoryContextSwitchTo(callcxt);
+
+		result = cstring_to_text(state);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
+}

@@ -1,0 +1,1033 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker pool that executes screening runs: settings,
+ *	  shared memory, the launcher and the pool workers.
+ *
+ * The launcher is a static background worker, registered when trialmatch
+ * is in shared_preload_libraries.  It connects to trialmatch.database as
+ * the bootstrap superuser and loops: reap pool workers that have exited,
+ * recover runs whose worker died, and start one dynamic background worker
+ * per queued run, oldest first, while fewer than trialmatch.pool_size work.
+ * It sleeps on its latch, which screen() sets when the transaction that
+ * queued a run commits and a pool worker sets when it exits; a 10 s poll
+ * is the backstop.
+ *
+ * A pool worker connects as the role that queued its run (never with more
+ * privileges) and:
+ *	1. in one transaction marks the run 'running' and counts the attempt,
+ *	   unless the run is no longer queued (cancelled meanwhile);
+ *	2. in a second transaction reads match_patients() as that role into a
+ *	   tuplestore, then inserts the rows into trialmatch.results, marks the
+ *	   run 'done' with its counts and sends NOTIFY: results and final state
+ *	   commit together, so nobody sees half a run;
+ *	3. on error (including cancel and trialmatch.run_timeout) aborts, and
+ *	   in a fresh transaction marks the run 'failed' (with the message) or
+ *	   'cancelled'.
+ * Bookkeeping statements (on trialmatch.runs and trialmatch.results, which
+ * ordinary roles cannot write) run as the bootstrap superuser with a safe
+ * search_path, switched with SetUserIdAndSecContext only around them; the
+ * screening itself runs as the requesting role.
+ *
+ * Crash safety.  A run is 'running' in the table only while a worker owns
+ * it, or after that worker died.  The launcher requeues such runs: all of
+ * them the first time it runs in a shared memory lifetime (after a server
+ * start or crash restart every worker is gone), and later those of a
+ * worker it sees exit with its run still 'running' (e.g. terminated with
+ * pg_terminate_backend).  A run started TM_MAX_ATTEMPTS times is failed
+ * instead.  Because that recovery happens once per shared memory lifetime,
+ * a launcher restart (after an error in the launcher) never touches runs
+ * that live workers own; it adopts their slots.
+ *
+ * Locking: tm_pool->lock guards the slots' assignment fields; a slot's
+ * progress fields have their own spinlock (see progress.c).
+ *
+ * IDENTIFICATION
+ *	  src/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/queryenvironment.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "pool.h"
+
+PGDLLEXPORT void tm_launcher_main(Datum main_arg);
+PGDLLEXPORT void tm_pool_worker_main(Datum main_arg);
+
+/* Settings */
+char	   *tm_database = NULL;
+int			tm_pool_size = 2;
+int			tm_run_timeout = 0;
+
+bool		tm_pool_preloaded = false;
+TmPoolShared *tm_pool = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Launcher-local state */
+static BackgroundWorkerHandle **launcher_handles = NULL;
+
+typedef struct StartFailure
+{
+	int64		run_id;
+	int			count;
+} StartFailure;
+static List *start_failures = NIL;	/* in TopMemoryContext */
+
+/* Pool-worker-local state */
+static volatile sig_atomic_t run_timed_out = false;
+
+/* ----------------------------------------------------------------
+ * Settings and shared memory
+ * ----------------------------------------------------------------
+ */
+
+static int
+pool_nslots(void)
+{
+	return Max(max_worker_processes, 1);
+}
+
+static Size
+pool_shmem_size(void)
+{
+	return add_size(offsetof(TmPoolShared, slots),
+					mul_size(pool_nslots(), sizeof(TmSlot)));
+}
+
+static void
+pool_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(pool_shmem_size());
+	RequestNamedLWLockTranche("trialmatch", 1);
+}
+
+static void
+pool_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tm_pool = ShmemInitStruct("trialmatch pool", pool_shmem_size(), &found);
+	if (!found)
+	{
+		memset(tm_pool, 0, pool_shmem_size());
+		tm_pool->lock = &(GetNamedLWLockTranche("trialmatch"))->lock;
+		ConditionVariableInit(&tm_pool->run_ended);
+		tm_pool->nslots = pool_nslots();
+		for (int i = 0; i < tm_pool->nslots; i++)
+			SpinLockInit(&tm_pool->slots[i].mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Called from _PG_init: defines the settings and, when preloading,
+ * requests shared memory and registers the launcher.
+ */
+void
+tm_worker_init(void)
+{
+	DefineCustomIntVariable("trialmatch.pool_size",
+							"Maximum number of screening runs executed at the same time.",
+							"Each run takes one background worker; 0 keeps runs queued.",
+							&tm_pool_size,
+							2, 0, MAX_BACKENDS,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("trialmatch.run_timeout",
+							"Longest time a screening run may take; 0 means no limit.",
+							"A run that takes longer is stopped and marked failed.",
+							&tm_run_timeout,
+							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
+	DefineCustomStringVariable("trialmatch.database",
+							   "Database whose screening runs the background worker pool executes.",
+							   "screen() works in this database only.",
+							   &tm_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	tm_pool_preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pool_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pool_shmem_startup;
+
+	{
+		BackgroundWorker bgw;
+
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		bgw.bgw_restart_time = 5;
+		snprintf(bgw.bgw_library_name, BGW_MAXLEN, "trialmatch");
+		snprintf(bgw.bgw_function_name, BGW_MAXLEN, "tm_launcher_main");
+		snprintf(bgw.bgw_name, BGW_MAXLEN, "trialmatch launcher");
+		snprintf(bgw.bgw_type, BGW_MAXLEN, "trialmatch launcher");
+		RegisterBackgroundWorker(&bgw);
+	}
+}
+
+/* Wake the launcher (after a run was queued, or a worker exited). */
+void
+tm_wake_launcher(void)
+{
+	Latch	   *latch;
+
+	if (tm_pool == NULL)
+		return;
+	LWLockAcquire(tm_pool->lock, LW_SHARED);
+	latch = tm_pool->launcher_latch;
+	if (latch != NULL)
+		SetLatch(latch);
+	LWLockRelease(tm_pool->lock);
+}
+
+/* Wake the sessions in wait(): a run has ended (call after commit). */
+void
+tm_broadcast_run_ended(void)
+{
+	if (tm_pool != NULL)
+		ConditionVariableBroadcast(&tm_pool->run_ended);
+}
+
+/* ----------------------------------------------------------------
+ * Helpers for the bookkeeping transactions
+ * ----------------------------------------------------------------
+ */
+
+static void
+xact_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+xact_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static int
+spi_exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+		 int expected)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "trialmatch: SPI_execute_with_args returned %d for: %s", ret, sql);
+	return ret;
+}
+
+/* NOTIFY trialmatch_runs, run id (sent at commit). */
+static void
+notify_run(int64 run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+
+	spi_exec("SELECT pg_catalog.pg_notify('" TM_RUNS_CHANNEL "', $1::pg_catalog.text)",
+			 1, types, values, NULL, SPI_OK_SELECT);
+}
+
+/*
+ * A run whose worker is gone while it is 'running': queue it again, or
+ * fail it after TM_MAX_ATTEMPTS starts.  run_id 0 means every such run.
+ * Returns whether any run ended (was failed).
+ */
+static bool
+requeue_interrupted(int64 run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	bool		ended = false;
+
+	spi_exec("UPDATE trialmatch.runs SET"
+			 "  state = CASE WHEN attempts >= " CppAsString2(TM_MAX_ATTEMPTS) " THEN 'failed' ELSE 'queued' END,"
+			 "  error = CASE WHEN attempts >= " CppAsString2(TM_MAX_ATTEMPTS)
+			 "    THEN pg_catalog.format('run interrupted %s times (server crash, restart or terminated worker); not retried', attempts) END,"
+			 "  finished_at = CASE WHEN attempts >= " CppAsString2(TM_MAX_ATTEMPTS) " THEN pg_catalog.now() END,"
+			 "  started_at = CASE WHEN attempts >= " CppAsString2(TM_MAX_ATTEMPTS) " THEN started_at END"
+			 " WHERE state = 'running' AND ($1 = 0 OR run_id = $1)"
+			 " RETURNING run_id, state",
+			 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *state = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (strcmp(state, "failed") == 0)
+		{
+			ereport(LOG,
+					(errmsg("trialmatch: run " INT64_FORMAT " was interrupted %d times and is failed",
+							id, TM_MAX_ATTEMPTS)));
+			notify_run(id);
+			ended = true;
+		}
+		else
+			ereport(LOG,
+					(errmsg("trialmatch: run " INT64_FORMAT " was interrupted and is queued again", id)));
+	}
+	return ended;
+}
+
+/* Fail a run that is still queued; returns whether it was. */
+static bool
+fail_queued_run(int64 run_id, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(run_id), CStringGetTextDatum(error)};
+
+	spi_exec("UPDATE trialmatch.runs SET state = 'failed', error = $2,"
+			 " finished_at = pg_catalog.now()"
+			 " WHERE run_id = $1 AND state = 'queued'",
+			 2, types, values, NULL, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+		return false;
+	notify_run(run_id);
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ * The launcher
+ * ----------------------------------------------------------------
+ */
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	if (tm_pool->launcher_pid == MyProcPid)
+	{
+		tm_pool->launcher_pid = 0;
+		tm_pool->launcher_latch = NULL;
+	}
+	LWLockRelease(tm_pool->lock);
+}
+
+typedef struct Reaped
+{
+	int64		run_id;
+	bool		connected;
+} Reaped;
+
+/* Free the slots of workers that are gone; returns what they had. */
+static List *
+reap_slots(void)
+{
+	List	   *reaped = NIL;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < tm_pool->nslots; i++)
+	{
+		TmSlot	   *slot = &tm_pool->slots[i];
+		bool		gone = slot->exited;
+
+		if (!slot->in_use)
+			continue;
+		if (!gone && launcher_handles[i] != NULL)
+		{
+			pid_t		pid;
+
+			if (GetBackgroundWorkerPid(launcher_handles[i], &pid) == BGWH_STOPPED)
+				gone = true;
+		}
+		else if (!gone && launcher_handles[i] == NULL && slot->pid == 0 &&
+				 TimestampDifferenceExceeds(slot->assigned_at, now, 60000))
+			gone = true;		/* adopted slot whose worker never started */
+		else if (!gone && launcher_handles[i] == NULL && slot->pid != 0 &&
+				 kill(slot->pid, 0) != 0 && errno == ESRCH)
+			gone = true;		/* adopted slot whose worker vanished */
+
+		if (gone)
+		{
+			Reaped	   *r = palloc(sizeof(Reaped));
+
+			r->run_id = slot->run_id;
+			r->connected = slot->connected;
+			reaped = lappend(reaped, r);
+			slot->in_use = false;
+			slot->exited = false;
+			slot->connected = false;
+			slot->cancel_requested = false;
+			slot->pid = 0;
+			slot->run_id = 0;
+			if (launcher_handles[i] != NULL)
+			{
+				pfree(launcher_handles[i]);
+				launcher_handles[i] = NULL;
+			}
+		}
+	}
+	LWLockRelease(tm_pool->lock);
+	return reaped;
+}
+
+/* Count a failed start of a run; returns the count so far. */
+static int
+count_start_failure(int64 run_id)
+{
+	ListCell   *lc;
+	StartFailure *f;
+	MemoryContext old;
+
+	foreach(lc, start_failures)
+	{
+		f = lfirst(lc);
+		if (f->run_id == run_id)
+			return ++f->count;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	f = palloc(sizeof(StartFailure));
+	f->run_id = run_id;
+	f->count = 1;
+	start_failures = lappend(start_failures, f);
+	MemoryContextSwitchTo(old);
+	return 1;
+}
+
+static void
+forget_start_failures(void)
+{
+	list_free_deep(start_failures);
+	start_failures = NIL;
+}
+
+typedef struct ToStart
+{
+	int64		run_id;
+	Oid			roleid;
+} ToStart;
+
+/* Start a pool worker for a run in a free slot; false if none could start. */
+static bool
+start_worker(int64 run_id, Oid roleid)
+{
+	BackgroundWorker bgw;
+	MemoryContext old;
+	int			idx = -1;
+	bool		ok;
+
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < tm_pool->nslots; i++)
+	{
+		TmSlot	   *slot = &tm_pool->slots[i];
+
+		if (slot->in_use)
+			continue;
+		idx = i;
+		slot->in_use = true;
+		slot->connected = false;
+		slot->exited = false;
+		slot->cancel_requested = false;
+		slot->pid = 0;
+		slot->run_id = run_id;
+		slot->dboid = MyDatabaseId;
+		slot->roleid = roleid;
+		slot->assigned_at = GetCurrentTimestamp();
+		SpinLockAcquire(&slot->mutex);
+		strlcpy(slot->phase, "starting", TM_PHASE_LEN);
+		slot->done = 0;
+		slot->total = -1;
+		slot->phase_since = slot->assigned_at;
+		SpinLockRelease(&slot->mutex);
+		break;
+	}
+	LWLockRelease(tm_pool->lock);
+	if (idx < 0)
+		return false;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "trialmatch");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "tm_pool_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "trialmatch worker for run " INT64_FORMAT, run_id);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "trialmatch worker");
+	bgw.bgw_main_arg = Int32GetDatum(idx);
+	bgw.bgw_notify_pid = MyProcPid;
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&bgw, &launcher_handles[idx]);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+	{
+		LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+		tm_pool->slots[idx].in_use = false;
+		tm_pool->slots[idx].run_id = 0;
+		LWLockRelease(tm_pool->lock);
+		launcher_handles[idx] = NULL;
+	}
+	return ok;
+}
+
+/*
+ * One pass of the launcher; returns how long to sleep (ms) unless woken.
+ */
+static long
+launcher_pass(void)
+{
+	List	   *reaped = reap_slots();
+	List	   *to_start = NIL;
+	List	   *assigned = NIL;
+	ListCell   *lc;
+	bool		ended = false;
+	bool		recovered_now = false;
+	bool		isnull;
+	int			busy = 0;
+	int			limit;
+	long		sleep_ms = 10000;
+
+	LWLockAcquire(tm_pool->lock, LW_SHARED);
+	for (int i = 0; i < tm_pool->nslots; i++)
+	{
+		if (tm_pool->slots[i].in_use)
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = tm_pool->slots[i].run_id;
+			busy++;
+			assigned = lappend(assigned, id);
+		}
+	}
+	limit = Min(tm_pool_size, tm_pool->nslots);
+	LWLockRelease(tm_pool->lock);
+
+	xact_begin("trialmatch launcher: looking for queued runs");
+
+	if (SPI_execute("SELECT pg_catalog.to_regclass('trialmatch.runs') IS NOT NULL", true, 0)
+		!= SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "trialmatch: could not look for the runs table");
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									&isnull)))
+	{
+		/* extension not (yet) installed here: screen() will wake us */
+		xact_end();
+		return 60000;
+	}
+
+	if (!tm_pool->recovered)
+	{
+		ended |= requeue_interrupted(0);
+		recovered_now = true;
+	}
+
+	foreach(lc, reaped)
+	{
+		Reaped	   *r = lfirst(lc);
+
+		if (r->connected)
+			ended |= requeue_interrupted(r->run_id);
+		else if (count_start_failure(r->run_id) >= 3)
+			ended |= fail_queued_run(r->run_id,
+									 "the pool worker could not start the run 3 times; see the server log");
+	}
+
+	if (busy < limit)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(limit - busy + list_length(assigned))};
+
+		spi_exec("SELECT r.run_id, r.requested_by::pg_catalog.oid, a.rolcanlogin, a.rolname"
+				 " FROM trialmatch.runs r LEFT JOIN pg_catalog.pg_authid a ON a.oid = r.requested_by"
+				 " WHERE r.state = 'queued' ORDER BY r.run_id LIMIT $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+		{
+			SPITupleTable *tt = SPI_tuptable;
+			uint64		n = SPI_processed;
+
+			for (uint64 i = 0; i < n && busy + list_length(to_start) < limit; i++)
+			{
+				bool		isnull,
+							login_null;
+				int64		run_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+				Oid			roleid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+				bool		canlogin = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &login_null));
+				bool		taken = false;
+				ListCell   *lc2;
+
+				foreach(lc2, assigned)
+				{
+					if (*(int64 *) lfirst(lc2) == run_id)
+						taken = true;
+				}
+				if (taken)
+					continue;
+				if (login_null)
+					ended |= fail_queued_run(run_id,
+											 "the role that queued the run no longer exists");
+				else if (!canlogin)
+					ended |= fail_queued_run(run_id,
+											 psprintf("role \"%s\" cannot log in, and a run executes as the role that queued it",
+													  SPI_getvalue(tt->vals[i], tt->tupdesc, 4)));
+				else
+				{
+					ToStart    *s = palloc(sizeof(ToStart));
+
+					s->run_id = run_id;
+					s->roleid = roleid;
+					to_start = lappend(to_start, s);
+				}
+			}
+		}
+	}
+	xact_end();
+
+	if (recovered_now)
+	{
+		LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+		tm_pool->recovered = true;
+		LWLockRelease(tm_pool->lock);
+	}
+	if (ended)
+		tm_broadcast_run_ended();
+	if (start_failures != NIL && reaped == NIL && busy == 0 && to_start == NIL)
+		forget_start_failures();
+
+	foreach(lc, to_start)
+	{
+		ToStart    *s = lfirst(lc);
+
+		if (!start_worker(s->run_id, s->roleid))
+		{
+			ereport(WARNING,
+					(errmsg("trialmatch: could not start a pool worker for run " INT64_FORMAT, s->run_id),
+					 errhint("Raise max_worker_processes, or lower trialmatch.pool_size.")));
+			sleep_ms = 1000;
+			break;
+		}
+	}
+	return sleep_ms;
+}
+
+void
+tm_launcher_main(Datum main_arg)
+{
+	MemoryContext passcxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(tm_database, NULL, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	launcher_handles = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(BackgroundWorkerHandle *) * tm_pool->nslots);
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	tm_pool->launcher_pid = MyProcPid;
+	tm_pool->launcher_latch = MyLatch;
+	LWLockRelease(tm_pool->lock);
+	before_shmem_exit(launcher_detach, (Datum) 0);
+
+	ereport(LOG,
+			(errmsg("trialmatch launcher started in database \"%s\" (pool size %d)",
+					tm_database, tm_pool_size)));
+
+	passcxt = AllocSetContextCreate(TopMemoryContext, "trialmatch launcher pass",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		MemoryContext old;
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(passcxt);
+		old = MemoryContextSwitchTo(passcxt);
+		sleep_ms = launcher_pass();
+		MemoryContextSwitchTo(old);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * A pool worker
+ * ----------------------------------------------------------------
+ */
+
+static TmSlot *my_slot = NULL;
+
+static void
+worker_exit(int code, Datum arg)
+{
+	TmSlot	   *slot = &tm_pool->slots[DatumGetInt32(arg)];
+
+	tm_my_progress = NULL;
+	LWLockReleaseAll();
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	slot->exited = true;
+	slot->pid = 0;
+	if (tm_pool->launcher_latch != NULL)
+		SetLatch(tm_pool->launcher_latch);
+	LWLockRelease(tm_pool->lock);
+}
+
+static void
+run_timeout_handler(void)
+{
+	run_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+static bool
+cancel_requested(void)
+{
+	bool		result;
+
+	LWLockAcquire(tm_pool->lock, LW_SHARED);
+	result = my_slot->cancel_requested;
+	LWLockRelease(tm_pool->lock);
+	return result;
+}
+
+typedef struct RunInfo
+{
+	int64		run_id;
+	char	   *trial_id;
+	TimestampTz as_of;
+	char	   *time_zone;
+	int			attempt;
+} RunInfo;
+
+/* Transaction 1: queued -> running.  False if the run is not queued. */
+static bool
+claim_run(RunInfo *run, MemoryContext cxt)
+{
+	TmPrivSave	save;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run->run_id)};
+	bool		claimed = false;
+
+	HOLD_CANCEL_INTERRUPTS();
+	xact_begin("trialmatch worker: claiming the run");
+	tm_become_superuser(&save);
+	spi_exec("UPDATE trialmatch.runs SET state = 'running', started_at = pg_catalog.now(),"
+			 " attempts = attempts + 1, error = NULL"
+			 " WHERE run_id = $1 AND state = 'queued'"
+			 " RETURNING trial_id, as_of, time_zone, attempts",
+			 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		run->trial_id = SPI_getvalue(tup, desc, 1);
+		run->as_of = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+		run->time_zone = SPI_getvalue(tup, desc, 3);
+		run->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		MemoryContextSwitchTo(old);
+		claimed = true;
+	}
+	tm_restore_user(&save);
+	xact_end();
+	RESUME_CANCEL_INTERRUPTS();
+	return claimed;
+}
+
+/* Final state after an error or a cancel, in a fresh transaction. */
+static void
+finish_run(int64 run_id, const char *state, const char *error)
+{
+	TmPrivSave	save;
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(state);
+	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
+
+	HOLD_CANCEL_INTERRUPTS();
+	xact_begin("trialmatch worker: recording the outcome");
+	tm_become_superuser(&save);
+	spi_exec("UPDATE trialmatch.runs SET state = $2, error = $3,"
+			 " finished_at = pg_catalog.clock_timestamp()"
+			 " WHERE run_id = $1 AND state IN ('queued', 'running')",
+			 3, types, values, nulls, SPI_OK_UPDATE);
+	if (SPI_processed > 0)
+		notify_run(run_id);
+	tm_restore_user(&save);
+	xact_end();
+	RESUME_CANCEL_INTERRUPTS();
+	tm_broadcast_run_ended();
+}
+
+/*
+ * Transaction 2: screen as the requesting role, then store the results and
+ * the final state together.
+ */
+static void
+execute_run(RunInfo *run)
+{
+	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		args[2];
+	Portal		portal;
+	Tuplestorestate *store = NULL;
+	TupleDesc	desc = NULL;
+	Oid			eligible_oid = InvalidOid,
+				indeterminate_oid = InvalidOid;
+	int64		n = 0,
+				neligible = 0,
+				nindeterminate = 0;
+	TmPrivSave	save;
+	EphemeralNamedRelation enr;
+
+	xact_begin("trialmatch worker: screening");
+	SetConfigOption("TimeZone", run->time_zone, PGC_USERSET, PGC_S_SESSION);
+	tm_progress_report("screening", 0, -1);
+
+	args[0] = CStringGetTextDatum(run->trial_id);
+	args[1] = TimestampTzGetDatum(run->as_of);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT patient_id, status, failed, unknown"
+									   " FROM trialmatch.match_patients($1, $2)",
+									   2, argtypes, args, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (store == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+			Oid			enumtype = SPI_gettypeid(SPI_tuptable->tupdesc, 2);
+
+			desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+			store = tuplestore_begin_heap(false, false, work_mem);
+			MemoryContextSwitchTo(old);
+			eligible_oid = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+										   ObjectIdGetDatum(enumtype),
+										   CStringGetDatum("eligible"));
+			indeterminate_oid = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+												ObjectIdGetDatum(enumtype),
+												CStringGetDatum("indeterminate"));
+		}
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			Oid			st = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (st == eligible_oid)
+				neligible++;
+			else if (st == indeterminate_oid)
+				nindeterminate++;
+			tuplestore_puttuple(store, tup);
+		}
+		n += SPI_processed;
+		SPI_freetuptable(SPI_tuptable);
+		tm_progress_report("collecting", n, -1);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+
+	tm_progress_report("saving", n, n);
+	tm_become_superuser(&save);
+	if (store != NULL)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(run->run_id)};
+
+		enr = palloc0(sizeof(EphemeralNamedRelationData));
+		enr->md.name = "trialmatch_run_results";
+		enr->md.reliddesc = InvalidOid;
+		enr->md.tupdesc = desc;
+		enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+		enr->md.enrtuples = (double) n;
+		enr->reldata = store;
+		if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+			elog(ERROR, "trialmatch: could not register the run's results");
+		spi_exec("INSERT INTO trialmatch.results (run_id, patient_id, status, failed, unknown)"
+				 " SELECT $1, patient_id, status, failed, unknown FROM trialmatch_run_results",
+				 1, types, values, NULL, SPI_OK_INSERT);
+	}
+	{
+		Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+		Datum		values[4] = {Int64GetDatum(run->run_id), Int64GetDatum(n),
+		Int64GetDatum(neligible), Int64GetDatum(nindeterminate)};
+
+		spi_exec("UPDATE trialmatch.runs SET state = 'done', error = NULL,"
+				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " patients = $2, eligible = $3, indeterminate = $4"
+				 " WHERE run_id = $1 AND state = 'running'",
+				 4, types, values, NULL, SPI_OK_UPDATE);
+	}
+	notify_run(run->run_id);
+	tm_restore_user(&save);
+
+	/* last chance for a cancel; after this the run commits */
+	CHECK_FOR_INTERRUPTS();
+	HOLD_CANCEL_INTERRUPTS();
+	disable_timeout(USER_TIMEOUT, false);
+	xact_end();
+	RESUME_CANCEL_INTERRUPTS();
+	tm_broadcast_run_ended();
+}
+
+void
+tm_pool_worker_main(Datum main_arg)
+{
+	int			idx = DatumGetInt32(main_arg);
+	RunInfo		run;
+	Oid			dboid,
+				roleid;
+	MemoryContext cxt;
+
+	memset(&run, 0, sizeof(run));
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGINT, StatementCancelHandler);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	my_slot = &tm_pool->slots[idx];
+	before_shmem_exit(worker_exit, Int32GetDatum(idx));
+
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	my_slot->pid = MyProcPid;
+	run.run_id = my_slot->run_id;
+	dboid = my_slot->dboid;
+	roleid = my_slot->roleid;
+	LWLockRelease(tm_pool->lock);
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, roleid, 0);
+
+	LWLockAcquire(tm_pool->lock, LW_EXCLUSIVE);
+	my_slot->connected = true;
+	LWLockRelease(tm_pool->lock);
+
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	pgstat_report_appname("trialmatch worker");
+	tm_my_progress = my_slot;
+	RegisterTimeout(USER_TIMEOUT, run_timeout_handler);
+	cxt = AllocSetContextCreate(TopMemoryContext, "trialmatch run", ALLOCSET_DEFAULT_SIZES);
+
+	if (!claim_run(&run, cxt))
+		proc_exit(0);			/* cancelled before it started */
+
+	ereport(DEBUG1,
+			(errmsg("trialmatch: run " INT64_FORMAT " of trial \"%s\" started (attempt %d)",
+					run.run_id, run.trial_id, run.attempt)));
+
+	if (cancel_requested())
+	{
+		finish_run(run.run_id, "cancelled", NULL);
+		proc_exit(0);
+	}
+
+	PG_TRY();
+	{
+		if (tm_run_timeout > 0)
+			enable_timeout_after(USER_TIMEOUT, tm_run_timeout);
+		execute_run(&run);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		char	   *error;
+		const char *state = "failed";
+
+		HOLD_INTERRUPTS();
+		disable_timeout(USER_TIMEOUT, false);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			state = "cancelled";
+			error = NULL;
+		}
+		else
+		{
+			if (run_timed_out && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				error = psprintf("run exceeded trialmatch.run_timeout (%s)",
+								 GetConfigOptionByName("trialmatch.run_timeout", NULL, false));
+			else
+				error = pstrdup(edata->message);
+			EmitErrorReport();
+		}
+		FlushErrorState();
+		AbortCurrentTransaction();
+		QueryCancelPending = false;
+		RESUME_INTERRUPTS();
+
+		finish_run(run.run_id, state, error);
+		ereport(LOG,
+				(errmsg("trialmatch: run " INT64_FORMAT " %s%s%s", run.run_id, state,
+						error ? ": " : "", error ? error : "")));
+	}
+	PG_END_TRY();
+
+	proc_exit(0);
+}

@@ -1,0 +1,56 @@
+# cancel() of a queued run and of a running run; trialmatch.run_timeout.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use lib 't';
+use TrialmatchPool;
+
+my $node = pool_node('cancel', conf => "trialmatch.pool_size = 1\n");
+
+my $lock = hold_lab_lock($node);
+my $running = $node->safe_psql('postgres', "SELECT trialmatch.screen('T')");
+my $queued = $node->safe_psql('postgres', "SELECT trialmatch.screen('T')");
+poll_state($node, $running, 'running');
+is(run_state($node, $queued), 'queued', 'second run queued behind the first');
+
+# a queued run: cancelled at once
+is($node->safe_psql('postgres', "SELECT trialmatch.cancel($queued)"), 't', 'cancel queued');
+is(run_state($node, $queued), 'cancelled', 'queued run cancelled');
+
+# a running run: stopped promptly, no results
+my $t0 = time;
+my $out = $node->safe_psql('postgres', "SELECT trialmatch.cancel($running); SELECT trialmatch.wait($running, '10 s');");
+my $elapsed = time - $t0;
+is($out, "t\ncancelled", 'cancel running: cancelled');
+cmp_ok($elapsed, '<', 5, 'promptly');
+note(sprintf('cancel() to cancelled state: %.0f ms', $elapsed * 1000));
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM trialmatch.results WHERE run_id IN ($running, $queued)}),
+	'0', 'no results for cancelled runs');
+is($node->safe_psql('postgres', "SELECT error IS NULL AND finished_at IS NOT NULL FROM trialmatch.runs WHERE run_id = $running"),
+	't', 'finished, without error');
+$lock->query_safe('COMMIT');
+$lock->quit;
+
+# a finished run cannot be cancelled
+my $done = $node->safe_psql('postgres', "SELECT trialmatch.screen('T')");
+is($node->safe_psql('postgres', "SELECT trialmatch.wait($done)"), 'done', 'run done');
+is($node->safe_psql('postgres', "SELECT trialmatch.cancel($done)"), 'f', 'cancel of a finished run is false');
+is(run_state($node, $done), 'done', 'and it stays done');
+
+# run_timeout
+$node->append_conf('postgresql.conf', "trialmatch.run_timeout = '300ms'\n");
+$node->reload;
+$node->poll_query_until('postgres', q{SELECT current_setting('trialmatch.run_timeout') = '300ms'});
+$lock = hold_lab_lock($node);
+my $slow = $node->safe_psql('postgres', "SELECT trialmatch.screen('T')");
+is($node->safe_psql('postgres', "SELECT trialmatch.wait($slow, '20 s')"), 'failed', 'run over run_timeout fails');
+like($node->safe_psql('postgres', "SELECT error FROM trialmatch.runs WHERE run_id = $slow"),
+	qr/run exceeded trialmatch.run_timeout \(300ms\)/, 'error names run_timeout');
+$lock->query_safe('COMMIT');
+$lock->quit;
+
+$node->stop;
+done_testing();
