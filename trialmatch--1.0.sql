@@ -32,8 +32,7 @@ CREATE TABLE @extschema@.sources (
     value_column    pg_catalog.name,
     unit_column     pg_catalog.name,        -- text, or a unit concept id (needs a vocabulary)
     time_fallback_column     pg_catalog.name,   -- read when the time column is NULL
-    end_time_fallback_column pg_catalog.name,
-    event_id_column pg_catalog.name         -- rows repeating an event id are read once
+    end_time_fallback_column pg_catalog.name
 );
 
 -- The OMOP vocabulary used for '<< concept' codes and unit concepts: at most one row.
@@ -224,8 +223,7 @@ CREATE FUNCTION @extschema@.add_source(name text, relation pg_catalog.regclass,
                                        value_column pg_catalog.name DEFAULT NULL,
                                        unit_column pg_catalog.name DEFAULT NULL,
                                        time_fallback_column pg_catalog.name DEFAULT NULL,
-                                       end_time_fallback_column pg_catalog.name DEFAULT NULL,
-                                       event_id_column pg_catalog.name DEFAULT NULL)
+                                       end_time_fallback_column pg_catalog.name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -272,23 +270,17 @@ BEGIN
         PERFORM @extschema@._check_column(relation, end_time_fallback_column, 'end time fallback',
                                           '{date,timestamp,timestamptz}');
     END IF;
-    IF event_id_column IS NOT NULL THEN
-        PERFORM @extschema@._check_column(relation, event_id_column, 'event id', '{int4,int8}');
-    END IF;
     INSERT INTO @extschema@.sources AS s
            (name, relation, patient_column, code_column, time_column, end_time_column,
-            value_column, unit_column, time_fallback_column, end_time_fallback_column,
-            event_id_column)
+            value_column, unit_column, time_fallback_column, end_time_fallback_column)
     VALUES (name, relation, patient_column, code_column, time_column, end_time_column,
-            value_column, unit_column, time_fallback_column, end_time_fallback_column,
-            event_id_column)
+            value_column, unit_column, time_fallback_column, end_time_fallback_column)
     ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
        SET relation = excluded.relation, patient_column = excluded.patient_column,
            code_column = excluded.code_column, time_column = excluded.time_column,
            end_time_column = excluded.end_time_column, value_column = excluded.value_column,
            unit_column = excluded.unit_column, time_fallback_column = excluded.time_fallback_column,
-           end_time_fallback_column = excluded.end_time_fallback_column,
-           event_id_column = excluded.event_id_column;
+           end_time_fallback_column = excluded.end_time_fallback_column;
 END
 $$;
 
@@ -327,29 +319,26 @@ BEGIN
             format('%I.concept_ancestor', schema_name)::regclass);
     FOR t IN SELECT * FROM (VALUES
         ('condition', 'condition_occurrence', 'condition_concept_id', 'condition_start_datetime',
-         'condition_start_date', 'condition_end_datetime', 'condition_end_date', NULL, NULL,
-         'condition_occurrence_id'),
+         'condition_start_date', 'condition_end_datetime', 'condition_end_date', NULL, NULL),
         ('drug', 'drug_exposure', 'drug_concept_id', 'drug_exposure_start_datetime',
-         'drug_exposure_start_date', 'drug_exposure_end_datetime', 'drug_exposure_end_date', NULL, NULL,
-         'drug_exposure_id'),
+         'drug_exposure_start_date', 'drug_exposure_end_datetime', 'drug_exposure_end_date', NULL, NULL),
         ('measurement', 'measurement', 'measurement_concept_id', 'measurement_datetime',
-         'measurement_date', NULL, NULL, 'value_as_number', 'unit_concept_id', 'measurement_id'),
+         'measurement_date', NULL, NULL, 'value_as_number', 'unit_concept_id'),
         ('observation', 'observation', 'observation_concept_id', 'observation_datetime',
-         'observation_date', NULL, NULL, 'value_as_number', 'unit_concept_id', 'observation_id'),
+         'observation_date', NULL, NULL, 'value_as_number', 'unit_concept_id'),
         ('procedure', 'procedure_occurrence', 'procedure_concept_id', 'procedure_datetime',
-         'procedure_date', NULL, NULL, NULL, NULL, 'procedure_occurrence_id'),
+         'procedure_date', NULL, NULL, NULL, NULL),
         ('visit', 'visit_occurrence', 'visit_concept_id', 'visit_start_datetime',
-         'visit_start_date', 'visit_end_datetime', 'visit_end_date', NULL, NULL, 'visit_occurrence_id'),
+         'visit_start_date', 'visit_end_datetime', 'visit_end_date', NULL, NULL),
         ('observation_period', 'observation_period', 'period_type_concept_id',
-         'observation_period_start_date', NULL, 'observation_period_end_date', NULL, NULL, NULL,
-         'observation_period_id')
-      ) AS v(name, tab, code, t1, t2, e1, e2, val, unit, id)
+         'observation_period_start_date', NULL, 'observation_period_end_date', NULL, NULL, NULL)
+      ) AS v(name, tab, code, t1, t2, e1, e2, val, unit)
     LOOP
         PERFORM @extschema@.add_source(t.name, format('%I.%I', schema_name, t.tab)::regclass,
             patient_column => 'person_id', code_column => t.code,
             time_column => t.t1, time_fallback_column => t.t2,
             end_time_column => t.e1, end_time_fallback_column => t.e2,
-            value_column => t.val, unit_column => t.unit, event_id_column => t.id);
+            value_column => t.val, unit_column => t.unit);
     END LOOP;
 END
 $$;

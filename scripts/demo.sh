@@ -4,6 +4,8 @@
 # default 100000), registers it, loads five trials, and prints a screening.
 # Run as root on Debian 12.  The cluster is removed at the end
 # (KEEP=1 keeps it running and prints how to connect).
+# DATA=eunomia runs the demo on the public OMOP CDM sample eunomia-gibleed
+# (found in ../shared/data or $TRIALMATCH_OMOP_DATA) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -31,6 +33,47 @@ as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start \
 psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -d postgres "$@"; }
 
 start=$(date +%s)
+if [ "${DATA:-synthetic}" = eunomia ]; then
+    data=""
+    for d in "${TRIALMATCH_OMOP_DATA:-}" "$top/../shared/data" /work/shared/data; do
+        [ -n "$d" ] && [ -d "$d/eunomia-gibleed/csv" ] && { data=$d; break; }
+    done
+    [ -n "$data" ] || { echo "eunomia-gibleed not found: set TRIALMATCH_OMOP_DATA" >&2; exit 1; }
+    echo "== loading eunomia-gibleed (OMOP CDM v5.4) from $data"
+    PSQL="runuser -u postgres -- $bin/psql" bash scripts/load_omop.sh "$data/eunomia-gibleed" cdm \
+        -h "$dir" -p "$port" -d postgres >/dev/null
+    psql -c "CREATE EXTENSION trialmatch"
+    psql <<'SQL'
+SELECT trialmatch.use_omop('cdm');
+INSERT INTO trialmatch.trials (trial_id, title) VALUES
+ ('GIB-NSAID', 'Gastroprotection in NSAID users without prior GI bleeding');
+INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr) VALUES
+ ('GIB-NSAID', 1, 'inclusion', 'Age 40 or older',                  'age >= 40'),
+ ('GIB-NSAID', 2, 'inclusion', 'NSAID (celecoxib or diclofenac) ever',
+                                                                    'drug (<< 1118084, << 1124300)'),
+ ('GIB-NSAID', 3, 'exclusion', 'GI hemorrhage ever',               'condition << 192671'),
+ ('GIB-NSAID', 4, 'inclusion', 'One year of observation',          'observed 365 days'),
+ ('GIB-NSAID', 5, 'inclusion', 'Condition 4227253 family reviewed by hand', 'not condition << 4227253 or unknown');
+SQL
+    psql -P pager=off <<'SQL'
+\echo
+\echo == eunomia-gibleed: counts per status (as of 2018-06-01)
+\timing on
+SELECT status, count(*) FROM trialmatch.match_patients('GIB-NSAID', '2018-06-01') GROUP BY 1 ORDER BY 1;
+\echo == Attrition
+SELECT * FROM trialmatch.attrition('GIB-NSAID', '2018-06-01');
+\timing off
+\echo == Why was this person excluded? (the first excluded for a GI hemorrhage)
+SELECT min(patient_id) AS excluded FROM trialmatch.match_patients('GIB-NSAID', '2018-06-01')
+ WHERE 'GI hemorrhage ever' = ANY (failed) \gset
+SELECT * FROM trialmatch.explain_match('GIB-NSAID', :excluded, '2018-06-01');
+\echo == Which trials fit this person?
+SELECT * FROM trialmatch.match_trials(:excluded, '2018-06-01');
+SQL
+    echo
+    echo "demo finished in $(( $(date +%s) - start )) s"
+    exit 0
+fi
 echo "== generating $scale synthetic patients"
 psql -v scale="$scale" < scripts/gen_data.sql >/dev/null
 echo "   done in $(( $(date +%s) - start )) s"

@@ -25,7 +25,8 @@ INSERT INTO condition_occurrence VALUES
   (1, 1, 101, '2026-01-01', NULL, NULL, NULL),                   -- date only
   (2, 2, 102, '2026-01-01', '2026-01-01 10:00', NULL, NULL),     -- datetime preferred
   (3, 3, 200, '2026-01-01', NULL, NULL, NULL),
-  (3, 3, 200, '2026-01-01', NULL, NULL, NULL),                   -- duplicated id: one event
+  (3, 4, 200, '2026-02-01', NULL, NULL, NULL),                   -- the same id, another event (as in
+  (3, 3, 201, '2026-03-01', NULL, NULL, NULL),                   -- eunomia-gibleed): each counts
   (4, 4, 100, '2026-07-01', NULL, NULL, NULL);                   -- after as_of
 CREATE TABLE drug_exposure (drug_exposure_id int8, person_id int8, drug_concept_id int4,
   drug_exposure_start_date date, drug_exposure_start_datetime timestamp,
@@ -39,7 +40,7 @@ INSERT INTO measurement VALUES
   (3, 3, 3000, '2026-05-01', NULL, 99, NULL),     -- no unit: not usable with unit 'mg/dL'
   (4, 4, 3000, '2026-05-01', NULL, 5, 9999),      -- unknown unit concept: not usable
   (5, 5, 3000, '2026-05-01', NULL, 130, 8840),
-  (5, 5, 3000, '2026-05-01', NULL, 130, 8840);    -- duplicated id
+  (5, 5, 3000, '2026-04-01', NULL, 0, 0);         -- the same id again; unit concept 0 is no unit
 CREATE TABLE observation (observation_id int8, person_id int8, observation_concept_id int4,
   observation_date date, observation_datetime timestamp, value_as_number numeric, unit_concept_id int4);
 CREATE TABLE procedure_occurrence (procedure_occurrence_id int8, person_id int8, procedure_concept_id int4,
@@ -60,7 +61,7 @@ INSERT INTO trialmatch.trials (trial_id) VALUES ('OMOP1');
 SELECT trialmatch.use_omop('no_such_schema');
 SELECT trialmatch.use_omop('omop_t');
 SELECT name, relation, code_column, time_column, time_fallback_column, end_time_column,
-       end_time_fallback_column, value_column, unit_column, event_id_column
+       end_time_fallback_column, value_column, unit_column
   FROM trialmatch.sources ORDER BY name;
 SELECT relation, id_column, birth_date_column, sex_column, gender_concept_column,
        birth_year_column, birth_month_column, birth_day_column FROM trialmatch.patient_source;
@@ -69,7 +70,7 @@ INSERT INTO trialmatch.unit_conversions VALUES ('3000', 'mmol/L', 'mg/dL', 18, 0
 
 INSERT INTO trialmatch.criteria VALUES
   ('OMOP1', 1, 'inclusion', 'condition 100 family', 'condition << 100'),
-  ('OMOP1', 2, 'exclusion', 'condition 200 twice', 'condition 200 count >= 2'),
+  ('OMOP1', 2, 'exclusion', 'condition 200 or 201 twice', 'condition (200, 201) count >= 2'),
   ('OMOP1', 3, 'inclusion', 'glucose above 100', $$measurement 3000 last > 100 unit 'mg/dL'$$),
   ('OMOP1', 4, 'inclusion', 'observed a year', 'observed 365 days'),
   ('OMOP1', 5, 'inclusion', 'adult', 'age >= 18'),
@@ -99,8 +100,9 @@ DELETE FROM trialmatch.criteria WHERE trial_id = 'OMOP1';
 INSERT INTO trialmatch.criteria VALUES
   ('OMOP1', 1, 'inclusion', 'c', 'condition << 101 except 102'),
   ('OMOP1', 2, 'inclusion', 'd', 'drug (<< 1118084, 5) within 1 year active'),
-  -- person 5's measurement row appears twice with the same id: one event
-  ('OMOP1', 3, 'inclusion', 'one glucose', 'measurement 3000 count = 1');
+  -- person 5 has two measurements sharing an id: two events
+  ('OMOP1', 3, 'inclusion', 'one glucose', 'measurement 3000 count = 1'),
+  ('OMOP1', 4, 'inclusion', 'unit-less glucose', $$measurement 3000 first < 1 unit 'mg/dL'$$);
 SELECT patient_id, status, failed FROM trialmatch.match_patients('OMOP1', '2026-06-01') ORDER BY 1;
 -- errors: << on a text source, unknown source for observed
 CREATE TABLE omop_t.txt_events (person_id int8, code text, t date);

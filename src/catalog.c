@@ -133,8 +133,7 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 			  " patient_column::pg_catalog.text, code_column::pg_catalog.text,"
 			  " time_column::pg_catalog.text, end_time_column::pg_catalog.text,"
 			  " value_column::pg_catalog.text, unit_column::pg_catalog.text,"
-			  " time_fallback_column::pg_catalog.text, end_time_fallback_column::pg_catalog.text,"
-			  " event_id_column::pg_catalog.text"
+			  " time_fallback_column::pg_catalog.text, end_time_fallback_column::pg_catalog.text"
 			  " FROM " TM_SCHEMA ".sources ORDER BY name");
 	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
@@ -153,7 +152,6 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 		s->unit_column = spi_text(tup, desc, 8);
 		s->time_fallback_column = spi_text(tup, desc, 9);
 		s->end_time_fallback_column = spi_text(tup, desc, 10);
-		s->event_id_column = spi_text(tup, desc, 11);
 		cat->sources = lappend(cat->sources, s);
 	}
 	MemoryContextSwitchTo(old);

@@ -95,13 +95,6 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	if (n <= 0 || plan->nsources == 0 || plan->pats.n == 0)
 		return 0;
-	/*
-	 * Sources with event ids are read by one process, which alone can tell
-	 * a repeated id (OMOP sample data repeats some).
-	 */
-	for (int i = 0; i < plan->nsources; i++)
-		if (plan->sources[i].event_id.attnum)
-			return 0;
 	/* sources read through index ranges are narrow: they do not count */
 	for (int i = 0; i < plan->nsources; i++)
 		if (!OidIsValid(plan->sources[i].indexoid))

@@ -73,8 +73,6 @@ plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
 										  "time fallback", tm_time_types, lengthof(tm_time_types));
 	ps->end_fallback = tm_resolve_column(ps->rel, def->end_time_fallback_column, ps->what,
 										 "end time fallback", tm_time_types, lengthof(tm_time_types));
-	ps->event_id = tm_resolve_column(ps->rel, def->event_id_column, ps->what, "event id",
-									 tm_id_types, lengthof(tm_id_types));
 	if (ps->unit.attnum && ps->unit.typid != TEXTOID && ps->unit.typid != VARCHAROID &&
 		!OidIsValid(cat->concept_relid))
 		ereport(ERROR,
@@ -85,7 +83,6 @@ plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
 	ps->maxattno = Max(Max(ps->patient.attnum, ps->code.attnum), ps->time.attnum);
 	ps->maxattno = Max(ps->maxattno, ps->end_time.attnum);
 	ps->maxattno = Max(ps->maxattno, Max(ps->time_fallback.attnum, ps->end_fallback.attnum));
-	ps->maxattno = Max(ps->maxattno, ps->event_id.attnum);
 	ps->atoms = palloc(sizeof(int) * plan->atomcap);
 	return plan->nsources++;
 }
@@ -459,8 +456,7 @@ tm_plan_check_privileges(TmPlan *plan)
 		cols[5] = ps->needs_unit ? ps->unit.attnum : 0;
 		cols[6] = ps->time_fallback.attnum;
 		cols[7] = ps->end_fallback.attnum;
-		cols[8] = ps->event_id.attnum;
-		check_relation(ps->rel, cols, 9);
+		check_relation(ps->rel, cols, 8);
 	}
 }
 

@@ -379,44 +379,6 @@ note_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t, bool has_en
 	MemoryContextSwitchTo(old);
 }
 
-/* A set of event ids (simplehash). */
-typedef struct TmIdEntry
-{
-	int64		id;
-	char		status;
-} TmIdEntry;
-
-#define SH_PREFIX tmids
-#define SH_ELEMENT_TYPE TmIdEntry
-#define SH_KEY_TYPE int64
-#define SH_KEY id
-#define SH_HASH_KEY(tb, key) hash_id(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_DEFINE
-#define SH_DECLARE
-#include "lib/simplehash.h"
-
-struct TmIdSet
-{
-	tmids_hash *h;
-};
-
-static struct TmIdSet *
-tm_idset_create(MemoryContext cxt)
-{
-	struct TmIdSet *s = MemoryContextAlloc(cxt, sizeof(struct TmIdSet));
-
-	s->h = tmids_create(cxt, 256, NULL);
-	return s;
-}
-
-static void
-tm_idset_insert(struct TmIdSet *s, int64 id, bool *found)
-{
-	(void) tmids_insert(s->h, id, found);
-}
-
 typedef struct TmUnitEntry
 {
 	int64		concept_id;
@@ -507,6 +469,9 @@ unit_value(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		return NULL;
 	if (ps->unit.typid == TEXTOID || ps->unit.typid == VARCHAROID)
 		return TextDatumGetCString(values[an]);
+	/* concept 0 is OMOP's "No matching concept": no unit */
+	if (id_value(values[an], ps->unit.typid) == 0)
+		return NULL;
 	return unit_concept_code(plan, id_value(values[an], ps->unit.typid));
 }
 
@@ -571,19 +536,6 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 	pidx = tm_patient_index(&plan->pats, id_value(values[an], ps->patient.typid));
 	if (pidx < 0)
 		return;
-
-	/* an event id read before (a duplicated row) is not read again */
-	if (ps->event_id.attnum && !isnull[ps->event_id.attnum - 1])
-	{
-		bool		found;
-
-		if (ps->seen_events == NULL)
-			ps->seen_events = tm_idset_create(GetMemoryChunkContext(ps->codemap));
-		tm_idset_insert(ps->seen_events,
-						id_value(values[ps->event_id.attnum - 1], ps->event_id.typid), &found);
-		if (found)
-			return;
-	}
 
 	row = plan->state + (Size) pidx * plan->width;
 	for (int k = 0; k < e->natoms; k++)

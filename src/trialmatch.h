@@ -164,7 +164,6 @@ typedef struct TmSourceDef
 	char	   *unit_column;	/* text, or int unit concept ids */
 	char	   *time_fallback_column;	/* read when the time is NULL */
 	char	   *end_time_fallback_column;
-	char	   *event_id_column;	/* a repeated event id is read once */
 } TmSourceDef;
 
 typedef struct TmPatientDef
@@ -257,8 +256,6 @@ typedef struct TmPlanSource
 	TmColumn	unit;
 	TmColumn	time_fallback;
 	TmColumn	end_fallback;
-	TmColumn	event_id;
-	struct TmIdSet *seen_events;	/* event ids already read */
 	AttrNumber	maxattno;		/* highest attribute read */
 	int			natoms;
 	int		   *atoms;			/* atoms reading this source */
