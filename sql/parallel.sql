@@ -72,7 +72,7 @@ INSERT INTO trialmatch.trials (trial_id) VALUES ('NARROW');
 INSERT INTO trialmatch.criteria VALUES
   ('NARROW', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 90 days last > 5$$),
   ('NARROW', 2, 'exclusion', 'L8 or L9', $$qlab ('L8', 'L9') within 20 days any > 15$$),
-  ('NARROW', 3, 'inclusion', 'L7 count', $$qlab 'L7' within 120 days count >= 1 and qlab 'L3' within 90 days max < 19 unit 'mg/dL'$$),
+  ('NARROW', 3, 'inclusion', 'L7 count', $$qlab 'L7' within 120 days count >= 2 and qlab 'L3' within 90 days avg < 10 unit 'mg/dL'$$),
   -- a prefix range that covers an exact code of another criterion
   ('NARROW', 4, 'inclusion', 'L1x', $$qlab 'L12' within 20 days count >= 1 or qlab 'L1%' within 10 days any > 3$$);
 SET trialmatch.max_parallel_workers = 0;
@@ -86,12 +86,34 @@ RESET work_mem;
 SET trialmatch.max_parallel_workers = 2;
 SET min_parallel_table_scan_size = 0;
 CREATE TEMP TABLE n_par AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
+-- lossy bitmaps read by several workers must not count a row twice
+SET work_mem = '64kB';
+CREATE TEMP TABLE n_par_lossy AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
+RESET work_mem;
 RESET min_parallel_table_scan_size;
+-- rows whose time is NULL are read from the fallback column: the index path
+-- must not bound them by the time column
+ALTER TABLE q_lab ADD COLUMN t_date date;
+UPDATE q_lab SET t_date = t::date, t = NULL WHERE code = 'L7' AND patient_id % 3 = 0;
+ANALYZE q_lab;
+SELECT trialmatch.add_source('qlab', 'q_lab', time_column => 't', value_column => 'v', unit_column => 'u',
+                             time_fallback_column => 't_date');
+SET trialmatch.max_parallel_workers = 0;
+CREATE TEMP TABLE n_fb_index AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
+DROP INDEX q_lab_code_t;
+CREATE TEMP TABLE n_fb_full AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
+CREATE INDEX q_lab_code_t ON q_lab (code, t);
+UPDATE q_lab SET t = t_date, t_date = NULL WHERE t IS NULL;
+SELECT trialmatch.add_source('qlab', 'q_lab', time_column => 't', value_column => 'v', unit_column => 'u');
+ALTER TABLE q_lab DROP COLUMN t_date;
+SET trialmatch.max_parallel_workers = 2;
 SELECT count(*) AS patients,
        count(*) FILTER (WHERE status = 'eligible') AS eligible,
        (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_index) d) AS diff_index,
        (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_lossy) d) AS diff_lossy,
-       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_par) d) AS diff_parallel
+       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_par) d) AS diff_parallel,
+       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_par_lossy) d) AS diff_parallel_lossy,
+       (SELECT count(*) FROM (TABLE n_fb_full EXCEPT TABLE n_fb_index) d) AS diff_fallback
   FROM n_full;
 DROP INDEX q_lab_code_t;
 

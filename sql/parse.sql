@@ -30,6 +30,8 @@ SELECT trialmatch.check_expr('age > x');
 SELECT trialmatch.check_expr('age between 1 2');
 SELECT trialmatch.check_expr('age ~ 3');
 SELECT trialmatch.check_expr('age ! 3');
+SELECT trialmatch.check_expr('age << 18');
+SELECT trialmatch.check_expr('lab 1 last << 5');
 SELECT trialmatch.check_expr($$sex 'F'$$);
 SELECT trialmatch.check_expr('sex = F');
 SELECT trialmatch.check_expr($$sex in ('F' 'M')$$);

@@ -46,7 +46,9 @@ INSERT INTO s_med VALUES
   (1, 'insulin glargine', '2026-01-01', NULL),
   (2, 'insulin lispro', '2025-01-01', '2026-06-15'),
   (4, 'metformin', '2020-01-01', '2020-12-31'),
-  (5, 'insulin x', '2026-07-01', NULL);
+  (5, 'insulin x', '2026-07-01', NULL),
+  (3, 'warfarin', '2020-01-01', 'infinity'),     -- an end date of infinity: ongoing
+  (3, 'aspirin', '-infinity', '2019-01-01');
 -- conditions: int8 concept ids, timestamp without time zone, float8 values
 CREATE TABLE s_cond (pid int8, concept int8, t timestamp, v float8);
 CREATE INDEX ON s_cond (pid);
@@ -171,6 +173,7 @@ SELECT * FROM ev5($$med 'insulin%' active$$);
 SELECT ev($$med 'insulin%' active$$, 2, '2026-06-15 00:00+00');
 SELECT ev($$med 'metformin' within 6 years$$, 4), ev($$med 'metformin' within 5 years$$, 4);
 SELECT ev($$med 'metformin' within 1 year$$, 4), ev($$med 'metformin' active$$, 4);
+SELECT ev($$med 'warfarin' active$$, 3), ev($$med 'warfarin' within 1 day$$, 3), ev($$med 'aspirin' within 10 years$$, 3);
 
 -- integer codes (int8 and int4 columns), timestamp without time zone
 SELECT * FROM ev5('cond 201826');

@@ -35,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "trialmatch.h"
@@ -273,10 +274,18 @@ tm_catalog(void)
 								   ALLOCSET_SMALL_SIZES);
 	sentinel_relid = lookup_sentinel();
 	cache_valid = true;
+	/*
+	 * Read the latest committed catalog (and this transaction's own
+	 * changes), as PostgreSQL reads its system catalogs: a cache built from
+	 * an older transaction snapshot (REPEATABLE READ) would otherwise be
+	 * kept as valid after that snapshot is gone.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cat = load_catalog(newcxt, true, true);
 	SPI_finish();
+	PopActiveSnapshot();
 	MemoryContextSetParent(newcxt, CacheMemoryContext);
 	cache_cxt = newcxt;
 	cache = cat;
@@ -621,6 +630,13 @@ tm_sources_check_trigger(PG_FUNCTION_ARGS)
 
 				MemoryContextSwitchTo(old);
 				edata = CopyErrorData();
+				/* only a criterion that no longer validates is reworded */
+				if (edata->sqlerrcode != ERRCODE_UNDEFINED_OBJECT &&
+					edata->sqlerrcode != ERRCODE_UNDEFINED_COLUMN &&
+					edata->sqlerrcode != ERRCODE_UNDEFINED_TABLE &&
+					edata->sqlerrcode != ERRCODE_DATATYPE_MISMATCH &&
+					edata->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+					PG_RE_THROW();
 				FlushErrorState();
 				ereport(ERROR,
 						(errcode(edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ?
@@ -649,4 +665,179 @@ tm_catalog_changed_trigger(PG_FUNCTION_ARGS)
 	if (OidIsValid(relid))
 		CacheInvalidateRelcacheByRelid(relid);
 	return PointerGetDatum(NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Shipping the catalog to parallel workers
+ *
+ * A worker must evaluate exactly what the leader planned, whatever its own
+ * snapshot would read from the catalog tables: the leader serializes the
+ * parts of its catalog a population call uses (one trial), and workers
+ * rebuild a TmCatalog from that text.  Strings are length-prefixed, so any
+ * character may appear in a label or expression.
+ * ----------------------------------------------------------------
+ */
+static void
+put_str(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "-1:");
+	else
+		appendStringInfo(buf, "%d:%s", (int) strlen(s), s);
+}
+
+static char *
+get_str(const char **p)
+{
+	int			len = (int) strtol(*p, (char **) p, 10);
+	char	   *s;
+
+	if (**p != ':')
+		elog(ERROR, "malformed serialized trialmatch catalog");
+	(*p)++;
+	if (len < 0)
+		return NULL;
+	s = pnstrdup(*p, len);
+	*p += len;
+	return s;
+}
+
+static long
+get_num(const char **p)
+{
+	char	   *s = get_str(p);
+
+	return s ? strtol(s, NULL, 10) : 0;
+}
+
+char *
+tm_catalog_serialize(TmCatalog *cat, TmTrial *trial)
+{
+	StringInfoData buf;
+	TmPatientDef *pd = cat->patients;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	put_str(&buf, psprintf("%u", pd ? pd->relid : InvalidOid));
+	if (pd)
+	{
+		put_str(&buf, pd->id_column);
+		put_str(&buf, pd->birth_date_column);
+		put_str(&buf, pd->sex_column);
+		put_str(&buf, pd->gender_concept_column);
+		put_str(&buf, pd->birth_year_column);
+		put_str(&buf, pd->birth_month_column);
+		put_str(&buf, pd->birth_day_column);
+	}
+	put_str(&buf, psprintf("%u", cat->concept_relid));
+	put_str(&buf, psprintf("%u", cat->ancestor_relid));
+	put_str(&buf, psprintf("%d", list_length(cat->sources)));
+	foreach(lc, cat->sources)
+	{
+		TmSourceDef *s = lfirst(lc);
+
+		put_str(&buf, s->name);
+		put_str(&buf, psprintf("%u", s->relid));
+		put_str(&buf, s->patient_column);
+		put_str(&buf, s->code_column);
+		put_str(&buf, s->time_column);
+		put_str(&buf, s->end_time_column);
+		put_str(&buf, s->value_column);
+		put_str(&buf, s->unit_column);
+		put_str(&buf, s->time_fallback_column);
+		put_str(&buf, s->end_time_fallback_column);
+	}
+	put_str(&buf, psprintf("%d", list_length(cat->conversions)));
+	foreach(lc, cat->conversions)
+	{
+		TmConversion *c = lfirst(lc);
+
+		put_str(&buf, c->code);
+		put_str(&buf, c->from_unit);
+		put_str(&buf, c->to_unit);
+		put_str(&buf, psprintf("%.17g", c->factor));
+		put_str(&buf, psprintf("%.17g", c->offset));
+	}
+	put_str(&buf, trial->trial_id);
+	put_str(&buf, trial->status);
+	put_str(&buf, psprintf("%d", trial->ncriteria));
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		put_str(&buf, psprintf("%d", trial->criteria[i].position));
+		put_str(&buf, trial->criteria[i].exclusion ? "1" : "0");
+		put_str(&buf, trial->criteria[i].label);
+		put_str(&buf, trial->criteria[i].expr);
+	}
+	return buf.data;
+}
+
+TmCatalog *
+tm_catalog_deserialize(const char *p)
+{
+	TmCatalog  *cat = palloc0(sizeof(TmCatalog));
+	TmTrial    *t = palloc0(sizeof(TmTrial));
+	Oid			relid = (Oid) strtoul(get_str(&p), NULL, 10);
+	int			n;
+
+	if (OidIsValid(relid))
+	{
+		TmPatientDef *pd = palloc0(sizeof(TmPatientDef));
+
+		pd->relid = relid;
+		pd->id_column = get_str(&p);
+		pd->birth_date_column = get_str(&p);
+		pd->sex_column = get_str(&p);
+		pd->gender_concept_column = get_str(&p);
+		pd->birth_year_column = get_str(&p);
+		pd->birth_month_column = get_str(&p);
+		pd->birth_day_column = get_str(&p);
+		cat->patients = pd;
+	}
+	cat->concept_relid = (Oid) strtoul(get_str(&p), NULL, 10);
+	cat->ancestor_relid = (Oid) strtoul(get_str(&p), NULL, 10);
+	n = (int) get_num(&p);
+	for (int i = 0; i < n; i++)
+	{
+		TmSourceDef *s = palloc0(sizeof(TmSourceDef));
+
+		s->name = get_str(&p);
+		s->relid = (Oid) strtoul(get_str(&p), NULL, 10);
+		s->patient_column = get_str(&p);
+		s->code_column = get_str(&p);
+		s->time_column = get_str(&p);
+		s->end_time_column = get_str(&p);
+		s->value_column = get_str(&p);
+		s->unit_column = get_str(&p);
+		s->time_fallback_column = get_str(&p);
+		s->end_time_fallback_column = get_str(&p);
+		cat->sources = lappend(cat->sources, s);
+	}
+	n = (int) get_num(&p);
+	for (int i = 0; i < n; i++)
+	{
+		TmConversion *c = palloc0(sizeof(TmConversion));
+
+		c->code = get_str(&p);
+		c->from_unit = get_str(&p);
+		c->to_unit = get_str(&p);
+		c->factor = strtod(get_str(&p), NULL);
+		c->offset = strtod(get_str(&p), NULL);
+		cat->conversions = lappend(cat->conversions, c);
+	}
+	t->trial_id = get_str(&p);
+	t->status = get_str(&p);
+	t->ncriteria = (int) get_num(&p);
+	t->criteria = palloc0(sizeof(TmCriterion) * Max(t->ncriteria, 1));
+	for (int i = 0; i < t->ncriteria; i++)
+	{
+		TmCriterion *c = &t->criteria[i];
+
+		c->position = (int) get_num(&p);
+		c->exclusion = get_num(&p) != 0;
+		c->label = get_str(&p);
+		c->expr = get_str(&p);
+		c->tree = tm_parse(c->expr);
+	}
+	cat->trials = list_make1(t);
+	return cat;
 }

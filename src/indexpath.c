@@ -44,6 +44,9 @@
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_locale.h"
+#include "mb/pg_wchar.h"
+#include "storage/procarray.h"
+#include "utils/snapmgr.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -103,6 +106,9 @@ find_code_index(TmPlanSource *ps, bool prefixes, bool *with_time)
 
 		ok = idx->rd_rel->relam == BTREE_AM_OID &&
 			idx->rd_index->indisvalid &&
+			(!idx->rd_index->indcheckxmin ||
+			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+								   TransactionXmin)) &&
 			idx->rd_index->indkey.values[0] == ps->code.attnum &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
@@ -113,7 +119,8 @@ find_code_index(TmPlanSource *ps, bool prefixes, bool *with_time)
 			 (OidIsValid(get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
 											 idx->rd_opcintype[0], BTLessStrategyNumber)) &&
 			  collation_is_codepoint(idx->rd_indcollation[0])));
-		time = ok && ps->end_time.attnum == 0 &&
+		/* an index condition on the time would miss rows read from the fallback */
+		time = ok && ps->end_time.attnum == 0 && ps->time_fallback.attnum == 0 &&
 			idx->rd_index->indnkeyatts >= 2 &&
 			idx->rd_index->indkey.values[1] == ps->time.attnum &&
 			idx->rd_opcintype[1] == ps->time.typid &&
@@ -387,6 +394,39 @@ time_bound(Oid typid, TimestampTz lower)
 	return DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(lower));
 }
 
+/*
+ * Does one of units [first, first + count) of a source cover this row's
+ * code?  Used on lossy bitmap pages only.
+ */
+bool
+tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
+					 Datum *values, bool *isnull)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	AttrNumber	an = ps->code.attnum - 1;
+	TmCode		c;
+
+	if (isnull[an])
+		return false;
+	memset(&c, 0, sizeof(c));
+	if (ps->code.typid == INT4OID || ps->code.typid == INT8OID)
+	{
+		c.is_int = true;
+		c.ival = ps->code.typid == INT4OID ? DatumGetInt32(values[an]) : DatumGetInt64(values[an]);
+	}
+	else
+	{
+		text	   *t = DatumGetTextPP(values[an]);
+
+		c.str = VARDATA_ANY(t);
+		c.len = VARSIZE_ANY_EXHDR(t);
+	}
+	for (int u = first; u < first + count; u++)
+		if (code_covers(ps->units[u].code, &c))
+			return true;
+	return false;
+}
+
 /* Scan keys for one unit: code = c [and time >= bound]. */
 int
 tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index, ScanKey keys)
@@ -411,16 +451,34 @@ tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index, ScanKey k
 		arg = Int64GetDatum(u->code->ival);
 	if (u->code->prefix)
 	{
-		/* [prefix, prefix || U+10FFFF): the index orders by code point */
+		/*
+		 * [prefix, upper): the index orders by code point.  In UTF-8 the
+		 * upper bound is prefix || U+10FFFF (a valid string above every
+		 * continuation); in single-byte encodings under "C", the byte-wise
+		 * successor of the prefix, if there is one.
+		 */
 		StringInfoData hi;
+		bool		has_upper = true;
 
 		initStringInfo(&hi);
 		appendBinaryStringInfo(&hi, u->code->str, u->code->len);
-		appendStringInfoString(&hi, "\xf4\x8f\xbf\xbf");
+		if (GetDatabaseEncoding() == PG_UTF8)
+			appendStringInfoString(&hi, "\xf4\x8f\xbf\xbf");
+		else
+		{
+			while (hi.len > 0 && (unsigned char) hi.data[hi.len - 1] == 0xFF)
+				hi.data[--hi.len] = '\0';
+			if (hi.len == 0)
+				has_upper = false;
+			else
+				hi.data[hi.len - 1]++;
+		}
 		op = get_opfamily_member(index->rd_opfamily[0], opcintype, opcintype,
 								 BTGreaterEqualStrategyNumber);
 		ScanKeyEntryInitialize(&keys[0], 0, 1, BTGreaterEqualStrategyNumber, opcintype,
 							   index->rd_indcollation[0], get_opcode(op), arg);
+		if (!has_upper)
+			return 1;
 		op = get_opfamily_member(index->rd_opfamily[0], opcintype, opcintype,
 								 BTLessStrategyNumber);
 		ScanKeyEntryInitialize(&keys[1], 0, 1, BTLessStrategyNumber, opcintype,

@@ -56,6 +56,7 @@ int			tm_max_parallel_workers = 2;
 #define TM_KEY_IDSLOTS	UINT64CONST(0x7E57000000000004)
 #define TM_KEY_STATE	UINT64CONST(0x7E57000000000005)
 #define TM_KEY_SOURCES	UINT64CONST(0x7E57000000000006)
+#define TM_KEY_CATALOG	UINT64CONST(0x7E57000000000007)
 #define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + source index */
 
 typedef struct TmParallelShared
@@ -101,6 +102,9 @@ tm_parallel_workers_for(TmPlan *plan)
 			pages += RelationGetNumberOfBlocks(plan->sources[i].rel);
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
+	/* each worker's state lives in dynamic shared memory: keep it under 1 GB */
+	while (n > 0 && (double) plan->pats.n * plan->width * n > (double) (1024 * 1024 * 1024))
+		n--;
 	return n;
 }
 
@@ -219,12 +223,13 @@ participate(TmPlan *plan, shm_toc *toc)
 }
 
 void
-tm_parallel_scan_sources(TmPlan *plan, int nworkers)
+tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 {
 	ParallelContext *pcxt;
 	TmParallelShared *shared;
 	Snapshot	snapshot = GetActiveSnapshot();
 	const char *trial_id = plan->trials[0]->trial_id;
+	char	   *catalog = tm_catalog_serialize(cat, plan->trials[0]);
 	Size		mapsize = (Size) plan->pats.mask + 1;
 	Size		keysize = plan->pats.dense ? 1 : mapsize;
 	Size		statesize = (Size) plan->pats.n * plan->width;
@@ -239,11 +244,12 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelShared));
 	shm_toc_estimate_chunk(&pcxt->estimator, strlen(trial_id) + 1);
+	shm_toc_estimate_chunk(&pcxt->estimator, strlen(catalog) + 1);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int64) * keysize);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int32) * mapsize);
 	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * nworkers, 1));
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
-	shm_toc_estimate_keys(&pcxt->estimator, 6 + plan->nsources);
+	shm_toc_estimate_keys(&pcxt->estimator, 7 + plan->nsources);
 	for (int i = 0; i < plan->nsources; i++)
 	{
 		scansize[i] = table_parallelscan_estimate(plan->sources[i].rel, snapshot);
@@ -265,6 +271,9 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 	p = shm_toc_allocate(pcxt->toc, strlen(trial_id) + 1);
 	strcpy(p, trial_id);
 	shm_toc_insert(pcxt->toc, TM_KEY_TRIAL, p);
+	p = shm_toc_allocate(pcxt->toc, strlen(catalog) + 1);
+	strcpy(p, catalog);
+	shm_toc_insert(pcxt->toc, TM_KEY_CATALOG, p);
 	p = shm_toc_allocate(pcxt->toc, sizeof(int64) * keysize);
 	memcpy(p, plan->pats.keys, sizeof(int64) * keysize);
 	shm_toc_insert(pcxt->toc, TM_KEY_IDKEYS, p);
@@ -308,7 +317,8 @@ tm_parallel_scan_sources(TmPlan *plan, int nworkers)
 }
 
 /*
- * Entry point of a parallel worker: rebuild the plan, attach the shared id
+ * Entry point of a parallel worker: rebuild the plan from the leader's
+ * catalog, attach the shared id
  * map and this worker's state array, and take part in every scan.
  */
 void
@@ -322,7 +332,8 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	TmTrial    *trial;
 	TmPlan	   *plan;
 
-	cat = tm_catalog();
+	/* the leader's catalog, not what this worker's snapshot would read */
+	cat = tm_catalog_deserialize(shm_toc_lookup(toc, TM_KEY_CATALOG, false));
 	trial = tm_catalog_trial(cat, trial_id);
 	plan = tm_plan_create(cat, &trial, 1, shared->as_of);
 	if (plan->width != shared->width || plan->natoms != shared->natoms ||

@@ -351,8 +351,11 @@ parse_test(ParseState *ps, TmTest *test)
 		test->op = TM_CMP_NE;
 	else if (strcmp(t->text, ">=") == 0)
 		test->op = TM_CMP_GE;
-	else
+	else if (strcmp(t->text, ">") == 0)
 		test->op = TM_CMP_GT;
+	else
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected a comparison (<, <=, =, <>, >=, >) or BETWEEN");
 	ps->pos++;
 	test->lo = parse_number(ps);
 	test->hi = test->lo;

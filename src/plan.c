@@ -111,41 +111,57 @@ expand_codes(TmCatalog *cat, List *codes)
 	ListCell   *lc;
 	List	   *out = NIL;
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *sql = NULL;
+	char	   *sql;
+	bool		any = false;
+	Oid			argtypes[1] = {INT8OID};
+	Oid			nsp;
 
+	foreach(lc, codes)
+		any |= ((TmCode *) lfirst(lc))->descendants;
+	if (!any)
+		return codes;
+	if (!OidIsValid(cat->ancestor_relid) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cat->ancestor_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("<< codes need a registered vocabulary"),
+				 errhint("trialmatch.use_omop() registers the schema's concept_ancestor table.")));
+	/* read through SPI, which would apply row-level security: refuse instead */
+	if (check_enable_rls(cat->ancestor_relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row-level security is enabled for table \"%s\"",
+						get_rel_name(cat->ancestor_relid)),
+				 errdetail("trialmatch reads the vocabulary directly and cannot apply row-level security policies.")));
+	nsp = get_rel_namespace(cat->ancestor_relid);
+	/* ordered, so that every parallel participant numbers index ranges alike */
+	sql = psprintf("SELECT descendant_concept_id::pg_catalog.int8 FROM %s"
+				   " WHERE ancestor_concept_id OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+				   quote_qualified_identifier(get_namespace_name(nsp),
+											  get_rel_name(cat->ancestor_relid)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	foreach(lc, codes)
 	{
 		TmCode	   *c = lfirst(lc);
-		TmCode	   *self;
-		Oid			argtypes[1] = {INT8OID};
 		Datum		args[1];
+		MemoryContext old;
+		TmCode	   *self;
 
+		/* everything that outlives SPI_finish is allocated in cxt */
+		old = MemoryContextSwitchTo(cxt);
 		if (!c->descendants)
 		{
 			out = lappend(out, c);
+			MemoryContextSwitchTo(old);
 			continue;
 		}
 		self = palloc0(sizeof(TmCode));
 		self->is_int = true;
 		self->ival = c->ival;
 		out = lappend(out, self);
-		if (!OidIsValid(cat->ancestor_relid) ||
-			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cat->ancestor_relid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("<< codes need a registered vocabulary"),
-					 errhint("trialmatch.use_omop() registers the schema's concept_ancestor table.")));
-		if (sql == NULL)
-		{
-			Oid			nsp = get_rel_namespace(cat->ancestor_relid);
+		MemoryContextSwitchTo(old);
 
-			sql = psprintf("SELECT descendant_concept_id::pg_catalog.int8 FROM %s"
-						   " WHERE ancestor_concept_id OPERATOR(pg_catalog.=) $1",
-						   quote_qualified_identifier(get_namespace_name(nsp),
-													  get_rel_name(cat->ancestor_relid)));
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-		}
 		args[0] = Int64GetDatum(c->ival);
 		if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "concept_ancestor query failed");
@@ -153,10 +169,9 @@ expand_codes(TmCatalog *cat, List *codes)
 		{
 			bool		isnull;
 			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-			MemoryContext old;
 			TmCode	   *x;
 
-			if (isnull)
+			if (isnull || DatumGetInt64(d) == c->ival)
 				continue;
 			old = MemoryContextSwitchTo(cxt);
 			x = palloc0(sizeof(TmCode));
@@ -166,8 +181,7 @@ expand_codes(TmCatalog *cat, List *codes)
 			MemoryContextSwitchTo(old);
 		}
 	}
-	if (sql)
-		SPI_finish();
+	SPI_finish();
 	return out;
 }
 
@@ -337,6 +351,7 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
+	plan->cat = cat;
 	plan->as_of = as_of;
 	plan->as_of_year = tm.tm_year;
 	plan->as_of_mon = tm.tm_mon;

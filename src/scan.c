@@ -44,6 +44,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "storage/procarray.h"
+#include "access/transam.h"
 #include "utils/timestamp.h"
 
 #include "pool.h"
@@ -317,6 +319,10 @@ time_value(TmPlan *plan, Datum d, Oid typid)
 	{
 		DateADT		date = DatumGetDateADT(d);
 		int			slot = date & (lengthof(plan->datecache_key) - 1);
+
+		/* empty cache slots hold DATEVAL_NOEND: infinite dates bypass it */
+		if (DATE_NOT_FINITE(date))
+			return date2timestamptz_opt_overflow(date, &overflow);
 
 		if (plan->datecache_key[slot] != date)
 		{
@@ -729,6 +735,9 @@ find_id_index(Relation rel, AttrNumber attnum)
 
 		if (idx->rd_rel->relam == BTREE_AM_OID &&
 			idx->rd_index->indisvalid &&
+			(!idx->rd_index->indcheckxmin ||
+			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+								   TransactionXmin)) &&
 			idx->rd_index->indkey.values[0] == attnum &&
 			idx->rd_opfamily[0] == INTEGER_BTREE_FAM_OID &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
@@ -1090,7 +1099,11 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 	it = tbm_begin_iterate(tbm);
 	while ((tbmres = tbm_iterate(it)) != NULL)
 	{
+		bool		lossy;
+
 		CHECK_FOR_INTERRUPTS();
+		/* read before next_block, which may change it */
+		lossy = tbmres->ntuples < 0;
 		if (!table_scan_bitmap_next_block(hscan, tbmres))
 			continue;
 		while (table_scan_bitmap_next_tuple(hscan, tbmres, slot))
@@ -1098,6 +1111,15 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 			MemoryContext old;
 
 			slot_getsomeattrs(slot, ps->maxattno);
+
+			/*
+			 * A lossy page returns every row on it: keep only those of this
+			 * call's units, or parallel participants reading other units
+			 * would count a row twice.
+			 */
+			if (lossy && !tm_index_units_cover(plan, srcidx, first, count,
+											   slot->tts_values, slot->tts_isnull))
+				continue;
 			MemoryContextReset(plan->rowcxt);
 			old = MemoryContextSwitchTo(plan->rowcxt);
 			process_row(plan, ps, slot->tts_values, slot->tts_isnull);
@@ -1128,7 +1150,7 @@ tm_run_population(TmPlan *plan)
 	nworkers = tm_parallel_workers_for(plan);
 	if (nworkers > 0)
 	{
-		tm_parallel_scan_sources(plan, nworkers);
+		tm_parallel_scan_sources(plan, plan->cat, nworkers);
 		return;
 	}
 	tm_state_alloc(plan);

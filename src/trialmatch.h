@@ -215,6 +215,8 @@ typedef struct TmCatalog
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
+extern char *tm_catalog_serialize(TmCatalog *cat, TmTrial *trial);
+extern TmCatalog *tm_catalog_deserialize(const char *text);
 extern TmTrial *tm_catalog_trial(TmCatalog *cat, const char *trial_id);
 extern TmSourceDef *tm_catalog_source(TmCatalog *cat, const char *name);
 extern void tm_catalog_init(void);
@@ -332,6 +334,7 @@ typedef struct TmEvidence
 
 typedef struct TmPlan
 {
+	struct TmCatalog *cat;
 	TimestampTz as_of;
 	int			as_of_year;
 	int			as_of_mon;
@@ -387,6 +390,8 @@ extern TimestampTz tm_time_value(TmPlan *plan, Datum d, Oid typid);
 /* indexpath.c */
 extern void tm_choose_index_paths(TmPlan *plan);
 extern void tm_index_units(TmPlan *plan, int srcidx);
+extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
+								 Datum *values, bool *isnull);
 extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index,
 							   ScanKey keys);
 extern int	tm_patient_index(TmPatients *pats, int64 id);
@@ -396,7 +401,7 @@ extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 /* parallel.c */
 extern int	tm_max_parallel_workers;
 extern int	tm_parallel_workers_for(TmPlan *plan);
-extern void tm_parallel_scan_sources(TmPlan *plan, int nworkers);
+extern void tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers);
 extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
 
 /* eval.c */
