@@ -50,6 +50,11 @@ SELECT trialmatch.check_expr($$lab ('a' 'b')$$);
 SELECT trialmatch.check_expr('lab');
 SELECT trialmatch.check_expr('lab 99999999999999999999');
 SELECT trialmatch.check_expr('age > 1e999');
+SELECT trialmatch.check_expr('age > 1e-999');
+-- a denormal number is a number, as for float8
+SELECT trialmatch.check_expr('age > 1e-320');
+-- a huge token is shown cut
+SELECT trialmatch.check_expr('lab ' || repeat('9', 100));
 SELECT trialmatch.check_expr('(age > 1');
 SELECT trialmatch.check_expr('age > 1)');
 SELECT trialmatch.check_expr('age > 1 age > 2');

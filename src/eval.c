@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -135,6 +137,9 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 		default:
 			elog(ERROR, "unexpected measure %d", ev->measure);
 	}
+	/* +Infinity and -Infinity averaged: no usable value */
+	if (isnan(v))
+		return TM_UNKNOWN;
 	return tm_test_passes(&ev->test, v) ? TM_TRUE : TM_FALSE;
 }
 

@@ -40,6 +40,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
@@ -180,6 +181,7 @@ tm_index_units(TmPlan *plan, int srcidx)
 			TmCode	   *c = lfirst(lc);
 			bool		merged = false;
 
+			CHECK_FOR_INTERRUPTS();
 			for (int i = 0; i < n && !merged; i++)
 				if (code_covers(ps->units[i].code, c))
 				{
@@ -352,6 +354,15 @@ tm_choose_index_paths(TmPlan *plan)
 		}
 		if (anycode || ps->rel->rd_rel->reltuples < 10000)
 			continue;
+		/* thousands of ranges: a whole scan is cheaper, and units are O(n^2) to build */
+		{
+			int			ncodes = 0;
+
+			for (int k = 0; k < ps->natoms; k++)
+				ncodes += list_length(plan->atoms[ps->atoms[k]].codes);
+			if (ncodes > 1000)
+				continue;
+		}
 		indexoid = find_code_index(ps, !exact, &with_time);
 		if (!OidIsValid(indexoid))
 			continue;

@@ -46,6 +46,7 @@ typedef struct Token
 {
 	TokKind		kind;
 	int			start;			/* byte offset */
+	int			charpos;		/* character offset (0-based) */
 	int			len;			/* bytes in source */
 	char	   *text;			/* word (lower case), string contents, or op */
 	bool		is_integer;
@@ -97,8 +98,17 @@ tm_caret(const char *expr, int charpos)
 static void
 syntax_error(ParseState *ps, Token *tok, int sqlstate, const char *what)
 {
-	int			charpos = pg_mbstrlen_with_len(ps->src, tok->start) + 1;
+	int			charpos = tok->charpos + 1;
 	char	   *caret = tm_caret(ps->src, charpos);
+	int			shown = tok->len;
+	char	   *text;
+
+	/* a huge token is shown cut, as PostgreSQL cuts long identifiers */
+	if (shown > 60)
+		shown = pg_mbcliplen(ps->src + tok->start, tok->len, 60);
+	text = pnstrdup(ps->src + tok->start, shown);
+	if (shown < tok->len)
+		text = psprintf("%s...", text);
 
 	if (tok->kind == TOK_EOF)
 		ereport(ERROR,
@@ -109,7 +119,7 @@ syntax_error(ParseState *ps, Token *tok, int sqlstate, const char *what)
 			(errcode(sqlstate),
 			 errmsg("%s at or near \"%s\"",
 					sqlstate == ERRCODE_SYNTAX_ERROR ? "syntax error" : "invalid value",
-					pnstrdup(ps->src + tok->start, tok->len)),
+					text),
 			 errdetail("At position %d: %s.\n%s", charpos, what, caret)));
 }
 
@@ -119,6 +129,9 @@ lex(ParseState *ps)
 	const char *s = ps->src;
 	int			i = 0;
 	int			cap = 16;
+
+	int			chars = 0;		/* characters before byte offset lastb */
+	int			lastb = 0;
 
 	ps->toks = palloc(sizeof(Token) * cap);
 	ps->ntoks = 0;
@@ -144,6 +157,10 @@ lex(ParseState *ps)
 		t = &ps->toks[ps->ntoks++];
 		memset(t, 0, sizeof(Token));
 		t->start = i;
+		/* character positions, counted once (not from the start each time) */
+		chars += pg_mbstrlen_with_len(s + lastb, i - lastb);
+		lastb = i;
+		t->charpos = chars;
 		if (s[i] == '\0')
 		{
 			t->kind = TOK_EOF;
@@ -276,7 +293,7 @@ peek(ParseState *ps)
 static inline int
 location(ParseState *ps)
 {
-	return pg_mbstrlen_with_len(ps->src, peek(ps)->start) + 1;
+	return peek(ps)->charpos + 1;
 }
 
 static bool
@@ -318,7 +335,8 @@ parse_number(ParseState *ps)
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected a number");
 	errno = 0;
 	v = strtod(t->text, &end);
-	if (errno == ERANGE || !isfinite(v))
+	/* as float8in: overflow and underflow to zero are errors, denormals not */
+	if ((errno == ERANGE && (v == 0.0 || isinf(v))) || !isfinite(v))
 		syntax_error(ps, t, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
 					 "number is out of range for type double precision");
 	ps->pos++;

@@ -293,6 +293,23 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 				iv.month = ev->window_n * 12;
 				break;
 		}
+		/*
+		 * A window reaching before the earliest timestamp PostgreSQL can
+		 * hold (4714 BC) holds every event: no lower bound, rather than a
+		 * "timestamp out of range" error.  The estimate is generous (31-day
+		 * months, 366-day years), so the exact subtraction cannot overflow.
+		 */
+		{
+			double		days = (double) iv.day + (double) iv.month * 31 +
+				(double) iv.time / USECS_PER_DAY;
+			double		avail = (double) date2j(plan->as_of_year, plan->as_of_mon,
+												plan->as_of_mday) - 2;
+
+			if (iv.month >= 12)
+				days = (double) iv.day + (double) (iv.month / 12) * 366 + (iv.month % 12) * 31;
+			if (days >= avail)
+				return;
+		}
 		a->has_lower = true;
 		a->lower = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 														   TimestampTzGetDatum(plan->as_of),

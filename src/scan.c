@@ -356,7 +356,8 @@ numeric_value(Datum d, Oid typid)
 		case INT8OID:
 			return (double) DatumGetInt64(d);
 		default:
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+			/* beyond double's range: +-Infinity or 0, not an error */
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
 	}
 }
 
@@ -566,7 +567,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		if (ev->measure == TM_M_COVERS)
 		{
 			/* started by the window start, not ended before as_of */
-			if (t <= a->lower && (!has_end || end >= plan->as_of))
+			if (a->has_lower && t <= a->lower && (!has_end || end >= plan->as_of))
 			{
 				*flag |= TM_F_SEEN;
 				if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
