@@ -195,6 +195,7 @@ tm_index_units(TmPlan *plan, int srcidx)
 				cap *= 2;
 				ps->units = repalloc(ps->units, sizeof(TmIndexUnit) * cap);
 			}
+			memset(&ps->units[n], 0, sizeof(TmIndexUnit));
 			ps->units[n].code = c;
 			ps->units[n].has_lower = a->has_lower;
 			ps->units[n].lower = a->lower;
@@ -387,6 +388,7 @@ tm_choose_index_paths(TmPlan *plan)
 		{
 			ps->indexoid = indexoid;
 			ps->index_time = with_time;
+			ps->index_rows = frac * ps->rel->rd_rel->reltuples;
 		}
 	}
 }
@@ -433,9 +435,88 @@ tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 		c.len = VARSIZE_ANY_EXHDR(t);
 	}
 	for (int u = first; u < first + count; u++)
-		if (code_covers(ps->units[u].code, &c))
-			return true;
+	{
+		TmIndexUnit *unit = &ps->units[u];
+
+		if (!code_covers(unit->code, &c))
+			continue;
+		if (unit->sliced)
+		{
+			AttrNumber	tn = ps->time.attnum - 1;
+			int64		v;
+
+			if (isnull[tn])
+				continue;
+			v = ps->time.typid == DATEOID ? (int64) DatumGetDateADT(values[tn]) :
+				DatumGetInt64(values[tn]);
+			if (unit->has_lo && v < (ps->time.typid == DATEOID ?
+									 (int64) DatumGetDateADT(unit->lo) : DatumGetInt64(unit->lo)))
+				continue;
+			if (unit->has_hi && v >= (ps->time.typid == DATEOID ?
+									  (int64) DatumGetDateADT(unit->hi) : DatumGetInt64(unit->hi)))
+				continue;
+		}
+		return true;
+	}
 	return false;
+}
+
+/* A window start in the time column's type (exact, for slice bounds). */
+static Datum
+time_key(Oid typid, TimestampTz t)
+{
+	if (typid == TIMESTAMPTZOID)
+		return TimestampTzGetDatum(t);
+	if (typid == TIMESTAMPOID)
+		return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(t));
+	return DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(t));
+}
+
+/*
+ * Split each unit with a window into nslices time slices, so that parallel
+ * participants share a large range.  Slices partition the time column's
+ * values: [loose window start, b1), [b1, b2), ..., [b(n-1), +inf); the
+ * inner bounds are exact values of the column's type.  Deterministic, so
+ * every participant builds the same slices.
+ */
+void
+tm_slice_units(TmPlan *plan, int srcidx, int nslices)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmIndexUnit *units;
+	int			n = 0;
+
+	if (nslices <= 1 || !ps->index_time)
+		return;
+	units = palloc(sizeof(TmIndexUnit) * ps->nunits * nslices);
+	for (int i = 0; i < ps->nunits; i++)
+	{
+		TmIndexUnit *u = &ps->units[i];
+		double		span;
+
+		if (u->code->prefix || !u->has_lower || TIMESTAMP_NOT_FINITE(u->lower) ||
+			u->lower >= plan->as_of)
+		{
+			units[n++] = *u;
+			continue;
+		}
+		span = (double) (plan->as_of - u->lower) / nslices;
+		for (int k = 0; k < nslices; k++)
+		{
+			TmIndexUnit *s = &units[n++];
+
+			*s = *u;
+			s->sliced = true;
+			s->has_lo = true;
+			s->lo = k == 0 ? time_bound(ps->time.typid, u->lower) :
+				time_key(ps->time.typid, u->lower + (TimestampTz) (span * k));
+			s->has_hi = k < nslices - 1;
+			if (s->has_hi)
+				s->hi = time_key(ps->time.typid, u->lower + (TimestampTz) (span * (k + 1)));
+		}
+	}
+	ps->units = units;
+	ps->nunits = n;
 }
 
 /* Scan keys for one unit: code = c [and time >= bound]. */
@@ -500,6 +581,25 @@ tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index, ScanKey k
 	}
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, opcintype,
 						   index->rd_indcollation[0], get_opcode(op), arg);
+	if (u->sliced)
+	{
+		/* exact slice bounds, so that slices of a unit never overlap */
+		Oid			t = ps->time.typid;
+
+		if (u->has_lo)
+		{
+			op = get_opfamily_member(index->rd_opfamily[1], t, t, BTGreaterEqualStrategyNumber);
+			ScanKeyEntryInitialize(&keys[nkeys++], 0, 2, BTGreaterEqualStrategyNumber, t,
+								   index->rd_indcollation[1], get_opcode(op), u->lo);
+		}
+		if (u->has_hi)
+		{
+			op = get_opfamily_member(index->rd_opfamily[1], t, t, BTLessStrategyNumber);
+			ScanKeyEntryInitialize(&keys[nkeys++], 0, 2, BTLessStrategyNumber, t,
+								   index->rd_indcollation[1], get_opcode(op), u->hi);
+		}
+		return nkeys;
+	}
 	if (ps->index_time && u->has_lower && !TIMESTAMP_NOT_FINITE(u->lower))
 	{
 		Oid			t = ps->time.typid;

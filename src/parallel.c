@@ -6,12 +6,12 @@
  *
  * Design.  The leader reads the patient table and builds the id map; it
  * then puts in dynamic shared memory the map, one zeroed state array per
- * worker, and one ParallelTableScanDesc per source table.  Every
- * participant (the workers and the leader) rebuilds the same plan from the
- * catalog (it shares the leader's snapshot, so it reads the same rows and
- * numbers the atoms the same way), then takes part in each source's
- * parallel scan in turn, folding the blocks it gets into its own state
- * array.  No participant ever writes another's state, so no locks are
+ * worker, its catalog (serialized: a worker must not read newer criteria
+ * than the leader planned with), and per source either a
+ * ParallelTableScanDesc or a counter handing out index ranges (cut into
+ * time slices).  Every participant (the workers and the leader) builds the
+ * same plan from that catalog, then takes part in each source in turn,
+ * folding the rows it gets into its own state array.  No participant ever writes another's state, so no locks are
  * needed.  When all are done the leader merges the workers' arrays into
  * its own (merging is exact: flags OR, counts and sums add, min/max/last/
  * first keep the winner with the same tie rule as a single scan) and
@@ -21,8 +21,9 @@
  * leader's share grows.  Errors in a worker reach the leader with their
  * SQLSTATE; a query cancel in the leader stops the workers.
  *
- * Shared memory: the id map (12 bytes per slot, 2-4 slots per patient)
- * plus plan->width bytes per patient per worker.
+ * Shared memory: the id map (4 bytes per id when ids are dense, else 12
+ * bytes per slot, 2-4 slots per patient) plus plan->width bytes per
+ * patient per worker, capped at 1 GB (fewer workers beyond that).
  *
  * IDENTIFICATION
  *	  src/parallel.c
@@ -49,6 +50,9 @@
 #include "trialmatch.h"
 
 int			tm_max_parallel_workers = 2;
+
+/* index ranges are cut into this many time slices per participant */
+#define TM_SLICES_PER_PARTICIPANT 2
 
 #define TM_KEY_SHARED	UINT64CONST(0x7E57000000000001)
 #define TM_KEY_TRIAL	UINT64CONST(0x7E57000000000002)
@@ -77,6 +81,7 @@ typedef struct TmParallelSource
 {
 	Oid			indexoid;
 	bool		index_time;
+	int			nslices;
 	pg_atomic_uint32 next_unit;
 } TmParallelSource;
 
@@ -96,7 +101,12 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	if (n <= 0 || plan->nsources == 0 || plan->pats.n == 0)
 		return 0;
-	/* sources read through index ranges are narrow: they do not count */
+	/*
+	 * Sources scanned whole count by their size.  Sources read through index
+	 * ranges do not: measured on 2 cores, starting workers, zeroing their
+	 * state and merging it cost more than sharing the ranges saves.  When
+	 * workers do run (for the whole scans), they share the ranges too.
+	 */
 	for (int i = 0; i < plan->nsources; i++)
 		if (!OidIsValid(plan->sources[i].indexoid))
 			pages += RelationGetNumberOfBlocks(plan->sources[i].rel);
@@ -288,6 +298,9 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	{
 		srcs[i].indexoid = plan->sources[i].indexoid;
 		srcs[i].index_time = plan->sources[i].index_time;
+		srcs[i].nslices = (nworkers + 1) * TM_SLICES_PER_PARTICIPANT;
+		if (OidIsValid(srcs[i].indexoid))
+			tm_slice_units(plan, i, srcs[i].nslices);
 		pg_atomic_init_u32(&srcs[i].next_unit, 0);
 	}
 	shm_toc_insert(pcxt->toc, TM_KEY_SOURCES, srcs);
@@ -348,7 +361,10 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 		plan->sources[i].indexoid = srcs[i].indexoid;
 		plan->sources[i].index_time = srcs[i].index_time;
 		if (OidIsValid(srcs[i].indexoid))
+		{
 			tm_index_units(plan, i);
+			tm_slice_units(plan, i, srcs[i].nslices);
+		}
 	}
 	plan->pats.n = shared->npatients;
 	plan->pats.mask = shared->mask;

@@ -1081,7 +1081,7 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 
 	for (int u = first; u < first + count; u++)
 	{
-		ScanKeyData keys[2];
+		ScanKeyData keys[3];
 		int			nkeys = tm_index_unit_keys(plan, srcidx, u, index, keys);
 		IndexScanDesc iscan;
 
@@ -1128,6 +1128,7 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 		}
 	}
 	tbm_end_iterate(it);
+	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s read as a bitmap", first, first + count - 1, ps->what);
 	table_endscan(hscan);
 	tbm_free(tbm);
 	ExecDropSingleTupleTableSlot(slot);

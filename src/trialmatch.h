@@ -243,6 +243,12 @@ typedef struct TmIndexUnit
 	TmCode	   *code;
 	bool		has_lower;
 	TimestampTz lower;
+	/* a time slice of a unit (parallel calls): time column in [lo, hi) */
+	bool		sliced;
+	bool		has_lo;
+	bool		has_hi;
+	Datum		lo;				/* in the time column's type */
+	Datum		hi;
 } TmIndexUnit;
 
 typedef struct TmPlanSource
@@ -268,6 +274,7 @@ typedef struct TmPlanSource
 	bool		index_time;		/* its second column is the time column */
 	int			nunits;
 	TmIndexUnit *units;
+	double		index_rows;		/* estimated rows read through the index */
 } TmPlanSource;
 
 /*
@@ -390,6 +397,7 @@ extern TimestampTz tm_time_value(TmPlan *plan, Datum d, Oid typid);
 /* indexpath.c */
 extern void tm_choose_index_paths(TmPlan *plan);
 extern void tm_index_units(TmPlan *plan, int srcidx);
+extern void tm_slice_units(TmPlan *plan, int srcidx, int nslices);
 extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 								 Datum *values, bool *isnull);
 extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index,
