@@ -258,6 +258,38 @@ tm_screen(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Mark a run cancelled if it is still in the given state, with its NOTIFY,
+ * as the owner of the runs table; true if it was.
+ */
+static bool
+cancel_in_state(int64 run_id, const char *from_state)
+{
+	TmPrivSave	save;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(run_id), CStringGetTextDatum(from_state)};
+	bool		done;
+
+	tm_become_superuser(&save);
+	if (SPI_execute_with_args("UPDATE trialmatch.runs SET state = 'cancelled',"
+							  " finished_at = pg_catalog.now()"
+							  " WHERE run_id OPERATOR(pg_catalog.=) $1"
+							  " AND state OPERATOR(pg_catalog.=) $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "trialmatch: could not cancel run " INT64_FORMAT, run_id);
+	done = SPI_processed == 1;
+	if (done)
+		SPI_execute_with_args("SELECT pg_catalog.pg_notify('" TM_RUNS_CHANNEL "', $1::pg_catalog.text)",
+							  1, types, values, NULL, false, 0);
+	tm_restore_user(&save);
+	if (done)
+	{
+		register_callback();
+		broadcast_at_commit = true;
+	}
+	return done;
+}
+
+/*
  * cancel(run_id bigint) returns boolean: true if the run was queued (it is
  * now cancelled) or running (its worker is told to stop; it becomes
  * cancelled within moments), false if it had already ended.
@@ -268,8 +300,6 @@ tm_cancel(PG_FUNCTION_ARGS)
 	int64		run_id = PG_GETARG_INT64(0);
 	char	   *state;
 	Oid			requested_by;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(run_id)};
 	bool		result = false;
 
 	spi_connect();
@@ -283,28 +313,15 @@ tm_cancel(PG_FUNCTION_ARGS)
 
 	for (int attempt = 0; attempt < 5; attempt++)
 	{
-		TmPrivSave	save;
 		pid_t		pid = 0;
 		bool		owned = false;
 
 		/* a queued run: cancel it here */
-		tm_become_superuser(&save);
-		if (SPI_execute_with_args("UPDATE trialmatch.runs SET state = 'cancelled',"
-								  " finished_at = pg_catalog.now()"
-								  " WHERE run_id = $1 AND state = 'queued'",
-								  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "trialmatch: could not cancel run " INT64_FORMAT, run_id);
-		if (SPI_processed == 1)
+		if (cancel_in_state(run_id, "queued"))
 		{
-			SPI_execute_with_args("SELECT pg_catalog.pg_notify('" TM_RUNS_CHANNEL "', $1::pg_catalog.text)",
-								  1, types, values, NULL, false, 0);
-			tm_restore_user(&save);
-			register_callback();
-			broadcast_at_commit = true;
 			result = true;
 			break;
 		}
-		tm_restore_user(&save);
 
 		/* not queued (any more): look again with a fresh snapshot */
 		if (!read_run(run_id, &state, NULL))
@@ -340,23 +357,11 @@ tm_cancel(PG_FUNCTION_ARGS)
 		}
 
 		/* running, but its worker is gone: the launcher would requeue it */
-		tm_become_superuser(&save);
-		if (SPI_execute_with_args("UPDATE trialmatch.runs SET state = 'cancelled',"
-								  " finished_at = pg_catalog.now()"
-								  " WHERE run_id = $1 AND state = 'running'",
-								  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "trialmatch: could not cancel run " INT64_FORMAT, run_id);
-		if (SPI_processed == 1)
+		if (cancel_in_state(run_id, "running"))
 		{
-			SPI_execute_with_args("SELECT pg_catalog.pg_notify('" TM_RUNS_CHANNEL "', $1::pg_catalog.text)",
-								  1, types, values, NULL, false, 0);
-			tm_restore_user(&save);
-			register_callback();
-			broadcast_at_commit = true;
 			result = true;
 			break;
 		}
-		tm_restore_user(&save);
 	}
 	SPI_finish();
 	PG_RETURN_BOOL(result);
