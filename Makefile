@@ -13,7 +13,7 @@ REGRESS = parse catalog semantics match privileges parallel omop limits
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 
-ISOLATION = catalog_cache screen_concurrent
+ISOLATION = catalog_cache screen_concurrent ddl_during_screening
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/isolation.conf \
                  --temp-instance=./tmp_check_iso --load-extension=trialmatch
 
