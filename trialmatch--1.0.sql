@@ -496,13 +496,20 @@ $$;
 -- Progress of the runs pool workers are working on, from shared memory.
 CREATE FUNCTION @extschema@._progress()
 RETURNS TABLE (run_id bigint, pid integer, phase text, patients_done bigint,
-               patients_total bigint, phase_since timestamptz)
+               patients_total bigint, phase_since timestamptz,
+               trial_id text, requested_by pg_catalog.regrole, started_at timestamptz)
 AS 'MODULE_PATHNAME', 'tm_progress'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW @extschema@.progress WITH (security_invoker = true) AS
-SELECT p.run_id, r.trial_id, r.requested_by, p.pid, p.phase, p.patients_done,
-       p.patients_total, p.phase_since, r.started_at
+SELECT p.run_id, coalesce(r.trial_id, p.trial_id) AS trial_id,
+       coalesce(r.requested_by, p.requested_by) AS requested_by, p.pid, p.phase,
+       p.patients_done, p.patients_total, p.phase_since,
+       coalesce(r.started_at, p.started_at) AS started_at
   FROM @extschema@._progress() p
-  JOIN @extschema@.runs r ON r.run_id = p.run_id;
+  LEFT JOIN @extschema@.runs r ON r.run_id OPERATOR(pg_catalog.=) p.run_id
+ -- runs the caller may see (row-level security on runs), and interactive
+ -- calls (no run id) of roles whose privileges it has
+ WHERE (p.run_id IS NOT NULL AND r.run_id IS NOT NULL)
+    OR (p.run_id IS NULL AND pg_catalog.pg_has_role(p.requested_by, 'USAGE'));
 GRANT SELECT ON @extschema@.progress TO PUBLIC;

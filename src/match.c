@@ -178,6 +178,7 @@ tm_match_patients(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	status_out_init(&so, rsinfo);
 	old = MemoryContextSwitchTo(cxt);
+	tm_progress_begin(trial_id);
 	plan = population(&trial, trial_id, as_of);
 	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
 	if (trial->ncriteria <= 32)
@@ -202,6 +203,7 @@ tm_match_patients(PG_FUNCTION_ARGS)
 	}
 	MemoryContextSwitchTo(cxt);
 	tm_plan_close(plan);
+	tm_progress_end();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
@@ -222,6 +224,7 @@ tm_attrition(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	old = MemoryContextSwitchTo(cxt);
+	tm_progress_begin(trial_id);
 	plan = population(&trial, trial_id, as_of);
 	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
 	counts = palloc0(sizeof(int64) * 4 * Max(trial->ncriteria, 1));
@@ -263,6 +266,7 @@ tm_attrition(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	tm_plan_close(plan);
+	tm_progress_end();
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
 }

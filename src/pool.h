@@ -86,6 +86,10 @@ extern void tm_broadcast_run_ended(void);
 /* progress.c */
 extern TmSlot *tm_my_progress;
 extern void tm_progress_report(const char *phase, int64 done, int64 total);
+extern void tm_progress_begin(const char *trial_id);
+extern void tm_progress_end(void);
+extern Size tm_calls_shmem_size(void);
+extern void tm_calls_shmem_init(void);
 
 /* runs.c */
 typedef struct TmPrivSave

@@ -132,6 +132,7 @@ pool_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(pool_shmem_size());
+	RequestAddinShmemSpace(tm_calls_shmem_size());
 	RequestNamedLWLockTranche("trialmatch", 1);
 }
 
@@ -154,6 +155,7 @@ pool_shmem_startup(void)
 		for (int i = 0; i < tm_pool->nslots; i++)
 			SpinLockInit(&tm_pool->slots[i].mutex);
 	}
+	tm_calls_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
