@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -88,6 +89,7 @@ typedef struct LabelCacheEntry
 	char		status;			/* simplehash's entry state */
 	Datum		failed;
 	Datum		unknown;
+	HeapTuple	tuple;			/* a whole output row; patient_id is patched */
 } LabelCacheEntry;
 
 #define SH_PREFIX labelcache
@@ -101,19 +103,14 @@ typedef struct LabelCacheEntry
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-static void
-cached_label_arrays(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
-					TmTruth *results, Datum *failed, Datum *unknown)
+static LabelCacheEntry *
+cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
+				   TmTruth *results)
 {
 	uint64		key = 0;
 	bool		found;
 	LabelCacheEntry *e;
 
-	if (cache == NULL)
-	{
-		label_arrays(trial, results, failed, unknown);
-		return;
-	}
 	for (int i = 0; i < trial->ncriteria; i++)
 	{
 		if (results[i] == TM_UNKNOWN)
@@ -127,10 +124,10 @@ cached_label_arrays(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		label_arrays(trial, results, &e->failed, &e->unknown);
+		e->tuple = NULL;
 		MemoryContextSwitchTo(old);
 	}
-	*failed = e->failed;
-	*unknown = e->unknown;
+	return e;
 }
 
 static MemoryContext
@@ -198,8 +195,33 @@ tm_match_patients(PG_FUNCTION_ARGS)
 		st = tm_eval_trial(plan, trial, p, results);
 		values[0] = Int64GetDatum(plan->pats.ids[p]);
 		values[1] = ObjectIdGetDatum(so.status_oid[st]);
-		cached_label_arrays(cache, cxt, trial, results, &values[2], &values[3]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (cache == NULL)
+		{
+			label_arrays(trial, results, &values[2], &values[3]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		else
+		{
+			/*
+			 * Rows differ only by patient id within a (status, failed,
+			 * unknown) combination: form each combination's row once and
+			 * patch the id, the first attribute (an int8 at offset 0).
+			 */
+			LabelCacheEntry *e = cached_label_entry(cache, cxt, trial, results);
+
+			if (e->tuple == NULL)
+			{
+				MemoryContext o = MemoryContextSwitchTo(cxt);
+
+				values[2] = e->failed;
+				values[3] = e->unknown;
+				e->tuple = heap_form_tuple(rsinfo->setDesc, values, nulls);
+				MemoryContextSwitchTo(o);
+			}
+			*(int64 *) ((char *) e->tuple->t_data + e->tuple->t_data->t_hoff) =
+				plan->pats.ids[p];
+			tuplestore_puttuple(rsinfo->setResult, e->tuple);
+		}
 	}
 	MemoryContextSwitchTo(cxt);
 	tm_plan_close(plan);
