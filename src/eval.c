@@ -252,28 +252,6 @@ append_time(StringInfo buf, TimestampTz t)
 						 tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
 
-static const char unit_names[][2][8] = {
-	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
-};
-static const char *const measure_names[] = {
-	"", "count", "last", "first", "min", "max", "avg", "any", "active", "observed"
-};
-
-/* "lab '4548-4' within 180 days" */
-static void
-append_event(StringInfo buf, TmEvent *ev)
-{
-	appendStringInfo(buf, "%s ", ev->source);
-	tm_deparse_codes(buf, ev->codes);
-	if (ev->except)
-	{
-		appendStringInfoString(buf, " except ");
-		tm_deparse_codes(buf, ev->except);
-	}
-	if (ev->has_window)
-		appendStringInfo(buf, " within %d %s", ev->window_n, unit_names[ev->window_unit][ev->window_n != 1]);
-}
-
 /* "4548-4 = 8.2 %" or "2345-7 = 7.1 mmol/L (127.9 mg/dL)" */
 static void
 append_value(StringInfo buf, TmEvidence *e, TmEvent *ev)
@@ -309,7 +287,7 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			else
 			{
 				appendStringInfoString(buf, "no ");
-				append_event(buf, ev);
+				tm_deparse_event_head(buf, ev);
 			}
 			break;
 		case TM_M_ACTIVE:
@@ -326,7 +304,7 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			else
 			{
 				appendStringInfoString(buf, "no active ");
-				append_event(buf, ev);
+				tm_deparse_event_head(buf, ev);
 			}
 			break;
 		case TM_M_COVERS:
@@ -342,11 +320,11 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			}
 			else
 				appendStringInfo(buf, "no observation period covering the last %d %s", ev->window_n,
-								 unit_names[ev->window_unit][ev->window_n != 1]);
+								 tm_window_unit_name(ev));
 			break;
 		case TM_M_COUNT:
 			appendStringInfo(buf, "count " INT64_FORMAT " of ", *(int64 *) (row + a->payload));
-			append_event(buf, ev);
+			tm_deparse_event_head(buf, ev);
 			if (ev->has_where)
 				appendStringInfo(buf, " where value %s %s%s%s", tm_cmp_name(ev->where.op),
 								 float8out_internal(ev->where.lo),
@@ -359,7 +337,7 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 				TmValState *st = (TmValState *) (row + a->payload);
 
 				appendStringInfo(buf, "avg of " INT64_FORMAT " values of ", st->n);
-				append_event(buf, ev);
+				tm_deparse_event_head(buf, ev);
 				appendStringInfo(buf, " = %.6g", st->v / st->n);
 				if (ev->unit)
 					appendStringInfo(buf, " %s", ev->unit);
@@ -374,18 +352,18 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			if (!(flag & TM_F_SEEN))
 			{
 				appendStringInfoString(buf, "no usable value: ");
-				append_event(buf, ev);
+				tm_deparse_event_head(buf, ev);
 				if (ev->unit)
 					appendStringInfo(buf, " in %s or convertible to it", ev->unit);
 			}
 			else if (ev->measure == TM_M_ANY && !(flag & TM_F_PASS))
 			{
 				appendStringInfo(buf, "none of " INT64_FORMAT " values passes: ", e->nvalues);
-				append_event(buf, ev);
+				tm_deparse_event_head(buf, ev);
 			}
 			else
 			{
-				appendStringInfo(buf, "%s ", measure_names[ev->measure]);
+				appendStringInfo(buf, "%s ", tm_measure_name(ev->measure));
 				append_value(buf, e, ev);
 			}
 			break;

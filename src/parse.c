@@ -821,6 +821,34 @@ static const char unit_names[][2][8] = {
 	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
 };
 
+/* "hours", "day", ...: the window unit, singular for 1 */
+const char *
+tm_window_unit_name(const TmEvent *ev)
+{
+	return unit_names[ev->window_unit][ev->window_n != 1];
+}
+
+const char *
+tm_measure_name(TmMeasureKind m)
+{
+	return measure_names[m];
+}
+
+/* "lab '4548-4' except '4548-5' within 180 days": an event without its measure */
+void
+tm_deparse_event_head(StringInfo buf, const TmEvent *ev)
+{
+	appendStringInfo(buf, "%s ", ev->source);
+	tm_deparse_codes(buf, ev->codes);
+	if (ev->except)
+	{
+		appendStringInfoString(buf, " except ");
+		tm_deparse_codes(buf, ev->except);
+	}
+	if (ev->has_window)
+		appendStringInfo(buf, " within %d %s", ev->window_n, tm_window_unit_name(ev));
+}
+
 static void
 deparse(StringInfo buf, TmNode *n)
 {
@@ -869,19 +897,10 @@ deparse(StringInfo buf, TmNode *n)
 				if (ev->measure == TM_M_COVERS)
 				{
 					appendStringInfo(buf, "observed %d %s", ev->window_n,
-									 unit_names[ev->window_unit][ev->window_n != 1]);
+									 tm_window_unit_name(ev));
 					break;
 				}
-				appendStringInfo(buf, "%s ", ev->source);
-				tm_deparse_codes(buf, ev->codes);
-				if (ev->except)
-				{
-					appendStringInfoString(buf, " except ");
-					tm_deparse_codes(buf, ev->except);
-				}
-				if (ev->has_window)
-					appendStringInfo(buf, " within %d %s", ev->window_n,
-									 unit_names[ev->window_unit][ev->window_n != 1]);
+				tm_deparse_event_head(buf, ev);
 				if (ev->measure != TM_M_EXISTS)
 					appendStringInfo(buf, " %s", measure_names[ev->measure]);
 				if (ev->has_where)

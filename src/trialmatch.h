@@ -137,6 +137,9 @@ typedef struct TmNode
 extern TmNode *tm_parse(const char *expr);
 extern char *tm_deparse(TmNode *node);
 extern void tm_deparse_codes(StringInfo buf, List *codes);
+extern void tm_deparse_event_head(StringInfo buf, const TmEvent *ev);
+extern const char *tm_window_unit_name(const TmEvent *ev);
+extern const char *tm_measure_name(TmMeasureKind m);
 extern char *tm_caret(const char *expr, int charpos);
 extern const char *tm_cmp_name(TmCmp op);
 extern bool tm_test_passes(const TmTest *test, double v);
