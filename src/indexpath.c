@@ -399,18 +399,25 @@ tm_choose_index_paths(TmPlan *plan)
 	}
 }
 
+/* A window start in the time column's type (exact). */
+static Datum
+time_key(Oid typid, TimestampTz t)
+{
+	if (typid == TIMESTAMPTZOID)
+		return TimestampTzGetDatum(t);
+	if (typid == TIMESTAMPOID)
+		return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(t));
+	return DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(t));
+}
+
 /* The loosest bound on the time column that keeps every event at or after lower. */
 static Datum
 time_bound(Oid typid, TimestampTz lower)
 {
 	if (TIMESTAMP_NOT_FINITE(lower))
 		return (Datum) 0;
-	lower -= USECS_PER_DAY;		/* a day of slack covers every time zone */
-	if (typid == TIMESTAMPTZOID)
-		return TimestampTzGetDatum(lower);
-	if (typid == TIMESTAMPOID)
-		return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(lower));
-	return DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(lower));
+	/* a day of slack covers every time zone */
+	return time_key(typid, lower - USECS_PER_DAY);
 }
 
 /*
@@ -465,17 +472,6 @@ tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 		return true;
 	}
 	return false;
-}
-
-/* A window start in the time column's type (exact, for slice bounds). */
-static Datum
-time_key(Oid typid, TimestampTz t)
-{
-	if (typid == TIMESTAMPTZOID)
-		return TimestampTzGetDatum(t);
-	if (typid == TIMESTAMPOID)
-		return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(t));
-	return DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(t));
 }
 
 /*
