@@ -1,12 +1,12 @@
 # trialmatch: screen patients for clinical trials inside PostgreSQL (PGXS)
 
 EXTENSION = trialmatch
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = trialmatch
 OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/scan.o \
        src/eval.o src/match.o src/parallel.o src/indexpath.o \
        src/worker.o src/runs.o src/progress.o
-DATA = trialmatch--1.0.sql
+DATA = trialmatch--1.0.sql trialmatch--1.0--1.1.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 
 REGRESS = parse catalog semantics match privileges parallel omop limits

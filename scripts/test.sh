@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
+bin=${PGBIN:-/usr/lib/postgresql/15/bin}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 work=$(mktemp -d /tmp/trialmatch-test.XXXXXX)
@@ -11,8 +12,8 @@ trap 'rm -rf "$work"' EXIT
 tar -C "$top" --exclude=.git --exclude=tmp_check --exclude=tmp_check_iso --exclude=results -cf - . | tar -C "$work" -xf -
 chown -R postgres "$work"
 status=0
-runuser -u postgres -- env TMPDIR="$work" PATH=/usr/lib/postgresql/15/bin:$PATH \
-    make -C "$work" -s with_llvm=no PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config installcheck \
+runuser -u postgres -- env TMPDIR="$work" PATH=$bin:$PATH \
+    make -C "$work" -s with_llvm=no PG_CONFIG=$bin/pg_config installcheck \
     || status=$?
 if [ $status -ne 0 ]; then
     for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
