@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: regression, isolation and TAP tests, each on a
 # throwaway instance, run as the postgres OS user in a copy of the tree.
+# Arguments go to make, for a subset while working, e.g.
+#   bash scripts/test.sh REGRESS=match ISOLATION= PROVE_TESTS=t/010_pool_run.pl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -13,7 +15,7 @@ tar -C "$top" --exclude=.git --exclude=tmp_check --exclude=tmp_check_iso --exclu
 chown -R postgres "$work"
 status=0
 runuser -u postgres -- env TMPDIR="$work" PATH=$bin:$PATH \
-    make -C "$work" -s with_llvm=no PG_CONFIG=$bin/pg_config installcheck \
+    make -C "$work" -s with_llvm=no PG_CONFIG=$bin/pg_config installcheck "$@" \
     || status=$?
 if [ $status -ne 0 ]; then
     for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
