@@ -17,6 +17,12 @@ status=0
 runuser -u postgres -- env TMPDIR="$work" PATH=$bin:$PATH \
     make -C "$work" -s with_llvm=no PG_CONFIG=$bin/pg_config installcheck "$@" \
     || status=$?
+# RESULTS=dir: keep the regression outputs there (to read them line by line)
+if [ -n "${RESULTS:-}" ]; then
+    mkdir -p "$RESULTS"
+    cp -r "$work"/results/. "$RESULTS"/ 2>/dev/null || true
+    cp -r "$work"/output_iso/results/. "$RESULTS"/ 2>/dev/null || true
+fi
 if [ $status -ne 0 ]; then
     for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
         [ -f "$f" ] && { echo "=== $f"; cat "$f"; }

@@ -113,6 +113,10 @@ INSERT INTO trialmatch.criteria VALUES ('OMOP1', 3, 'inclusion', 'x', 'txt << 5'
 SELECT trialmatch.drop_source('txt');
 -- the vocabulary cannot go while << criteria need it
 DELETE FROM trialmatch.vocabulary;
+-- but registering the schema again keeps working (1.0 deleted the
+-- vocabulary row first, and refused: SPEC 2, re-registration repairs)
+SELECT trialmatch.use_omop('omop_t');
+SELECT count(*) FROM trialmatch.match_patients('OMOP1', '2026-06-01');
 
 -- leave the catalog empty for the next test
 DELETE FROM trialmatch.trials;

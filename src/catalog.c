@@ -14,6 +14,14 @@
  * at the next tm_catalog() call, never inside the callback, so a call in
  * progress keeps a consistent catalog.
  *
+ * Every call first accepts pending invalidation messages (inside a
+ * transaction block a committed change would otherwise be seen only at the
+ * next lock on a new relation), and the cache is marked valid only after a
+ * load succeeded: an error while loading (a lock timeout, a cancel) leaves
+ * it invalid, to be loaded again by the next call.  An invalidation that
+ * arrives while a load is under way bumps a counter, and such a load is
+ * used for its own call but not kept as valid.
+ *
  * IDENTIFICATION
  *	  src/catalog.c
  *
@@ -43,6 +51,7 @@
 static MemoryContext cache_cxt = NULL;
 static TmCatalog *cache = NULL;
 static bool cache_valid = false;
+static uint64 inval_count = 0;	/* invalidations seen, ever */
 static Oid	sentinel_relid = InvalidOid;
 
 PG_FUNCTION_INFO_V1(tm_catalog_changed_trigger);
@@ -61,7 +70,10 @@ static void
 inval_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == sentinel_relid)
+	{
 		cache_valid = false;
+		inval_count++;
+	}
 }
 
 void
@@ -198,8 +210,9 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 	}
 	MemoryContextSwitchTo(old);
 
-	spi_query("SELECT trial_id, position::pg_catalog.text, kind, label, expr"
-			  " FROM " TM_SCHEMA ".criteria ORDER BY trial_id, position");
+	/* positions are integers: ordered as integers, never as text */
+	spi_query("SELECT c.trial_id, c.position, c.kind, c.label, c.expr"
+			  " FROM " TM_SCHEMA ".criteria c ORDER BY c.trial_id, c.position");
 	old = MemoryContextSwitchTo(cxt);
 	for (int pass = 0; pass < 2; pass++)
 	{
@@ -232,7 +245,11 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 				continue;
 			}
 			c = &t->criteria[t->ncriteria++];
-			c->position = atoi(spi_text(tup, desc, 2));
+			{
+				bool		isnull;
+
+				c->position = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			}
 			c->exclusion = strcmp(spi_text(tup, desc, 3), "exclusion") == 0;
 			c->label = spi_text(tup, desc, 4);
 			c->expr = spi_text(tup, desc, 5);
@@ -252,12 +269,16 @@ tm_catalog(void)
 {
 	MemoryContext newcxt;
 	TmCatalog  *cat;
+	uint64		seen;
 
+	/* a change committed since the last call, even inside this transaction */
+	AcceptInvalidationMessages();
 	/* the sentinel may have changed (extension dropped and re-created) */
 	if (cache_valid && sentinel_relid != lookup_sentinel())
 		cache_valid = false;
-	if (cache_valid)
+	if (cache_valid && cache != NULL)
 		return cache;
+	cache_valid = false;
 	if (cache_cxt)
 	{
 		MemoryContextDelete(cache_cxt);
@@ -267,13 +288,13 @@ tm_catalog(void)
 
 	/*
 	 * Build under the current context so that an error frees it; move it
-	 * under CacheMemoryContext once complete.  Mark valid before reading so
-	 * that an invalidation arriving while we read marks it stale again.
+	 * under CacheMemoryContext once complete.
 	 */
 	newcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch catalog",
 								   ALLOCSET_SMALL_SIZES);
+	seen = inval_count;
 	sentinel_relid = lookup_sentinel();
-	cache_valid = true;
+
 	/*
 	 * Read the latest committed catalog (and this transaction's own
 	 * changes), as PostgreSQL reads its system catalogs: a cache built from
@@ -289,6 +310,8 @@ tm_catalog(void)
 	MemoryContextSetParent(newcxt, CacheMemoryContext);
 	cache_cxt = newcxt;
 	cache = cat;
+	/* valid only now, and only if nothing changed while we read */
+	cache_valid = (inval_count == seen);
 	return cat;
 }
 
@@ -410,7 +433,8 @@ expr_error(const char *expr, int location, int sqlstate, const char *msg,
  * the code column's type, age and sex have their patient columns.
  */
 void
-tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr)
+tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
+				 const TmCheckScope *scope)
 {
 	ListCell   *lc;
 	List	   *sources = cat->sources;
@@ -423,7 +447,7 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr)
 		case TM_N_OR:
 		case TM_N_NOT:
 			foreach(lc, node->args)
-				tm_validate_tree(lfirst(lc), cat, expr);
+				tm_validate_tree(lfirst(lc), cat, expr, scope);
 			break;
 		case TM_N_CONST:
 			break;
@@ -432,6 +456,8 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr)
 			{
 				bool		age = node->kind == TM_N_AGE;
 
+				if (scope && !scope->patients)
+					break;
 				if (patients == NULL)
 					expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 							   psprintf("%s needs a registered patient table", age ? "age" : "sex"),
@@ -455,6 +481,22 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr)
 				char	   *what;
 				List	   *all;
 
+				if (scope)
+				{
+					/* only what the registration changed */
+					if (scope->vocabulary)
+						foreach(lc, list_concat_copy(ev->codes, ev->except))
+							if (((TmCode *) lfirst(lc))->descendants &&
+								!OidIsValid(cat->ancestor_relid))
+								expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+										   "<< codes need a registered vocabulary",
+										   "trialmatch.use_omop() registers the schema's concept_ancestor table.");
+					foreach(lc, scope->sources)
+						if (strcmp(lfirst(lc), ev->source) == 0)
+							break;
+					if (lc == NULL)
+						break;
+				}
 				foreach(lc, sources)
 					if (strcmp(((TmSourceDef *) lfirst(lc))->name, ev->source) == 0)
 						src = lfirst(lc);
@@ -502,7 +544,8 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr)
 				{
 					TmCode	   *c = lfirst(lc);
 
-					if (c->descendants && !OidIsValid(cat->ancestor_relid))
+					if (c->descendants && !OidIsValid(cat->ancestor_relid) &&
+						(scope == NULL || scope->vocabulary))
 						expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
 								   "<< codes need a registered vocabulary",
 								   "trialmatch.use_omop() registers the schema's concept_ancestor table.");
@@ -586,7 +629,7 @@ tm_criteria_check_trigger(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cat = load_catalog(CurrentMemoryContext, false, false);
-		tm_validate_tree(tree, cat, expr);
+		tm_validate_tree(tree, cat, expr, NULL);
 		SPI_finish();
 	}
 
@@ -594,15 +637,45 @@ tm_criteria_check_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
+/* The names in a transition table of trialmatch.sources, into scope. */
+static void
+scope_add_names(TmCheckScope *scope, const char *table)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT t.name FROM %s t", quote_identifier(table));
+	spi_query(sql.data);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		if (name)
+			scope->sources = lappend(scope->sources, name);
+	}
+}
+
 /*
- * AFTER statement on sources and patient_source: every stored criterion
- * must still evaluate, or the change is refused.
+ * AFTER statement on sources, patient_source and vocabulary: the stored
+ * criteria that read what the statement changed must still evaluate, or
+ * the change is refused.  Only what changed is checked (SPEC 2): after a
+ * nightly reload that drops every table, registering one source again is
+ * not blocked by another source that is still missing, so registering
+ * them all again, in any order, repairs the catalog.
+ *
+ * The triggers on sources carry transition tables tm_old / tm_new (1.1);
+ * a trigger without them (a 1.0 catalog not yet updated) checks every
+ * source, as 1.0 did.
  */
 Datum
 tm_sources_check_trigger(PG_FUNCTION_ARGS)
 {
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TmCatalog  *cat;
 	ListCell   *lc;
+	TmCheckScope scope = {false, false, NIL};
+	const TmCheckScope *use = &scope;
+	const char *relname;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "tm_sources_check_trigger: not called by trigger manager");
@@ -610,6 +683,28 @@ tm_sources_check_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);	/* a restore: see above */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	relname = RelationGetRelationName(trigdata->tg_relation);
+	if (strcmp(relname, "patient_source") == 0)
+		scope.patients = true;
+	else if (strcmp(relname, "vocabulary") == 0)
+		scope.vocabulary = true;
+	else if (trigdata->tg_oldtable == NULL && trigdata->tg_newtable == NULL)
+		use = NULL;
+	else
+	{
+		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+			elog(ERROR, "SPI_register_trigger_data failed");
+		spi_read_only = false;
+		if (trigdata->tg_oldtable)
+			scope_add_names(&scope, trigdata->tg_trigger->tgoldtable);
+		if (trigdata->tg_newtable)
+			scope_add_names(&scope, trigdata->tg_trigger->tgnewtable);
+		if (scope.sources == NIL)
+		{
+			SPI_finish();
+			return PointerGetDatum(NULL);	/* no row changed */
+		}
+	}
 	cat = load_catalog(CurrentMemoryContext, true, false);
 	foreach(lc, cat->trials)
 	{
@@ -620,9 +715,10 @@ tm_sources_check_trigger(PG_FUNCTION_ARGS)
 			TmCriterion *c = &t->criteria[i];
 			MemoryContext old = CurrentMemoryContext;
 
+			CHECK_FOR_INTERRUPTS();
 			PG_TRY();
 			{
-				tm_validate_tree(c->tree, cat, c->expr);
+				tm_validate_tree(c->tree, cat, c->expr, use);
 			}
 			PG_CATCH();
 			{

@@ -233,7 +233,20 @@ extern const Oid tm_value_types[6];
 extern const Oid tm_text_types[2];
 extern const Oid tm_int_types[3];
 extern const Oid tm_unit_types[4];
-extern void tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr);
+/*
+ * What a registration changed, and so what a stored criterion is checked
+ * for when it changes (SPEC 2: a registration is checked only for what it
+ * changes).  NULL scope: check everything (a criterion being written).
+ */
+typedef struct TmCheckScope
+{
+	bool		patients;		/* age and sex: the patient table changed */
+	bool		vocabulary;		/* << codes: the vocabulary changed */
+	List	   *sources;		/* names of the sources registered or dropped */
+} TmCheckScope;
+
+extern void tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
+							 const TmCheckScope *scope);
 
 /* ----------------------------------------------------------------
  * Per-call plan (plan.c)

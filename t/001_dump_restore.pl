@@ -39,6 +39,9 @@ $node->safe_psql('src', q{
 my $query = q{SELECT md5(string_agg(format('%s %s %s %s', patient_id, status, failed, unknown), ',' ORDER BY patient_id))
   FROM trialmatch.match_patients('T', '2026-01-01 00:00+00')};
 my $before = $node->safe_psql('src', $query);
+like($before, qr/^[0-9a-f]{32}$/, 'the source database screens patients (an md5 of rows, not of nothing)');
+is($node->safe_psql('src', q{SELECT count(*) FROM trialmatch.match_patients('T', '2026-01-01 00:00+00') WHERE status = 'eligible'}) > 0,
+	1, 'and finds eligible patients');
 
 my $dump = PostgreSQL::Test::Utils::tempdir() . '/dump.sql';
 $node->command_ok([ 'pg_dump', '-d', $node->connstr('src'), '-f', $dump ], 'pg_dump');
