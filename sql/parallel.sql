@@ -31,6 +31,16 @@ INSERT INTO trialmatch.criteria VALUES
   ('Q', 8, 'exclusion', 'active', $$qmed ('D1', 'D2') active$$),
   ('Q', 9, 'inclusion', 'span', $$qmed 'D1%' within 3 months count >= 1 or unknown$$);
 
+-- rows in one result and not the other, in both directions, duplicates
+-- counted (a path that returned a patient twice would show)
+CREATE FUNCTION q_diff(a regclass, b regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM ((TABLE %s EXCEPT ALL TABLE %s) UNION ALL (TABLE %s EXCEPT ALL TABLE %s)) d',
+                 a, b, b, a) INTO n;
+  RETURN n;
+END $$;
+
 SET min_parallel_table_scan_size = 0;
 SET trialmatch.max_parallel_workers = 0;
 CREATE TEMP TABLE r0 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
@@ -50,11 +60,11 @@ RESET min_parallel_table_scan_size;
 CREATE TEMP TABLE rs AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
 
 SELECT count(*) AS patients,
-       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE r1) d) AS diff_1_worker,
-       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE r2) d) AS diff_2_workers,
-       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE rn) d) AS diff_no_slot,
-       (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE rs) d) AS diff_small,
-       (SELECT count(*) FROM (TABLE a0 EXCEPT TABLE a1) d) + (SELECT count(*) FROM (TABLE a0 EXCEPT TABLE a2) d) AS diff_attrition
+       q_diff('r0', 'r1') AS diff_1_worker,
+       q_diff('r0', 'r2') AS diff_2_workers,
+       q_diff('r0', 'rn') AS diff_no_slot,
+       q_diff('r0', 'rs') AS diff_small,
+       q_diff('a0', 'a1') + q_diff('a0', 'a2') AS diff_attrition
   FROM r0;
 -- a non-trivial mix of answers
 SELECT status, count(*) FROM r0 GROUP BY 1 ORDER BY 1;
@@ -107,13 +117,13 @@ RESET work_mem;
 CREATE TEMP TABLE s_par AS SELECT * FROM trialmatch.match_patients('SLICE', '2026-06-01');
 RESET min_parallel_table_scan_size;
 SELECT count(*) FILTER (WHERE status = 'eligible') AS eligible,
-       (SELECT count(*) FROM (TABLE s_serial EXCEPT TABLE s_par) d) AS diff_sliced,
-       (SELECT count(*) FROM (TABLE s_serial EXCEPT TABLE s_par_lossy) d) AS diff_sliced_lossy
+       q_diff('s_serial', 's_par') AS diff_sliced,
+       q_diff('s_serial', 's_par_lossy') AS diff_sliced_lossy
   FROM s_serial;
 DROP INDEX q_lab_code_t;
 CREATE TEMP TABLE s_full AS SELECT * FROM trialmatch.match_patients('SLICE', '2026-06-01');
 CREATE INDEX q_lab_code_t ON q_lab (code, t);
-SELECT count(*) AS diff_index_vs_full FROM (TABLE s_full EXCEPT TABLE s_serial) d;
+SELECT q_diff('s_full', 's_serial') AS diff_index_vs_full;
 
 -- rows whose time is NULL are read from the fallback column: the index path
 -- must not bound them by the time column
@@ -133,11 +143,11 @@ ALTER TABLE q_lab DROP COLUMN t_date;
 SET trialmatch.max_parallel_workers = 2;
 SELECT count(*) AS patients,
        count(*) FILTER (WHERE status = 'eligible') AS eligible,
-       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_index) d) AS diff_index,
-       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_lossy) d) AS diff_lossy,
-       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_par) d) AS diff_parallel,
-       (SELECT count(*) FROM (TABLE n_full EXCEPT TABLE n_par_lossy) d) AS diff_parallel_lossy,
-       (SELECT count(*) FROM (TABLE n_fb_full EXCEPT TABLE n_fb_index) d) AS diff_fallback
+       q_diff('n_full', 'n_index') AS diff_index,
+       q_diff('n_full', 'n_lossy') AS diff_lossy,
+       q_diff('n_full', 'n_par') AS diff_parallel,
+       q_diff('n_full', 'n_par_lossy') AS diff_parallel_lossy,
+       q_diff('n_fb_full', 'n_fb_index') AS diff_fallback
   FROM n_full;
 DROP INDEX q_lab_code_t;
 
@@ -149,11 +159,12 @@ SET min_parallel_table_scan_size = 0;
 CREATE TEMP TABLE rh AS SELECT (patient_id + 1000000000) / 700001 AS patient_id, status, failed, unknown
   FROM trialmatch.match_patients('Q', '2026-06-01');
 RESET min_parallel_table_scan_size;
-SELECT count(*) AS patients, (SELECT count(*) FROM (TABLE r0 EXCEPT TABLE rh) d) AS diff_sparse FROM rh;
+SELECT count(*) AS patients, q_diff('r0', 'rh') AS diff_sparse FROM rh;
 
 RESET trialmatch.max_parallel_workers;
 
 DROP TABLE q_pat, q_lab, q_med;
+DROP FUNCTION q_diff(regclass, regclass);
 
 -- leave the catalog empty for the next test
 DELETE FROM trialmatch.trials;

@@ -137,6 +137,26 @@ call_context(void)
 								 ALLOCSET_DEFAULT_SIZES);
 }
 
+/* How each source of a population call was read, for the DEBUG1 report. */
+static char *
+describe_reads(TmPlan *plan)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+
+		appendStringInfo(&buf, "%s%s: ", i ? ", " : "", ps->def->name);
+		if (OidIsValid(ps->indexoid))
+			appendStringInfo(&buf, "%d index ranges", ps->nunits);
+		else
+			appendStringInfoString(&buf, "whole table");
+	}
+	return buf.data;
+}
+
 /* Plan and evaluate one trial over the whole patient table. */
 static TmPlan *
 population(TmTrial **trial, char *trial_id, TimestampTz as_of)
@@ -150,8 +170,10 @@ population(TmTrial **trial, char *trial_id, TimestampTz as_of)
 	tm_run_population(plan);
 	ereport(DEBUG1,
 			(errmsg_internal("trialmatch: trial \"%s\": %d patients, %d of %d parallel workers launched, "
+							 "sources read: %s; "
 							 "state %d bytes per patient, memory %zu kB local + %zu kB shared",
-							 trial_id, plan->pats.n, plan->launched, plan->planned, plan->width,
+							 trial_id, plan->pats.n, plan->launched, plan->planned,
+							 plan->nsources ? describe_reads(plan) : "none", plan->width,
 							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024,
 							 plan->shared_bytes / 1024)));
 	return plan;

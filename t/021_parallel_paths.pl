@@ -1,0 +1,75 @@
+# sql/parallel.sql checks that parallel workers, index ranges and the
+# serial path agree; this test checks that each path is actually taken
+# when it should be (from the DEBUG1 report of a population call), so that
+# the agreement checks cannot pass because a path silently stopped being
+# chosen.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('parallel_paths');
+$node->init;
+$node->append_conf('postgresql.conf', "max_worker_processes = 16\nmax_parallel_workers = 8\n");
+$node->start;
+$node->safe_psql('postgres', q{
+  SET timezone = 'UTC';
+  CREATE EXTENSION trialmatch;
+  CREATE TABLE q_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
+  INSERT INTO q_pat SELECT i, date '1940-01-01' + (i * 7919 % 25000), 'F' FROM generate_series(1, 3000) i;
+  CREATE TABLE q_lab (patient_id int8, code text, t timestamptz, v numeric, u text);
+  INSERT INTO q_lab SELECT i % 3100 + 1, 'L' || (i % 17), timestamptz '2026-06-01' - (i % 700) * interval '1 day',
+         (abs(hashint4(i)) % 200) / 10.0, 'mg/dL'
+    FROM generate_series(1, 200000) i;
+  SELECT trialmatch.set_patients('q_pat');
+  SELECT trialmatch.add_source('qlab', 'q_lab', time_column => 't', value_column => 'v', unit_column => 'u');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('WIDE'), ('NARROW');
+  INSERT INTO trialmatch.criteria VALUES
+    ('WIDE', 1, 'inclusion', 'any lab', $$qlab 'L1%' within 2 years any >= 19.5$$),
+    ('NARROW', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 90 days last > 5$$);
+});
+
+# the DEBUG1 report of one call under the given settings
+sub report
+{
+	my ($settings, $trial) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET client_min_messages = debug1; $settings\n"
+		  . "SELECT count(*) FROM trialmatch.match_patients('$trial', '2026-06-01');");
+	is($ret, 0, "call of $trial with: $settings");
+	my ($line) = grep { /trialmatch: trial "$trial"/ } split /\n/, $err;
+	return $line // '';
+}
+
+my $r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;', 'WIDE');
+like($r, qr/3000 patients/, 'the report counts the patients');
+like($r, qr/([12]) of 2 parallel workers launched/, 'a whole-table scan launches workers');
+like($r, qr/qlab: whole table/, 'and reads the table whole');
+
+$r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 1;', 'WIDE');
+like($r, qr/1 of 1 parallel workers launched/, 'one worker when one is allowed');
+
+$r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 0;', 'WIDE');
+like($r, qr/0 of 0 parallel workers launched/, 'none with trialmatch.max_parallel_workers = 0');
+
+$r = report('SET min_parallel_table_scan_size = 0; SET max_parallel_workers = 0;', 'WIDE');
+like($r, qr/0 of \d parallel workers launched/, 'none when no slot is free (the leader scans alone)');
+
+$r = report(q{SET min_parallel_table_scan_size = '1GB';}, 'WIDE');
+like($r, qr/0 of 0 parallel workers launched/, 'a table below min_parallel_table_scan_size stays serial');
+
+# no index: the narrow trial scans the whole table; with an index on
+# (code, time) and statistics it reads index ranges
+$r = report('SET trialmatch.max_parallel_workers = 0;', 'NARROW');
+like($r, qr/qlab: whole table/, 'no index: whole table');
+$node->safe_psql('postgres', 'CREATE INDEX q_lab_code_t ON q_lab (code, t); ANALYZE q_lab;');
+$r = report('SET trialmatch.max_parallel_workers = 0;', 'NARROW');
+like($r, qr/qlab: 1 index ranges/, 'an exact code in a short window reads one index range');
+$r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;', 'NARROW');
+like($r, qr/qlab: \d+ index ranges/, 'also when workers are allowed');
+$r = report('SET trialmatch.max_parallel_workers = 0;', 'WIDE');
+like($r, qr/qlab: whole table/, 'a wide criterion (a prefix over two years) still scans the whole table');
+
+$node->stop;
+done_testing();
