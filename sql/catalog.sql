@@ -14,7 +14,10 @@ SELECT * FROM trialmatch.match_patients('nope');
 
 -- set_patients: wrong relation, column, type
 SELECT trialmatch.set_patients('no_such_table');
-SELECT trialmatch.set_patients('lab_view');
+-- a view is a relation SELECT can read (1.1); a sequence is not a relation to register
+CREATE SEQUENCE lab_seq;
+SELECT trialmatch.set_patients('lab_seq');
+DROP SEQUENCE lab_seq;
 SELECT trialmatch.set_patients('pat', id_column => 'id');
 SELECT trialmatch.set_patients('pat', sex_column => 'note');
 SELECT trialmatch.set_patients('pat', birth_date_column => 'sex');

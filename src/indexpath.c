@@ -21,8 +21,10 @@
  *
  * Prefix codes ('E11%') become the range [prefix, prefix || U+10FFFF), which
  * holds every string starting with the prefix only when the index orders
- * text by code point: collations "C", "POSIX", and glibc's "C.UTF-8".  With
- * any other collation a source with prefix codes is scanned whole.
+ * text by code point: collations "C", "POSIX", and libc's "C.UTF-8" (never
+ * ICU, even a database default whose LC_COLLATE is "C.UTF-8").  With any
+ * other collation a source with prefix codes is scanned whole.  Exact codes
+ * need a deterministic collation (equal only when byte-equal).
  *
  * IDENTIFICATION
  *	  src/indexpath.c
@@ -63,7 +65,12 @@
  */
 #define TM_INDEX_FRACTION 0.15
 
-/* Does this collation order text by code point (so prefixes are ranges)? */
+/*
+ * Does this collation order text by code point (so prefixes are ranges)?
+ * Only "C" and "POSIX" (lc_collate_is_c) and libc's "C.UTF-8": never an ICU
+ * collation, the database default included when its provider is ICU (its
+ * LC_COLLATE may well say "C.UTF-8" and mean nothing for the order).
+ */
 static bool
 collation_is_codepoint(Oid collation)
 {
@@ -73,7 +80,12 @@ collation_is_codepoint(Oid collation)
 	if (!OidIsValid(collation) || lc_collate_is_c(collation))
 		return true;
 	if (collation == DEFAULT_COLLATION_OID)
+	{
+		/* non-NULL only for a non-libc (ICU) default */
+		if (pg_newlocale_from_collation(DEFAULT_COLLATION_OID) != NULL)
+			return false;
 		name = setlocale(LC_COLLATE, NULL);
+	}
 	else
 	{
 		Form_pg_collation coll;
@@ -98,9 +110,11 @@ collation_is_codepoint(Oid collation)
 
 /* A btree index led by the code column (and then, ideally, the time column). */
 static Oid
-find_code_index(TmPlanSource *ps, bool prefixes, bool *with_time)
+find_code_index(TmPlanSource *ps, TmLeaf *leaf, bool prefixes, bool *with_time)
 {
-	List	   *indexes = RelationGetIndexList(ps->rel);
+	List	   *indexes = RelationGetIndexList(leaf->rel);
+	AttrNumber	codeatt = tm_leaf_attnum(leaf, ps->code.attnum);
+	AttrNumber	timeatt = tm_leaf_attnum(leaf, ps->time.attnum);
 	ListCell   *lc;
 	Oid			best = InvalidOid;
 
@@ -116,7 +130,7 @@ find_code_index(TmPlanSource *ps, bool prefixes, bool *with_time)
 			(!idx->rd_index->indcheckxmin ||
 			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
 								   TransactionXmin)) &&
-			idx->rd_index->indkey.values[0] == ps->code.attnum &&
+			codeatt != 0 && idx->rd_index->indkey.values[0] == codeatt &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
 										   idx->rd_opcintype[0], BTEqualStrategyNumber)) &&
@@ -129,7 +143,7 @@ find_code_index(TmPlanSource *ps, bool prefixes, bool *with_time)
 		/* an index condition on the time would miss rows read from the fallback */
 		time = ok && ps->end_time.attnum == 0 && ps->time_fallback.attnum == 0 &&
 			idx->rd_index->indnkeyatts >= 2 &&
-			idx->rd_index->indkey.values[1] == ps->time.attnum &&
+			timeatt != 0 && idx->rd_index->indkey.values[1] == timeatt &&
 			idx->rd_opcintype[1] == ps->time.typid &&
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[1], ps->time.typid, ps->time.typid,
 										   BTGreaterEqualStrategyNumber));
@@ -228,7 +242,7 @@ tm_index_units(TmPlan *plan, int srcidx)
 
 /* Share of the code column's rows holding this code, from pg_statistic. */
 static double
-code_fraction(TmPlanSource *ps, TmCode *code, HeapTuple stats)
+code_fraction(TmPlanSource *ps, TmLeaf *leaf, TmCode *code, HeapTuple stats)
 {
 	Form_pg_statistic st = (Form_pg_statistic) GETSTRUCT(stats);
 	AttStatsSlot sslot;
@@ -296,7 +310,7 @@ code_fraction(TmPlanSource *ps, TmCode *code, HeapTuple stats)
 		}
 		return prefixsum + rest * Min(share, 1.0);
 	}
-	ndistinct = st->stadistinct < 0 ? -st->stadistinct * Max(ps->rel->rd_rel->reltuples, 1) :
+	ndistinct = st->stadistinct < 0 ? -st->stadistinct * Max(leaf->rel->rd_rel->reltuples, 1) :
 		st->stadistinct;
 	if (ndistinct <= nmcv)
 		return 0.0001;			/* not among all the values seen: rare */
@@ -305,14 +319,15 @@ code_fraction(TmPlanSource *ps, TmCode *code, HeapTuple stats)
 
 /* Share of the time column's rows at or after lower, from its histogram. */
 static double
-time_fraction(TmPlan *plan, TmPlanSource *ps, TimestampTz lower)
+time_fraction(TmPlan *plan, TmPlanSource *ps, TmLeaf *leaf, TimestampTz lower)
 {
 	HeapTuple	stats;
 	AttStatsSlot sslot;
 	double		frac = 1.0;
 
-	stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(ps->rel)),
-							Int16GetDatum(ps->time.attnum), BoolGetDatum(false));
+	stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(leaf->rel)),
+							Int16GetDatum(tm_leaf_attnum(leaf, ps->time.attnum)),
+							BoolGetDatum(false));
 	if (!HeapTupleIsValid(stats))
 		return 1.0;
 	if (get_attstatsslot(&sslot, stats, STATISTIC_KIND_HISTOGRAM, InvalidOid, ATTSTATSSLOT_VALUES))
@@ -332,8 +347,9 @@ time_fraction(TmPlan *plan, TmPlanSource *ps, TimestampTz lower)
 }
 
 /*
- * Decide, for each source of a population call, whether to read it through
- * an index.  Sets ps->indexoid (InvalidOid: whole-table scan).
+ * Decide, for each leaf of each source of a population call, whether to
+ * read it through an index: each leaf (partition, child) by its own
+ * indexes and statistics.  Sets leaf->indexoid (InvalidOid: whole scan).
  */
 void
 tm_choose_index_paths(TmPlan *plan)
@@ -343,59 +359,73 @@ tm_choose_index_paths(TmPlan *plan)
 		TmPlanSource *ps = &plan->sources[s];
 		bool		exact = true;
 		bool		anycode = false;
-		bool		with_time;
-		Oid			indexoid;
-		HeapTuple	stats;
-		double		frac = 0;
+		int			ncodes = 0;
 
-		ps->indexoid = InvalidOid;
+		ps->use_index = false;
+		ps->index_time = true;
+		for (int l = 0; l < ps->read.nleaves; l++)
+			ps->read.leaves[l].indexoid = InvalidOid;
 		for (int k = 0; k < ps->natoms; k++)
 		{
 			ListCell   *lc;
 
 			if (plan->atoms[ps->atoms[k]].codes == NIL)
 				anycode = true;
+			ncodes += list_length(plan->atoms[ps->atoms[k]].codes);
 			foreach(lc, plan->atoms[ps->atoms[k]].codes)
 				if (((TmCode *) lfirst(lc))->prefix)
 					exact = false;
 		}
-		if (anycode || ps->rel->rd_rel->reltuples < 10000)
-			continue;
 		/* thousands of ranges: a whole scan is cheaper, and units are O(n^2) to build */
-		{
-			int			ncodes = 0;
+		if (!anycode && ncodes <= 1000)
+			for (int l = 0; l < ps->read.nleaves; l++)
+			{
+				TmLeaf	   *leaf = &ps->read.leaves[l];
+				bool		with_time;
+				Oid			indexoid;
+				HeapTuple	stats;
+				double		frac = 0;
 
-			for (int k = 0; k < ps->natoms; k++)
-				ncodes += list_length(plan->atoms[ps->atoms[k]].codes);
-			if (ncodes > 1000)
-				continue;
-		}
-		indexoid = find_code_index(ps, !exact, &with_time);
-		if (!OidIsValid(indexoid))
-			continue;
-		stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(ps->rel)),
-								Int16GetDatum(ps->code.attnum), BoolGetDatum(false));
-		if (!HeapTupleIsValid(stats))
-			continue;			/* never analyzed: no estimate, scan it all */
-		tm_index_units(plan, s);
-		for (int i = 0; i < ps->nunits; i++)
-		{
-			TmIndexUnit *u = &ps->units[i];
-			double		f = code_fraction(ps, u->code, stats);
+				if (leaf->rel->rd_rel->reltuples < 10000)
+					continue;
+				indexoid = find_code_index(ps, leaf, !exact, &with_time);
+				if (!OidIsValid(indexoid))
+					continue;
+				stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(leaf->rel)),
+										Int16GetDatum(tm_leaf_attnum(leaf, ps->code.attnum)),
+										BoolGetDatum(false));
+				if (!HeapTupleIsValid(stats))
+					continue;	/* never analyzed: no estimate, scan it all */
+				if (ps->units == NULL)
+					tm_index_units(plan, s);
+				for (int i = 0; i < ps->nunits; i++)
+				{
+					TmIndexUnit *u = &ps->units[i];
+					double		f = code_fraction(ps, leaf, u->code, stats);
 
-			if (u->has_lower && ps->end_time.attnum == 0)
-				f *= time_fraction(plan, ps, u->lower);
-			frac += f;
-		}
-		ReleaseSysCache(stats);
-		elog(DEBUG1, "trialmatch: %s: %d index ranges estimated at %.2f%% of the table",
-			 ps->what, ps->nunits, frac * 100);
-		if (frac < TM_INDEX_FRACTION)
-		{
-			ps->indexoid = indexoid;
-			ps->index_time = with_time;
-			ps->index_rows = frac * ps->rel->rd_rel->reltuples;
-		}
+					if (u->has_lower && ps->end_time.attnum == 0)
+						f *= time_fraction(plan, ps, leaf, u->lower);
+					frac += f;
+				}
+				ReleaseSysCache(stats);
+				if (leaf->rel == ps->rel)
+					elog(DEBUG1, "trialmatch: %s: %d index ranges estimated at %.2f%% of the table",
+						 ps->what, ps->nunits, frac * 100);
+				else
+					elog(DEBUG1, "trialmatch: %s: %d index ranges estimated at %.2f%% of \"%s\"",
+						 ps->what, ps->nunits, frac * 100, RelationGetRelationName(leaf->rel));
+				if (frac < TM_INDEX_FRACTION)
+				{
+					leaf->indexoid = indexoid;
+					leaf->index_time = with_time;
+					leaf->index_rows = frac * leaf->rel->rd_rel->reltuples;
+					ps->use_index = true;
+					ps->index_time &= with_time;
+				}
+			}
+		/* time slices need the time column second in every index read */
+		if (!ps->use_index)
+			ps->index_time = false;
 	}
 }
 
@@ -523,7 +553,7 @@ tm_slice_units(TmPlan *plan, int srcidx, int nslices)
 
 /* Scan keys for one unit: code = c [and time >= bound]. */
 int
-tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index, ScanKey keys)
+tm_index_unit_keys(TmPlan *plan, int srcidx, int leaf, int unit, Relation index, ScanKey keys)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
 	TmIndexUnit *u = &ps->units[unit];
@@ -602,7 +632,7 @@ tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index, ScanKey k
 		}
 		return nkeys;
 	}
-	if (ps->index_time && u->has_lower && !TIMESTAMP_NOT_FINITE(u->lower))
+	if (ps->read.leaves[leaf].index_time && u->has_lower && !TIMESTAMP_NOT_FINITE(u->lower))
 	{
 		Oid			t = ps->time.typid;
 

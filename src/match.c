@@ -147,12 +147,30 @@ describe_reads(TmPlan *plan)
 	for (int i = 0; i < plan->nsources; i++)
 	{
 		TmPlanSource *ps = &plan->sources[i];
+		TmRelation *r = &ps->read;
+		int			ranges = 0,
+					whole = 0;
 
 		appendStringInfo(&buf, "%s%s: ", i ? ", " : "", ps->def->name);
-		if (OidIsValid(ps->indexoid))
-			appendStringInfo(&buf, "%d index ranges", ps->nunits);
+		if (r->executor)
+		{
+			appendStringInfoString(&buf, "executor");
+			continue;
+		}
+		for (int l = 0; l < r->nleaves; l++)
+		{
+			if (OidIsValid(r->leaves[l].indexoid))
+				ranges++;
+			else
+				whole++;
+		}
+		if (ranges > 0)
+			appendStringInfo(&buf, "%d index ranges%s", ps->nunits,
+							 whole ? " and whole tables" : "");
 		else
 			appendStringInfoString(&buf, "whole table");
+		if (r->nleaves > 1 || r->npruned > 0)
+			appendStringInfo(&buf, " (%d of %d partitions)", r->nleaves, r->nleaves + r->npruned);
 	}
 	return buf.data;
 }

@@ -61,7 +61,8 @@ int			tm_max_parallel_workers = 2;
 #define TM_KEY_STATE	UINT64CONST(0x7E57000000000005)
 #define TM_KEY_SOURCES	UINT64CONST(0x7E57000000000006)
 #define TM_KEY_CATALOG	UINT64CONST(0x7E57000000000007)
-#define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + source index */
+#define TM_KEY_LEAVES	UINT64CONST(0x7E57000000000008)
+#define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + leaf index */
 
 typedef struct TmParallelShared
 {
@@ -76,14 +77,28 @@ typedef struct TmParallelShared
 	int			nworkers;
 } TmParallelShared;
 
-/* How each source is read: a parallel heap scan, or index units handed out by a counter. */
+/*
+ * How each source is read: by the leader alone before (executor), or per
+ * leaf, a parallel heap scan or index units; the index units of all its
+ * leaves are handed out by one counter, leaf by leaf.
+ */
 typedef struct TmParallelSource
 {
-	Oid			indexoid;
+	bool		executor;
 	bool		index_time;
 	int			nslices;
+	int			firstleaf;		/* into the TM_KEY_LEAVES array */
+	int			nleaves;
 	pg_atomic_uint32 next_unit;
 } TmParallelSource;
+
+/* The leaves the leader opened and how it chose to read each. */
+typedef struct TmParallelLeaf
+{
+	Oid			relid;
+	Oid			indexoid;
+	bool		index_time;
+} TmParallelLeaf;
 
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
 
@@ -101,6 +116,9 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	if (n <= 0 || plan->nsources == 0 || plan->pats.n == 0)
 		return 0;
+	/* unit concepts looked up through the executor: not from workers */
+	if (plan->conceptrel && plan->conceptread.executor)
+		return 0;
 	/*
 	 * Sources scanned whole count by their size.  Sources read through index
 	 * ranges do not: measured on 2 cores, starting workers, zeroing their
@@ -108,8 +126,9 @@ tm_parallel_workers_for(TmPlan *plan)
 	 * workers do run (for the whole scans), they share the ranges too.
 	 */
 	for (int i = 0; i < plan->nsources; i++)
-		if (!OidIsValid(plan->sources[i].indexoid))
-			pages += RelationGetNumberOfBlocks(plan->sources[i].rel);
+		for (int l = 0; l < plan->sources[i].read.nleaves; l++)
+			if (!OidIsValid(plan->sources[i].read.leaves[l].indexoid))
+				pages += RelationGetNumberOfBlocks(plan->sources[i].read.leaves[l].rel);
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
 	/* each worker's state lives in dynamic shared memory: keep it under 1 GB */
@@ -220,15 +239,28 @@ participate(TmPlan *plan, shm_toc *toc)
 
 	for (int i = 0; i < plan->nsources; i++)
 	{
-		if (OidIsValid(srcs[i].indexoid))
+		TmPlanSource *ps = &plan->sources[i];
+
+		/* the leader read it before the workers started */
+		if (srcs[i].executor)
+			continue;
+		if (ps->use_index)
 		{
+			uint32		total = (uint32) ps->read.nleaves * (uint32) ps->nunits;
 			uint32		u;
 
-			while ((u = pg_atomic_fetch_add_u32(&srcs[i].next_unit, 1)) < (uint32) plan->sources[i].nunits)
-				tm_scan_units(plan, i, (int) u, 1);
+			while ((u = pg_atomic_fetch_add_u32(&srcs[i].next_unit, 1)) < total)
+			{
+				int			l = (int) (u / (uint32) ps->nunits);
+
+				if (OidIsValid(ps->read.leaves[l].indexoid))
+					tm_scan_units(plan, i, l, (int) (u % (uint32) ps->nunits), 1);
+			}
 		}
-		else
-			tm_scan_source(plan, i, false, 0, shm_toc_lookup(toc, TM_KEY_SCAN + i, false));
+		for (int l = 0; l < ps->read.nleaves; l++)
+			if (!OidIsValid(ps->read.leaves[l].indexoid))
+				tm_scan_source(plan, i, l, false, 0,
+							   shm_toc_lookup(toc, TM_KEY_SCAN + srcs[i].firstleaf + l, false));
 	}
 }
 
@@ -243,10 +275,16 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	Size		mapsize = (Size) plan->pats.mask + 1;
 	Size		keysize = plan->pats.dense ? 1 : mapsize;
 	Size		statesize = (Size) plan->pats.n * plan->width;
-	Size	   *scansize = palloc(sizeof(Size) * plan->nsources);
+	Size	   *scansize;
 	char	   *p;
 	char	   *states;
 	TmParallelSource *srcs;
+	TmParallelLeaf *leaves;
+	int			nleaves = 0;
+
+	for (int i = 0; i < plan->nsources; i++)
+		nleaves += plan->sources[i].read.nleaves;
+	scansize = palloc0(sizeof(Size) * Max(nleaves, 1));
 
 	Assert(plan->ntrials == 1);
 	EnterParallelMode();
@@ -259,12 +297,18 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int32) * mapsize);
 	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * nworkers, 1));
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
-	shm_toc_estimate_keys(&pcxt->estimator, 7 + plan->nsources);
-	for (int i = 0; i < plan->nsources; i++)
-	{
-		scansize[i] = table_parallelscan_estimate(plan->sources[i].rel, snapshot);
-		shm_toc_estimate_chunk(&pcxt->estimator, scansize[i]);
-	}
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelLeaf) * Max(nleaves, 1));
+	shm_toc_estimate_keys(&pcxt->estimator, 8 + nleaves);
+	for (int i = 0, k = 0; i < plan->nsources; i++)
+		for (int l = 0; l < plan->sources[i].read.nleaves; l++, k++)
+		{
+			TmLeaf	   *leaf = &plan->sources[i].read.leaves[l];
+
+			if (OidIsValid(leaf->indexoid))
+				continue;
+			scansize[k] = table_parallelscan_estimate(leaf->rel, snapshot);
+			shm_toc_estimate_chunk(&pcxt->estimator, scansize[k]);
+		}
 	InitializeParallelDSM(pcxt);
 
 	shared = shm_toc_allocate(pcxt->toc, sizeof(TmParallelShared));
@@ -294,31 +338,44 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	memset(states, 0, statesize * pcxt->nworkers);
 	shm_toc_insert(pcxt->toc, TM_KEY_STATE, states);
 	srcs = shm_toc_allocate(pcxt->toc, sizeof(TmParallelSource) * plan->nsources);
-	for (int i = 0; i < plan->nsources; i++)
+	leaves = shm_toc_allocate(pcxt->toc, sizeof(TmParallelLeaf) * Max(nleaves, 1));
+	for (int i = 0, k = 0; i < plan->nsources; i++)
 	{
-		srcs[i].indexoid = plan->sources[i].indexoid;
-		srcs[i].index_time = plan->sources[i].index_time;
+		TmPlanSource *ps = &plan->sources[i];
+
+		srcs[i].executor = ps->read.executor;
+		srcs[i].index_time = ps->index_time;
 		srcs[i].nslices = (nworkers + 1) * TM_SLICES_PER_PARTICIPANT;
-		if (OidIsValid(srcs[i].indexoid))
+		srcs[i].firstleaf = k;
+		srcs[i].nleaves = ps->read.nleaves;
+		if (ps->use_index)
 			tm_slice_units(plan, i, srcs[i].nslices);
 		pg_atomic_init_u32(&srcs[i].next_unit, 0);
+		for (int l = 0; l < ps->read.nleaves; l++, k++)
+		{
+			TmLeaf	   *leaf = &ps->read.leaves[l];
+
+			leaves[k].relid = RelationGetRelid(leaf->rel);
+			leaves[k].indexoid = leaf->indexoid;
+			leaves[k].index_time = leaf->index_time;
+			if (!OidIsValid(leaf->indexoid))
+			{
+				ParallelTableScanDesc pscan = shm_toc_allocate(pcxt->toc, scansize[k]);
+
+				table_parallelscan_initialize(leaf->rel, pscan, snapshot);
+				shm_toc_insert(pcxt->toc, TM_KEY_SCAN + k, pscan);
+			}
+		}
 	}
 	shm_toc_insert(pcxt->toc, TM_KEY_SOURCES, srcs);
-	for (int i = 0; i < plan->nsources; i++)
-	{
-		ParallelTableScanDesc pscan = shm_toc_allocate(pcxt->toc, scansize[i]);
-
-		table_parallelscan_initialize(plan->sources[i].rel, pscan, snapshot);
-		shm_toc_insert(pcxt->toc, TM_KEY_SCAN + i, pscan);
-	}
+	shm_toc_insert(pcxt->toc, TM_KEY_LEAVES, leaves);
 
 	LaunchParallelWorkers(pcxt);
 	plan->planned = nworkers;
 	plan->launched = pcxt->nworkers_launched;
 	plan->shared_bytes = pcxt->seg ? dsm_segment_map_length(pcxt->seg) : 0;
 
-	/* the leader takes its share */
-	tm_state_alloc(plan);
+	/* the leader takes its share (its state array is allocated already) */
 	participate(plan, pcxt->toc);
 
 	WaitForParallelWorkersToFinish(pcxt);
@@ -341,6 +398,7 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	char	   *trial_id = shm_toc_lookup(toc, TM_KEY_TRIAL, false);
 	char	   *states = shm_toc_lookup(toc, TM_KEY_STATE, false);
 	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
+	TmParallelLeaf *leaves = shm_toc_lookup(toc, TM_KEY_LEAVES, false);
 	TmCatalog  *cat;
 	TmTrial    *trial;
 	TmPlan	   *plan;
@@ -355,17 +413,35 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	if (ParallelWorkerNumber >= shared->nworkers)
 		elog(ERROR, "unexpected parallel worker number %d", ParallelWorkerNumber);
 
-	/* read each source the way the leader chose */
+	/* read the leaves the leader opened, each the way the leader chose */
 	for (int i = 0; i < plan->nsources; i++)
 	{
-		plan->sources[i].indexoid = srcs[i].indexoid;
-		plan->sources[i].index_time = srcs[i].index_time;
-		if (OidIsValid(srcs[i].indexoid))
+		TmPlanSource *ps = &plan->sources[i];
+		Oid		   *oids = palloc(sizeof(Oid) * Max(srcs[i].nleaves, 1));
+
+		for (int l = 0; l < srcs[i].nleaves; l++)
+			oids[l] = leaves[srcs[i].firstleaf + l].relid;
+		tm_relation_open_leaves(&ps->read, ps->rel, ps->what, ps->maxattno, oids,
+								srcs[i].nleaves);
+		ps->read.executor = srcs[i].executor;
+		ps->use_index = false;
+		for (int l = 0; l < srcs[i].nleaves; l++)
+		{
+			ps->read.leaves[l].indexoid = leaves[srcs[i].firstleaf + l].indexoid;
+			ps->read.leaves[l].index_time = leaves[srcs[i].firstleaf + l].index_time;
+			ps->use_index |= OidIsValid(ps->read.leaves[l].indexoid);
+		}
+		ps->index_time = srcs[i].index_time;
+		if (ps->use_index)
 		{
 			tm_index_units(plan, i);
 			tm_slice_units(plan, i, srcs[i].nslices);
 		}
 	}
+	/* unit concepts (never read through the executor here: see tm_parallel_workers_for) */
+	if (plan->conceptrel)
+		tm_relation_open(&plan->conceptread, plan->conceptrel, "the concept table",
+						 Max(plan->concept_id.attnum, plan->concept_code.attnum), NULL);
 	plan->pats.n = shared->npatients;
 	plan->pats.mask = shared->mask;
 	plan->pats.dense = shared->dense;

@@ -497,8 +497,15 @@ void
 tm_plan_close(TmPlan *plan)
 {
 	for (int i = 0; i < plan->nsources; i++)
+	{
+		tm_relation_close(&plan->sources[i].read);
 		table_close(plan->sources[i].rel, NoLock);
+	}
+	tm_relation_close(&plan->patread);
 	table_close(plan->patrel, NoLock);
 	if (plan->conceptrel)
+	{
+		tm_relation_close(&plan->conceptread);
 		table_close(plan->conceptrel, NoLock);
+	}
 }

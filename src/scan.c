@@ -53,6 +53,21 @@
 
 static Oid	find_id_index(Relation rel, AttrNumber attnum);
 
+/* What part of a relation to read. */
+typedef struct TmScanSpec
+{
+	ParallelTableScanDesc pscan;	/* a share of a parallel scan of a leaf, or all */
+	bool		filter_id;		/* keep only rows whose idcol equals id */
+	TmColumn	idcol;			/* (through an index on it when a leaf has one) */
+	int64		id;
+	MemoryContext rowcxt;		/* reset before each row */
+} TmScanSpec;
+
+static bool single_patient_spec(TmColumn idcol, int64 id, MemoryContext rowcxt,
+								TmScanSpec *spec);
+static void scan_relation(TmPlan *plan, TmRelation *r, int leaf, TmScanSpec *spec,
+						  TmRowFn fn, void *arg);
+
 /* ---------------------------------------------------------------
  * Code map
  * ---------------------------------------------------------------
@@ -386,11 +401,35 @@ note_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t, bool has_en
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Is this event the one to show rather than the evidence kept so far: the
+ * latest, and among events at the same time the largest code, so that the
+ * evidence does not depend on the order rows are read in (partitions,
+ * indexes, views).
+ */
+static inline bool
+later_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t)
+{
+	TmEvidence *ev = &plan->evidence[atom];
+
+	return !ev->have || t > ev->time || (t == ev->time && strcmp(e->text, ev->code) >= 0);
+}
+
 typedef struct TmUnitEntry
 {
 	int64		concept_id;
 	char	   *code;			/* NULL: no such concept */
 } TmUnitEntry;
+
+static void
+concept_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
+{
+	TmUnitEntry *e = arg;
+
+	if (e->code == NULL && !isnull[plan->concept_code.attnum - 1])
+		e->code = MemoryContextStrdup(GetMemoryChunkContext(plan),
+									  TextDatumGetCString(values[plan->concept_code.attnum - 1]));
+}
 
 /* The concept_code of a unit concept, looked up once per call and id. */
 static char *
@@ -412,56 +451,16 @@ unit_concept_code(TmPlan *plan, int64 concept_id)
 	e = hash_search(plan->unitcache, &concept_id, HASH_ENTER, &found);
 	if (!found)
 	{
-		Relation	rel = plan->conceptrel;
-		Oid			indexoid = find_id_index(rel, plan->concept_id.attnum);
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
-		Snapshot	snapshot = GetActiveSnapshot();
-		AttrNumber	maxatt = Max(plan->concept_id.attnum, plan->concept_code.attnum);
+		TmScanSpec	spec;
 
 		e->code = NULL;
-		if (OidIsValid(indexoid) &&
-			(plan->concept_id.typid == INT8OID ||
-			 (concept_id >= PG_INT32_MIN && concept_id <= PG_INT32_MAX)))
-		{
-			Relation	index = index_open(indexoid, AccessShareLock);
-			IndexScanDesc iscan = index_beginscan(rel, index, snapshot, 1, 0);
-			ScanKeyData key;
-
-			if (plan->concept_id.typid == INT4OID)
-				ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) concept_id));
-			else
-				ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(concept_id));
-			index_rescan(iscan, &key, 1, NULL, 0);
-			if (index_getnext_slot(iscan, ForwardScanDirection, slot))
-			{
-				slot_getsomeattrs(slot, maxatt);
-				if (!slot->tts_isnull[plan->concept_code.attnum - 1])
-					e->code = MemoryContextStrdup(GetMemoryChunkContext(plan),
-												  TextDatumGetCString(slot->tts_values[plan->concept_code.attnum - 1]));
-			}
-			index_endscan(iscan);
-			index_close(index, AccessShareLock);
-		}
-		else
-		{
-			TableScanDesc hscan = table_beginscan(rel, snapshot, 0, NULL);
-
-			while (table_scan_getnextslot(hscan, ForwardScanDirection, slot))
-			{
-				CHECK_FOR_INTERRUPTS();
-				slot_getsomeattrs(slot, maxatt);
-				if (!slot->tts_isnull[plan->concept_id.attnum - 1] &&
-					id_value(slot->tts_values[plan->concept_id.attnum - 1], plan->concept_id.typid) == concept_id)
-				{
-					if (!slot->tts_isnull[plan->concept_code.attnum - 1])
-						e->code = MemoryContextStrdup(GetMemoryChunkContext(plan),
-													  TextDatumGetCString(slot->tts_values[plan->concept_code.attnum - 1]));
-					break;
-				}
-			}
-			table_endscan(hscan);
-		}
-		ExecDropSingleTupleTableSlot(slot);
+		if (plan->lookupcxt == NULL)
+			plan->lookupcxt = AllocSetContextCreate(GetMemoryChunkContext(plan),
+													"trialmatch unit lookup",
+													ALLOCSET_SMALL_SIZES);
+		/* a separate row context: the source row being folded lives in rowcxt */
+		if (single_patient_spec(plan->concept_id, concept_id, plan->lookupcxt, &spec))
+			scan_relation(plan, &plan->conceptread, -1, &spec, concept_row, e);
 	}
 	return e->code;
 }
@@ -560,7 +559,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		if (ev->measure == TM_M_EXISTS)
 		{
 			*flag |= TM_F_SEEN;
-			if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+			if (plan->evidence && later_evidence(plan, ai, e, t))
 				note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
 			continue;
 		}
@@ -570,7 +569,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 			if (a->has_lower && t <= a->lower && (!has_end || end >= plan->as_of))
 			{
 				*flag |= TM_F_SEEN;
-				if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+				if (plan->evidence && later_evidence(plan, ai, e, t))
 					note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
 			}
 			continue;
@@ -580,7 +579,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 			if (!has_end || end >= plan->as_of)
 			{
 				*flag |= TM_F_SEEN;
-				if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+				if (plan->evidence && later_evidence(plan, ai, e, t))
 					note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
 			}
 			continue;
@@ -684,6 +683,8 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 						if (plan->evidence)
 							note_evidence(plan, ai, e, t, has_end, end, true, v, cv, unit);
 					}
+					else if (plan->evidence && cv == *m && later_evidence(plan, ai, e, t))
+						note_evidence(plan, ai, e, t, has_end, end, true, v, cv, unit);
 					break;
 				}
 			case TM_M_AVG:
@@ -702,7 +703,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 				if (tm_test_passes(&ev->test, cv))
 				{
 					*flag |= TM_F_PASS;
-					if (plan->evidence && (!plan->evidence[ai].have || t >= plan->evidence[ai].time))
+					if (plan->evidence && later_evidence(plan, ai, e, t))
 					{
 						int64		n = plan->evidence[ai].nvalues;
 
@@ -751,63 +752,50 @@ find_id_index(Relation rel, AttrNumber attnum)
 	return found;
 }
 
-typedef void (*TmRowFn) (TmPlan *plan, void *arg, Datum *values, bool *isnull);
-
-/* What part of a table to read. */
-typedef struct TmScanSpec
-{
-	Oid			indexoid;		/* index scan with keys, or */
-	int			nkeys;
-	ScanKeyData keys[2];
-	ParallelTableScanDesc pscan;	/* a share of a parallel scan, or all */
-	bool		filter_id;		/* keep only rows whose idcol equals id */
-	TmColumn	idcol;
-	int64		id;
-} TmScanSpec;
-
-/* The rows of one patient: through an index on idcol when there is one. */
+/* The rows of one patient (or concept): filtered by id, through an index when a leaf has one. */
 static bool
-single_patient_spec(Relation rel, TmColumn idcol, int64 id, TmScanSpec *spec)
+single_patient_spec(TmColumn idcol, int64 id, MemoryContext rowcxt, TmScanSpec *spec)
 {
 	memset(spec, 0, sizeof(TmScanSpec));
 	spec->filter_id = true;
 	spec->idcol = idcol;
 	spec->id = id;
+	spec->rowcxt = rowcxt;
 	/* an id outside int4 range cannot be in an int4 column */
 	if (idcol.typid == INT4OID && (id < PG_INT32_MIN || id > PG_INT32_MAX))
 		return false;
-	spec->indexoid = find_id_index(rel, idcol.attnum);
-	if (OidIsValid(spec->indexoid))
-	{
-		if (idcol.typid == INT4OID)
-			ScanKeyInit(&spec->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) id));
-		else
-			ScanKeyInit(&spec->keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-		spec->nkeys = 1;
-	}
 	return true;
 }
 
 /*
- * Read the part of rel that spec describes, calling fn for each row with
- * its first maxatt attributes deformed.
+ * Read the part of one leaf that spec describes, calling fn for each row,
+ * in the registered relation's numbering.
  */
 static void
-scan_relation(TmPlan *plan, Relation rel, AttrNumber maxatt, TmScanSpec *spec,
-			  TmRowFn fn, void *arg)
+scan_leaf(TmPlan *plan, TmRelation *r, TmLeaf *leaf, TmScanSpec *spec, TmRowFn fn, void *arg)
 {
+	Relation	rel = leaf->rel;
 	Snapshot	snapshot = GetActiveSnapshot();
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	TableScanDesc hscan = NULL;
 	IndexScanDesc iscan = NULL;
 	Relation	index = NULL;
+	Oid			indexoid = InvalidOid;
 	MemoryContext old;
 
-	if (OidIsValid(spec->indexoid))
+	if (spec->filter_id)
+		indexoid = find_id_index(rel, tm_leaf_attnum(leaf, spec->idcol.attnum));
+	if (OidIsValid(indexoid))
 	{
-		index = index_open(spec->indexoid, AccessShareLock);
-		iscan = index_beginscan(rel, index, snapshot, spec->nkeys, 0);
-		index_rescan(iscan, spec->keys, spec->nkeys, NULL, 0);
+		ScanKeyData key;
+
+		if (spec->idcol.typid == INT4OID)
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) spec->id));
+		else
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(spec->id));
+		index = index_open(indexoid, AccessShareLock);
+		iscan = index_beginscan(rel, index, snapshot, 1, 0);
+		index_rescan(iscan, &key, 1, NULL, 0);
 	}
 	else if (spec->pscan)
 		hscan = table_beginscan_parallel(rel, spec->pscan);
@@ -817,6 +805,8 @@ scan_relation(TmPlan *plan, Relation rel, AttrNumber maxatt, TmScanSpec *spec,
 	for (;;)
 	{
 		bool		more;
+		Datum	   *values;
+		bool	   *isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		if (iscan)
@@ -825,14 +815,14 @@ scan_relation(TmPlan *plan, Relation rel, AttrNumber maxatt, TmScanSpec *spec,
 			more = table_scan_getnextslot(hscan, ForwardScanDirection, slot);
 		if (!more)
 			break;
-		slot_getsomeattrs(slot, maxatt);
+		tm_leaf_row(r, leaf, slot, &values, &isnull);
 		if (spec->filter_id &&
-			(slot->tts_isnull[spec->idcol.attnum - 1] ||
-			 id_value(slot->tts_values[spec->idcol.attnum - 1], spec->idcol.typid) != spec->id))
+			(isnull[spec->idcol.attnum - 1] ||
+			 id_value(values[spec->idcol.attnum - 1], spec->idcol.typid) != spec->id))
 			continue;
-		MemoryContextReset(plan->rowcxt);
-		old = MemoryContextSwitchTo(plan->rowcxt);
-		fn(plan, arg, slot->tts_values, slot->tts_isnull);
+		MemoryContextReset(spec->rowcxt);
+		old = MemoryContextSwitchTo(spec->rowcxt);
+		fn(plan, arg, values, isnull);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -844,6 +834,29 @@ scan_relation(TmPlan *plan, Relation rel, AttrNumber maxatt, TmScanSpec *spec,
 	else
 		table_endscan(hscan);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Read the part of a registered relation that spec describes: one leaf
+ * (leaf >= 0), every leaf, or the whole relation through the executor.
+ */
+static void
+scan_relation(TmPlan *plan, TmRelation *r, int leaf, TmScanSpec *spec, TmRowFn fn, void *arg)
+{
+	if (r->executor)
+	{
+		Assert(spec->pscan == NULL);
+		tm_relation_execute(plan, r, spec->filter_id ? &spec->idcol : NULL, spec->id,
+							spec->rowcxt, fn, arg);
+		return;
+	}
+	if (leaf >= 0)
+	{
+		scan_leaf(plan, r, &r->leaves[leaf], spec, fn, arg);
+		return;
+	}
+	for (int i = 0; i < r->nleaves; i++)
+		scan_leaf(plan, r, &r->leaves[i], spec, fn, arg);
 }
 
 static int64
@@ -993,10 +1006,6 @@ tm_scan_patients(TmPlan *plan, bool single, int64 id)
 {
 	int			cap = single ? 4 : 1024;
 	TmScanSpec	spec;
-	AttrNumber	maxatt = Max(plan->pat_id.attnum, Max(plan->pat_birth.attnum, plan->pat_sex.attnum));
-
-	maxatt = Max(maxatt, Max(plan->pat_gender.attnum, plan->pat_byear.attnum));
-	maxatt = Max(maxatt, Max(plan->pat_bmonth.attnum, plan->pat_bday.attnum));
 
 	if (!single)
 	{
@@ -1013,13 +1022,14 @@ tm_scan_patients(TmPlan *plan, bool single, int64 id)
 	plan->pats.sexdict = NIL;
 	if (single)
 	{
-		if (single_patient_spec(plan->patrel, plan->pat_id, id, &spec))
-			scan_relation(plan, plan->patrel, maxatt, &spec, patient_row, &cap);
+		if (single_patient_spec(plan->pat_id, id, plan->rowcxt, &spec))
+			scan_relation(plan, &plan->patread, -1, &spec, patient_row, &cap);
 	}
 	else
 	{
 		memset(&spec, 0, sizeof(spec));
-		scan_relation(plan, plan->patrel, maxatt, &spec, patient_row, &cap);
+		spec.rowcxt = plan->rowcxt;
+		scan_relation(plan, &plan->patread, -1, &spec, patient_row, &cap);
 	}
 	build_patient_map(plan);
 }
@@ -1041,24 +1051,29 @@ tm_state_alloc(TmPlan *plan)
 	tm_codemaps_init(plan);
 }
 
-/* Fold one source (all of it, one patient's rows, or a parallel share) into plan->state. */
+/*
+ * Fold one source (all of it, one patient's rows, or a leaf or a parallel
+ * share of a leaf) into plan->state.
+ */
 void
-tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id, ParallelTableScanDesc pscan)
+tm_scan_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
+			   ParallelTableScanDesc pscan)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
 	TmScanSpec	spec;
 
 	if (single)
 	{
-		if (!single_patient_spec(ps->rel, ps->patient, id, &spec))
+		if (!single_patient_spec(ps->patient, id, plan->rowcxt, &spec))
 			return;
 	}
 	else
 	{
 		memset(&spec, 0, sizeof(spec));
 		spec.pscan = pscan;
+		spec.rowcxt = plan->rowcxt;
 	}
-	scan_relation(plan, ps->rel, ps->maxattno, &spec, source_row, ps);
+	scan_relation(plan, &ps->read, leaf, &spec, source_row, ps);
 }
 
 /*
@@ -1068,11 +1083,12 @@ tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id, ParallelTableSca
  * means more rows to filter: process_row checks every row's code and time.
  */
 void
-tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
+tm_scan_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
 	Snapshot	snapshot = GetActiveSnapshot();
-	Relation	index = index_open(ps->indexoid, AccessShareLock);
+	Relation	index = index_open(leaf->indexoid, AccessShareLock);
 	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
 	TableScanDesc hscan;
 	TBMIterator *it;
@@ -1082,7 +1098,7 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 	for (int u = first; u < first + count; u++)
 	{
 		ScanKeyData keys[3];
-		int			nkeys = tm_index_unit_keys(plan, srcidx, u, index, keys);
+		int			nkeys = tm_index_unit_keys(plan, srcidx, leafidx, u, index, keys);
 		IndexScanDesc iscan;
 
 		if (nkeys <= 0)
@@ -1095,8 +1111,8 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 	}
 	index_close(index, AccessShareLock);
 
-	slot = table_slot_create(ps->rel, NULL);
-	hscan = table_beginscan_bm(ps->rel, snapshot, 0, NULL);
+	slot = table_slot_create(leaf->rel, NULL);
+	hscan = table_beginscan_bm(leaf->rel, snapshot, 0, NULL);
 	it = tbm_begin_iterate(tbm);
 	while ((tbmres = tbm_iterate(it)) != NULL)
 	{
@@ -1110,33 +1126,63 @@ tm_scan_units(TmPlan *plan, int srcidx, int first, int count)
 		while (table_scan_bitmap_next_tuple(hscan, tbmres, slot))
 		{
 			MemoryContext old;
+			Datum	   *values;
+			bool	   *isnull;
 
-			slot_getsomeattrs(slot, ps->maxattno);
+			tm_leaf_row(&ps->read, leaf, slot, &values, &isnull);
 
 			/*
 			 * A lossy page returns every row on it: keep only those of this
 			 * call's units, or parallel participants reading other units
 			 * would count a row twice.
 			 */
-			if (lossy && !tm_index_units_cover(plan, srcidx, first, count,
-											   slot->tts_values, slot->tts_isnull))
+			if (lossy && !tm_index_units_cover(plan, srcidx, first, count, values, isnull))
 				continue;
 			MemoryContextReset(plan->rowcxt);
 			old = MemoryContextSwitchTo(plan->rowcxt);
-			process_row(plan, ps, slot->tts_values, slot->tts_isnull);
+			process_row(plan, ps, values, isnull);
 			MemoryContextSwitchTo(old);
 		}
 	}
 	tbm_end_iterate(it);
-	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s read as a bitmap", first, first + count - 1, ps->what);
+	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
+		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
 	table_endscan(hscan);
 	tbm_free(tbm);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
+ * Open what each relation of the call is read through (relation.c): the
+ * leaves of partitioned and inheritance trees, skipping partitions outside
+ * the windows, or the executor.
+ */
+void
+tm_open_leaves(TmPlan *plan)
+{
+	AttrNumber	maxatt = Max(plan->pat_id.attnum, Max(plan->pat_birth.attnum, plan->pat_sex.attnum));
+
+	maxatt = Max(maxatt, Max(plan->pat_gender.attnum, plan->pat_byear.attnum));
+	maxatt = Max(maxatt, Max(plan->pat_bmonth.attnum, plan->pat_bday.attnum));
+	tm_relation_open(&plan->patread, plan->patrel, "the patient table", maxatt, NULL);
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+		TmPrune		prune;
+
+		tm_source_prune(plan, i, &prune);
+		tm_relation_open(&ps->read, ps->rel, ps->what, ps->maxattno, &prune);
+	}
+	if (plan->conceptrel)
+		tm_relation_open(&plan->conceptread, plan->conceptrel, "the concept table",
+						 Max(plan->concept_id.attnum, plan->concept_code.attnum), NULL);
+}
+
+/*
  * Evaluate every source for the whole patient table: in parallel when the
  * sources are large enough and workers are allowed, else here alone.
+ * Sources read through the executor (views, foreign tables) are read here
+ * first, before any parallel mode.
  */
 void
 tm_run_population(TmPlan *plan)
@@ -1145,23 +1191,32 @@ tm_run_population(TmPlan *plan)
 
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
+	tm_open_leaves(plan);
 	tm_progress_report("reading patients", 0, 0);
 	tm_scan_patients(plan, false, 0);
 	tm_progress_report("reading sources", 0, plan->pats.n);
 	tm_choose_index_paths(plan);
+	tm_state_alloc(plan);
+	for (int i = 0; i < plan->nsources; i++)
+		if (plan->sources[i].read.executor)
+			tm_scan_source(plan, i, -1, false, 0, NULL);
 	nworkers = tm_parallel_workers_for(plan);
 	if (nworkers > 0)
 	{
 		tm_parallel_scan_sources(plan, plan->cat, nworkers);
 		return;
 	}
-	tm_state_alloc(plan);
 	for (int i = 0; i < plan->nsources; i++)
 	{
-		if (!OidIsValid(plan->sources[i].indexoid))
-			tm_scan_source(plan, i, false, 0, NULL);
-		else
-			tm_scan_units(plan, i, 0, plan->sources[i].nunits);
+		TmPlanSource *ps = &plan->sources[i];
+
+		for (int l = 0; l < ps->read.nleaves; l++)
+		{
+			if (!OidIsValid(ps->read.leaves[l].indexoid))
+				tm_scan_source(plan, i, l, false, 0, NULL);
+			else
+				tm_scan_units(plan, i, l, 0, ps->nunits);
+		}
 	}
 	plan->launched = 0;
 	plan->planned = 0;
@@ -1173,12 +1228,13 @@ tm_run_single(TmPlan *plan, int64 patient_id)
 {
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
+	tm_open_leaves(plan);
 	tm_scan_patients(plan, true, patient_id);
 	if (plan->pats.n == 0)
 		return false;
 	tm_state_alloc(plan);
 	plan->evidence = palloc0(sizeof(TmEvidence) * Max(plan->natoms, 1));
 	for (int i = 0; i < plan->nsources; i++)
-		tm_scan_source(plan, i, true, patient_id, NULL);
+		tm_scan_source(plan, i, -1, true, patient_id, NULL);
 	return true;
 }

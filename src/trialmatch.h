@@ -27,6 +27,7 @@
 #include "nodes/pg_list.h"
 #include "access/relscan.h"
 #include "access/skey.h"
+#include "executor/tuptable.h"
 #include "utils/relcache.h"
 
 #define TM_SCHEMA "trialmatch"
@@ -267,10 +268,53 @@ typedef struct TmIndexUnit
 	Datum		hi;
 } TmIndexUnit;
 
+/*
+ * One relation read directly (relation.c): the registered relation itself,
+ * or one of its partitions or inheritance children.
+ */
+typedef struct TmLeaf
+{
+	Relation	rel;
+	AttrNumber *map;			/* registered attno - 1 -> attno here (0: none); NULL: same */
+	AttrNumber	maxatt;			/* attributes to deform here */
+	Oid			indexoid;		/* population calls: read through this index, or */
+	bool		index_time;		/* its second column is the time column */
+	double		index_rows;		/* estimated rows read through the index */
+} TmLeaf;
+
+/*
+ * How a registered relation is read: its leaves (a plain table or
+ * populated materialized view is its own one leaf; partitioned and
+ * inheritance trees are expanded, pruned by the windows), or, for views
+ * and foreign tables, one query through the executor.
+ */
+typedef struct TmRelation
+{
+	Relation	rel;			/* as registered */
+	const char *what;
+	AttrNumber	maxatt;			/* attributes read, in the registered numbering */
+	bool		executor;		/* read through SPI, serially */
+	int			nleaves;
+	TmLeaf	   *leaves;
+	int			npruned;		/* partitions skipped: outside the windows */
+	Datum	   *values;			/* a row in the registered numbering */
+	bool	   *isnull;
+} TmRelation;
+
+/* What lets relation.c skip a partition: the time column and the windows. */
+typedef struct TmPrune
+{
+	const char *time_column;	/* NULL: no pruning */
+	bool		has_lower;		/* every event read is at or after lower */
+	TimestampTz lower;
+	TimestampTz as_of;			/* no event read is after as_of */
+} TmPrune;
+
 typedef struct TmPlanSource
 {
 	TmSourceDef *def;
 	Relation	rel;
+	TmRelation	read;			/* its leaves, opened when the call runs */
 	char	   *what;			/* "source \"lab\"", for messages */
 	TmColumn	patient;
 	TmColumn	code;
@@ -286,11 +330,10 @@ typedef struct TmPlanSource
 	bool		needs_value;
 	bool		needs_unit;
 	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
-	Oid			indexoid;		/* population calls: read through this index */
-	bool		index_time;		/* its second column is the time column */
+	bool		use_index;		/* population calls: some leaf reads index ranges */
+	bool		index_time;		/* every such leaf's index has the time second */
 	int			nunits;
 	TmIndexUnit *units;
-	double		index_rows;		/* estimated rows read through the index */
 } TmPlanSource;
 
 /*
@@ -372,6 +415,7 @@ typedef struct TmPlan
 	int			width;			/* bytes of state per patient */
 	TmPatientDef *patdef;
 	Relation	patrel;
+	TmRelation	patread;
 	TmColumn	pat_id;
 	TmColumn	pat_birth;
 	TmColumn	pat_sex;
@@ -381,6 +425,8 @@ typedef struct TmPlan
 	TmColumn	pat_bday;
 	bool		needs_unit_concepts;
 	Relation	conceptrel;		/* for unit concept ids */
+	TmRelation	conceptread;
+	MemoryContext lookupcxt;	/* per unit concept lookup */
 	TmColumn	concept_id;
 	TmColumn	concept_code;
 	struct HTAB *unitcache;		/* unit concept id -> code */
@@ -401,13 +447,28 @@ extern TmPlan *tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials,
 extern void tm_plan_check_privileges(TmPlan *plan);
 extern void tm_plan_close(TmPlan *plan);
 
+/* relation.c */
+extern void tm_relation_open(TmRelation *r, Relation rel, const char *what,
+							 AttrNumber maxatt, const TmPrune *prune);
+extern void tm_relation_open_leaves(TmRelation *r, Relation rel, const char *what,
+									AttrNumber maxatt, const Oid *leaves, int nleaves);
+extern void tm_relation_close(TmRelation *r);
+extern void tm_source_prune(TmPlan *plan, int srcidx, TmPrune *prune);
+extern void tm_leaf_row(TmRelation *r, TmLeaf *leaf, TupleTableSlot *slot,
+						Datum **values, bool **isnull);
+extern AttrNumber tm_leaf_attnum(TmLeaf *leaf, AttrNumber attnum);
+typedef void (*TmRowFn) (TmPlan *plan, void *arg, Datum *values, bool *isnull);
+extern void tm_relation_execute(TmPlan *plan, TmRelation *r, TmColumn *idcol, int64 id,
+								MemoryContext rowcxt, TmRowFn fn, void *arg);
+
 /* scan.c */
+extern void tm_open_leaves(TmPlan *plan);
 extern void tm_scan_patients(TmPlan *plan, bool single, int64 id);
-extern void tm_scan_source(TmPlan *plan, int srcidx, bool single, int64 id,
+extern void tm_scan_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 						   ParallelTableScanDesc pscan);
 extern void tm_state_alloc(TmPlan *plan);
 extern void tm_codemaps_init(TmPlan *plan);
-extern void tm_scan_units(TmPlan *plan, int srcidx, int first, int count);
+extern void tm_scan_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
 extern TimestampTz tm_time_value(TmPlan *plan, Datum d, Oid typid);
 
 /* indexpath.c */
@@ -416,8 +477,8 @@ extern void tm_index_units(TmPlan *plan, int srcidx);
 extern void tm_slice_units(TmPlan *plan, int srcidx, int nslices);
 extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 								 Datum *values, bool *isnull);
-extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int unit, Relation index,
-							   ScanKey keys);
+extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int leaf, int unit,
+							   Relation index, ScanKey keys);
 extern int	tm_patient_index(TmPatients *pats, int64 id);
 extern void tm_run_population(TmPlan *plan);
 extern bool tm_run_single(TmPlan *plan, int64 patient_id);
