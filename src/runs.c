@@ -300,14 +300,21 @@ tm_screen(PG_FUNCTION_ARGS)
 	values[2] = ObjectIdGetDatum(roleid);
 	values[3] = CStringGetTextDatum(pg_get_timezone_name(session_timezone));
 	tm_become_superuser(&save);
-	register_callback();		/* its abort clears screen_inserting */
 	screen_inserting = true;
-	if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
-							  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "trialmatch: could not queue the run");
-	screen_inserting = false;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
+								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
+								  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "trialmatch: could not queue the run");
+	}
+	PG_FINALLY();
+	{
+		/* also after an error caught by a savepoint */
+		screen_inserting = false;
+	}
+	PG_END_TRY();
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										 &isnull));
 	tm_restore_user(&save);
