@@ -82,6 +82,7 @@ extern int	tm_run_timeout;
 extern void tm_worker_init(void);
 extern void tm_wake_launcher(void);
 extern void tm_broadcast_run_ended(void);
+extern bool tm_pool_may_read_database_setting(void);
 
 /* progress.c */
 extern TmSlot *tm_my_progress;
@@ -99,6 +100,8 @@ typedef struct TmPrivSave
 	int			nestlevel;
 } TmPrivSave;
 
+extern int	tm_pin_search_path(void);
+extern void tm_unpin_search_path(int nestlevel);
 extern void tm_become_superuser(TmPrivSave *save);
 extern void tm_restore_user(TmPrivSave *save);
 

@@ -22,12 +22,15 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/backendid.h"
 #include "storage/lwlock.h"
+#include "mb/pg_wchar.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -97,6 +100,8 @@ tm_progress_begin(const char *trial_id)
 {
 	TmCallSlot *slot;
 	TimestampTz now = GetCurrentTimestamp();
+	char		clipped[NAMEDATALEN];
+	int			len;
 
 	if (tm_calls == NULL || tm_my_progress != NULL ||
 		MyBackendId < 1 || MyBackendId > MaxBackends)
@@ -107,11 +112,16 @@ tm_progress_begin(const char *trial_id)
 		RegisterSubXactCallback(calls_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
+	/* cut a long trial id at a character boundary, as names are cut */
+	len = pg_mbcliplen(trial_id, strlen(trial_id), NAMEDATALEN - 1);
+	memcpy(clipped, trial_id, len);
+	clipped[len] = '\0';
+
 	slot = &tm_calls[MyBackendId - 1];
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = MyProcPid;
 	slot->roleid = GetUserId();
-	strlcpy(slot->trial_id, trial_id, NAMEDATALEN);
+	memcpy(slot->trial_id, clipped, len + 1);
 	strlcpy(slot->phase, "planning", TM_PHASE_LEN);
 	slot->done = 0;
 	slot->total = -1;
@@ -141,18 +151,31 @@ void
 tm_progress_report(const char *phase, int64 done, int64 total)
 {
 	TmSlot	   *slot = tm_my_progress;
+	TmCallSlot *call = my_call;
+	char	   *cur_phase;
+	bool		new_phase;
+	TimestampTz now = 0;
+
+	if (slot == NULL && call == NULL)
+		return;
+
+	/*
+	 * Only this backend writes its slot's phase, so it may read it without
+	 * the spinlock; the clock is read before taking the spinlock, never
+	 * under it.
+	 */
+	cur_phase = slot ? slot->phase : call->phase;
+	new_phase = phase != NULL && strncmp(cur_phase, phase, TM_PHASE_LEN) != 0;
+	if (new_phase)
+		now = GetCurrentTimestamp();
 
 	if (slot == NULL)
 	{
-		TmCallSlot *call = my_call;
-
-		if (call == NULL)
-			return;
 		SpinLockAcquire(&call->mutex);
-		if (phase != NULL && strncmp(call->phase, phase, TM_PHASE_LEN) != 0)
+		if (new_phase)
 		{
 			strlcpy(call->phase, phase, TM_PHASE_LEN);
-			call->phase_since = GetCurrentTimestamp();
+			call->phase_since = now;
 		}
 		call->done = done;
 		call->total = total;
@@ -160,10 +183,10 @@ tm_progress_report(const char *phase, int64 done, int64 total)
 		return;
 	}
 	SpinLockAcquire(&slot->mutex);
-	if (phase != NULL && strncmp(slot->phase, phase, TM_PHASE_LEN) != 0)
+	if (new_phase)
 	{
 		strlcpy(slot->phase, phase, TM_PHASE_LEN);
-		slot->phase_since = GetCurrentTimestamp();
+		slot->phase_since = now;
 	}
 	slot->done = done;
 	slot->total = total;
@@ -171,50 +194,82 @@ tm_progress_report(const char *phase, int64 done, int64 total)
 }
 
 /*
- * trialmatch._progress(): one row per run a pool worker is working on.
- * The view trialmatch.progress joins it to trialmatch.runs, so a role sees
- * the progress of the runs it may see.
+ * May the current user see the work of role roleid?  The same rule as the
+ * row-level security policy on trialmatch.runs: roles with roleid's
+ * privileges (superusers included), and members of pg_read_all_data.
+ */
+static bool
+may_see_role(Oid roleid)
+{
+	Oid			me = GetUserId();
+
+	return has_privs_of_role(me, roleid) ||
+		has_privs_of_role(me, ROLE_PG_READ_ALL_DATA);
+}
+
+/*
+ * trialmatch._progress(): one row per run a pool worker is working on and
+ * per interactive call, filtered here (the function is executable by
+ * everyone): a row is shown only to roles that may see the work of the
+ * role it runs as (may_see_role).  The view trialmatch.progress joins it
+ * to trialmatch.runs.
  */
 Datum
 tm_progress(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TmSlot	   *copies;
+	int			ncopies = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (tm_pool == NULL)
 		return (Datum) 0;
 
+	/*
+	 * Copy the busy slots under the lock, then filter: the privilege check
+	 * reads the catalog, which is not done while holding an LWLock.
+	 */
+	copies = palloc(sizeof(TmSlot) * tm_pool->nslots);
 	LWLockAcquire(tm_pool->lock, LW_SHARED);
 	for (int i = 0; i < tm_pool->nslots; i++)
 	{
 		TmSlot	   *slot = &tm_pool->slots[i];
-		Datum		values[9];
-		bool		nulls[9] = {false, false, false, false, false, false, true, true, true};
-		char		phase[TM_PHASE_LEN];
-		int64		done,
-					total;
-		TimestampTz since;
+		TmSlot	   *c = &copies[ncopies];
 
 		if (!slot->in_use || slot->exited)
 			continue;
+		c->run_id = slot->run_id;
+		c->pid = slot->pid;
+		c->roleid = slot->roleid;
+		c->assigned_at = slot->assigned_at;
 		SpinLockAcquire(&slot->mutex);
-		strlcpy(phase, slot->phase, TM_PHASE_LEN);
-		done = slot->done;
-		total = slot->total;
-		since = slot->phase_since;
+		strlcpy(c->phase, slot->phase, TM_PHASE_LEN);
+		c->done = slot->done;
+		c->total = slot->total;
+		c->phase_since = slot->phase_since;
 		SpinLockRelease(&slot->mutex);
-
-		values[0] = Int64GetDatum(slot->run_id);
-		values[1] = Int32GetDatum((int32) slot->pid);
-		nulls[1] = (slot->pid == 0);
-		values[2] = CStringGetTextDatum(phase[0] ? phase : "starting");
-		values[3] = Int64GetDatum(done);
-		values[4] = Int64GetDatum(total);
-		nulls[4] = (total < 0);
-		values[5] = TimestampTzGetDatum(since ? since : slot->assigned_at);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		ncopies++;
 	}
 	LWLockRelease(tm_pool->lock);
+
+	for (int i = 0; i < ncopies; i++)
+	{
+		TmSlot	   *c = &copies[i];
+		Datum		values[9];
+		bool		nulls[9] = {false, false, false, false, false, false, true, true, true};
+
+		if (!may_see_role(c->roleid))
+			continue;
+		values[0] = Int64GetDatum(c->run_id);
+		values[1] = Int32GetDatum((int32) c->pid);
+		nulls[1] = (c->pid == 0);
+		values[2] = CStringGetTextDatum(c->phase[0] ? c->phase : "starting");
+		values[3] = Int64GetDatum(c->done);
+		values[4] = Int64GetDatum(c->total);
+		nulls[4] = (c->total < 0);
+		values[5] = TimestampTzGetDatum(c->phase_since ? c->phase_since : c->assigned_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 
 	/* interactive calls: no run id; trial, role and start of their own */
 	for (int i = 0; tm_calls != NULL && i < MaxBackends; i++)
@@ -227,7 +282,7 @@ tm_progress(PG_FUNCTION_ARGS)
 		SpinLockAcquire(&call->mutex);
 		copy = *call;
 		SpinLockRelease(&call->mutex);
-		if (copy.pid == 0)
+		if (copy.pid == 0 || !may_see_role(copy.roleid))
 			continue;
 		values[0] = (Datum) 0;
 		values[1] = Int32GetDatum((int32) copy.pid);

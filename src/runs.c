@@ -11,8 +11,22 @@
  * safe search_path (like a SECURITY DEFINER function with SET search_path,
  * but only around the writes).
  *
+ * Every statement runs with search_path = pg_catalog, pg_temp and names
+ * its operators and functions with their schema, so that no object of the
+ * caller's (or of anybody's) search_path is ever executed by them.
+ *
  * screen() wakes the launcher when its transaction commits: before that,
- * the launcher could not see the run.
+ * the launcher could not see the run.  A transaction that queued a run
+ * cannot be prepared (PREPARE TRANSACTION): the wake-up would be lost.
+ *
+ * Proof of queuing.  The trigger runs_guard (tm_runs_guard) sets the
+ * column queued_by_screen of a new run to true only while screen() inserts
+ * it, and keeps it false for a row inserted any other way (a crafted row,
+ * a restored dump); an update keeps it, and clears it if requested_by
+ * changes.  The launcher fails, and never executes, a queued run whose
+ * queued_by_screen is false: a run executes as the role that called
+ * screen() (requested_by is always current_user there), never as a role
+ * named in a row somebody wrote.
  *
  * IDENTIFICATION
  *	  src/runs.c
@@ -23,10 +37,12 @@
 
 #include <signal.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -46,6 +62,7 @@
 PG_FUNCTION_INFO_V1(tm_screen);
 PG_FUNCTION_INFO_V1(tm_cancel);
 PG_FUNCTION_INFO_V1(tm_wait);
+PG_FUNCTION_INFO_V1(tm_runs_guard);
 
 /* What to do when the current transaction commits. */
 static bool xact_callback_registered = false;
@@ -53,11 +70,23 @@ static bool wake_at_commit = false;
 static bool broadcast_at_commit = false;
 static List *queued_in_xact = NIL;	/* run ids (int64 *), TopMemoryContext */
 
+/* True only while screen() inserts its run (read by tm_runs_guard). */
+static bool screen_inserting = false;
+
 static void
 runs_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_PREPARE:
+			/* as NOTIFY: the launcher could not be woken at COMMIT PREPARED */
+			if (queued_in_xact != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has queued a screening run"),
+						 errdetail("trialmatch.screen() wakes the worker pool when its transaction commits, which a prepared transaction does not do."),
+						 errhint("Call screen() in a transaction that is committed directly.")));
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_at_commit)
@@ -67,6 +96,8 @@ runs_xact_callback(XactEvent event, void *arg)
 			/* FALLTHROUGH */
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			screen_inserting = false;
 			wake_at_commit = false;
 			broadcast_at_commit = false;
 			list_free_deep(queued_in_xact);
@@ -88,20 +119,41 @@ register_callback(void)
 }
 
 /*
- * Switch to the bootstrap superuser with search_path = pg_catalog, pg_temp
- * for bookkeeping statements; tm_restore_user switches back.  An error in
+ * search_path = pg_catalog, pg_temp until tm_unpin_search_path(), for a
+ * statement run as the caller (as ExecRefreshMatView does).  An error in
  * between is cleaned up by transaction abort.
+ */
+int
+tm_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+tm_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Switch to the bootstrap superuser, as a security-restricted operation
+ * with search_path = pg_catalog, pg_temp, for bookkeeping statements;
+ * tm_restore_user switches back.  An error in between is cleaned up by
+ * transaction abort.
  */
 void
 tm_become_superuser(TmPrivSave *save)
 {
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	save->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	save->nestlevel = tm_pin_search_path();
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+						   save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 }
 
 void
@@ -125,11 +177,13 @@ read_run(int64 run_id, char **state, Oid *requested_by)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
 	bool		isnull;
+	int			nestlevel = tm_pin_search_path();
 
 	if (SPI_execute_with_args("SELECT state, requested_by::pg_catalog.oid FROM trialmatch.runs"
-							  " WHERE run_id = $1",
+							  " WHERE run_id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "trialmatch: could not read run " INT64_FORMAT, run_id);
+	tm_unpin_search_path(nestlevel);
 	if (SPI_processed == 0)
 		return false;
 	*state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -174,6 +228,7 @@ tm_screen(PG_FUNCTION_ARGS)
 	int64		run_id;
 	MemoryContext old;
 	int64	   *idp;
+	int			nestlevel;
 
 	if (!tm_pool_preloaded || tm_pool == NULL)
 		ereport(ERROR,
@@ -183,6 +238,13 @@ tm_screen(PG_FUNCTION_ARGS)
 				 errhint("Add trialmatch to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	dbname = get_database_name(MyDatabaseId);
+	if ((dbname == NULL || strcmp(dbname, tm_database) != 0) &&
+		!tm_pool_may_read_database_setting())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the trialmatch worker pool does not serve database \"%s\"",
+						dbname ? dbname : "?"),
+				 errhint("Call screen() in the database named by trialmatch.database (ask a superuser which one).")));
 	if (dbname == NULL || strcmp(dbname, tm_database) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -224,9 +286,11 @@ tm_screen(PG_FUNCTION_ARGS)
 
 	/* the trial must exist (as the caller sees the catalog) */
 	values[0] = CStringGetTextDatum(trial_id);
-	if (SPI_execute_with_args("SELECT 1 FROM trialmatch.trials WHERE trial_id = $1",
+	nestlevel = tm_pin_search_path();
+	if (SPI_execute_with_args("SELECT 1 FROM trialmatch.trials WHERE trial_id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "trialmatch: could not read trialmatch.trials");
+	tm_unpin_search_path(nestlevel);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -236,11 +300,21 @@ tm_screen(PG_FUNCTION_ARGS)
 	values[2] = ObjectIdGetDatum(roleid);
 	values[3] = CStringGetTextDatum(pg_get_timezone_name(session_timezone));
 	tm_become_superuser(&save);
-	if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
-							  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "trialmatch: could not queue the run");
+	screen_inserting = true;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
+								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
+								  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "trialmatch: could not queue the run");
+	}
+	PG_FINALLY();
+	{
+		/* also after an error caught by a savepoint */
+		screen_inserting = false;
+	}
+	PG_END_TRY();
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										 &isnull));
 	tm_restore_user(&save);
@@ -313,7 +387,8 @@ tm_cancel(PG_FUNCTION_ARGS)
 
 	for (int attempt = 0; attempt < 5; attempt++)
 	{
-		pid_t		pid = 0;
+		pid_t		pid = 0;	/* set if signalling it failed */
+		int			kill_errno = 0;
 		bool		owned = false;
 
 		/* a queued run: cancel it here */
@@ -341,17 +416,30 @@ tm_cancel(PG_FUNCTION_ARGS)
 					slot->dboid == MyDatabaseId)
 				{
 					slot->cancel_requested = true;
-					pid = slot->pid;
 					owned = true;
+
+					/*
+					 * Signal under the lock: the worker clears its pid
+					 * under this lock before it exits, so a pid seen here
+					 * is still the worker of this run, never a reused one.
+					 */
+					if (slot->pid != 0 && kill(slot->pid, SIGINT) != 0)
+					{
+						pid = slot->pid;
+						kill_errno = errno;
+					}
 				}
 			}
 			LWLockRelease(tm_pool->lock);
 		}
 		if (owned)
 		{
-			if (pid != 0 && kill(pid, SIGINT) != 0)
+			if (pid != 0)
+			{
+				errno = kill_errno;
 				ereport(WARNING,
 						(errmsg("could not send a cancel request to process %d: %m", (int) pid)));
+			}
 			result = true;
 			break;
 		}
@@ -442,4 +530,64 @@ tm_wait(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * BEFORE INSERT OR UPDATE FOR EACH ROW on trialmatch.runs: queued_by_screen
+ * is true only for a run that screen() inserted, and stays so only while
+ * requested_by does not change (see the file header).
+ */
+Datum
+tm_runs_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	int			attnum;
+	int			reqnum;
+	bool		proof;
+	bool		isnull;
+	Datum		value;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "tm_runs_guard: not called as a BEFORE ROW trigger");
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	attnum = SPI_fnumber(desc, "queued_by_screen");
+	reqnum = SPI_fnumber(desc, "requested_by");
+	if (attnum <= 0 || reqnum <= 0)
+		elog(ERROR, "tm_runs_guard: table \"%s\" has no queued_by_screen or requested_by column",
+			 RelationGetRelationName(rel));
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		tup = trigdata->tg_trigtuple;
+		proof = screen_inserting;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		Datum		oldreq,
+					newreq;
+		bool		oldnull,
+					newnull;
+
+		tup = trigdata->tg_newtuple;
+		proof = DatumGetBool(heap_getattr(trigdata->tg_trigtuple, attnum, desc, &isnull)) && !isnull;
+		oldreq = heap_getattr(trigdata->tg_trigtuple, reqnum, desc, &oldnull);
+		newreq = heap_getattr(tup, reqnum, desc, &newnull);
+		if (oldnull || newnull || DatumGetObjectId(oldreq) != DatumGetObjectId(newreq))
+			proof = false;
+	}
+	else
+		elog(ERROR, "tm_runs_guard: not called for INSERT or UPDATE");
+
+	value = heap_getattr(tup, attnum, desc, &isnull);
+	if (!isnull && DatumGetBool(value) == proof)
+		return PointerGetDatum(tup);
+	value = BoolGetDatum(proof);
+	isnull = false;
+	return PointerGetDatum(heap_modify_tuple_by_cols(tup, desc, 1, &attnum, &value, &isnull));
 }

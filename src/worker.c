@@ -6,7 +6,9 @@
  *
  * The launcher is a static background worker, registered when trialmatch
  * is in shared_preload_libraries.  It connects to trialmatch.database as
- * the bootstrap superuser and loops: reap pool workers that have exited,
+ * the bootstrap superuser and loops: check that the extension is installed
+ * there and that what it touches is the extension's own (see below), reap
+ * pool workers that have exited,
  * recover runs whose worker died, and start one dynamic background worker
  * per queued run, oldest first, while fewer than trialmatch.pool_size work.
  * It sleeps on its latch, which screen() sets when the transaction that
@@ -23,11 +25,26 @@
  *	   commit together, so nobody sees half a run;
  *	3. on error (including cancel and trialmatch.run_timeout) aborts, and
  *	   in a fresh transaction marks the run 'failed' (with the message) or
- *	   'cancelled'.
+ *	   'cancelled' (after cancel() or a query cancel request sent with
+ *	   pg_cancel_backend: both are a request to stop, and are not retried).
  * Bookkeeping statements (on trialmatch.runs and trialmatch.results, which
  * ordinary roles cannot write) run as the bootstrap superuser with a safe
  * search_path, switched with SetUserIdAndSecContext only around them; the
  * screening itself runs as the requesting role.
+ *
+ * Trust.  The launcher and the workers run as a superuser in a database
+ * whose other users may be hostile, so before each pass (and each run)
+ * they check, by OID, that extension trialmatch is installed in this
+ * database (get_extension_oid), that its schema is named trialmatch and is
+ * owned by a superuser (so nobody else can create or rename anything in
+ * it), and that trialmatch.runs, trialmatch.results and
+ * trialmatch.match_patients(text, timestamptz) are members of the
+ * extension (pg_depend, deptype 'e').  Until then no statement touches any
+ * table: a schema trialmatch that some database owner created is never
+ * read.  Their statements run as security-restricted operations with
+ * search_path = pg_catalog, pg_temp.  A run executes only if screen()
+ * queued it (runs.queued_by_screen, see runs.c), as the role that called
+ * screen(); any other queued row is failed without being executed.
  *
  * Crash safety.  A run is 'running' in the table only while a worker owns
  * it, or after that worker died.  The launcher requeues such runs: all of
@@ -52,9 +69,21 @@
 #include <limits.h>
 #include <signal.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -68,7 +97,10 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -97,6 +129,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Launcher-local state */
 static BackgroundWorkerHandle **launcher_handles = NULL;
+static char *launcher_problem = NULL;	/* last check_extension() complaint */
 
 typedef struct StartFailure
 {
@@ -193,7 +226,7 @@ tm_worker_init(void)
 							   &tm_database,
 							   "postgres",
 							   PGC_POSTMASTER,
-							   0,
+							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
 	tm_pool_preloaded = true;
@@ -238,6 +271,93 @@ tm_broadcast_run_ended(void)
 {
 	if (tm_pool != NULL)
 		ConditionVariableBroadcast(&tm_pool->run_ended);
+}
+
+/* May the current user read trialmatch.database (GUC_SUPERUSER_ONLY)? */
+bool
+tm_pool_may_read_database_setting(void)
+{
+	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_SETTINGS);
+}
+
+/* ----------------------------------------------------------------
+ * Is the extension here, and are the objects we touch its own?
+ * ----------------------------------------------------------------
+ */
+
+/* pg_extension.extnamespace of an extension (PostgreSQL 15 exports no getter). */
+static Oid
+extension_namespace(Oid extoid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* Is relation name in namespace nsp a member of extension extoid? */
+static bool
+extension_owns_relation(Oid extoid, Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	return OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) == extoid;
+}
+
+/*
+ * Check, in the current transaction and before any statement reads a table
+ * of the trialmatch schema, that the extension is installed in this
+ * database and that the objects the pool touches are its own (by OID, see
+ * the file header).  Returns NULL when they are, else what is wrong.
+ */
+static char *
+check_extension(void)
+{
+	Oid			extoid = get_extension_oid("trialmatch", true);
+	Oid			nsp;
+	HeapTuple	tup;
+	Oid			nspowner;
+	char	   *nspname;
+	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Oid			fn;
+
+	if (!OidIsValid(extoid))
+		return psprintf("extension \"trialmatch\" is not installed in database \"%s\"",
+						get_database_name(MyDatabaseId));
+	nsp = extension_namespace(extoid);
+	nspname = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
+	if (nspname == NULL || strcmp(nspname, "trialmatch") != 0)
+		return pstrdup("extension \"trialmatch\" is not in schema \"trialmatch\"");
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	nspowner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	if (!superuser_arg(nspowner))
+		return psprintf("schema \"trialmatch\" is owned by role \"%s\", which is not a superuser",
+						GetUserNameFromId(nspowner, true) ? GetUserNameFromId(nspowner, true) : "?");
+	if (!extension_owns_relation(extoid, nsp, "runs") ||
+		!extension_owns_relation(extoid, nsp, "results"))
+		return pstrdup("trialmatch.runs or trialmatch.results is not a member of extension \"trialmatch\"");
+	if (get_attnum(get_relname_relid("runs", nsp), "queued_by_screen") == InvalidAttrNumber)
+		return pstrdup("extension \"trialmatch\" must be updated (ALTER EXTENSION trialmatch UPDATE)");
+	fn = LookupFuncName(list_make2(makeString("trialmatch"), makeString("match_patients")),
+						2, argtypes, true);
+	if (!OidIsValid(fn) || getExtensionOfObject(ProcedureRelationId, fn) != extoid)
+		return pstrdup("trialmatch.match_patients(text, timestamptz) is not a member of extension \"trialmatch\"");
+	return NULL;
 }
 
 /* ----------------------------------------------------------------
@@ -535,7 +655,8 @@ launcher_pass(void)
 	ListCell   *lc;
 	bool		ended = false;
 	bool		recovered_now = false;
-	bool		isnull;
+	char	   *problem;
+	TmPrivSave	save;
 	int			busy = 0;
 	int			limit;
 	long		sleep_ms = 10000;
@@ -557,16 +678,33 @@ launcher_pass(void)
 
 	xact_begin("trialmatch launcher: looking for queued runs");
 
-	if (SPI_execute("SELECT pg_catalog.to_regclass('trialmatch.runs') IS NOT NULL", true, 0)
-		!= SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "trialmatch: could not look for the runs table");
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									&isnull)))
+	/* nothing is read before the extension's objects are checked */
+	problem = check_extension();
+	if (problem != NULL)
 	{
-		/* extension not (yet) installed here: screen() will wake us */
+		/* say so once per change; screen() will wake us when it is fixed */
+		if (launcher_problem == NULL || strcmp(launcher_problem, problem) != 0)
+		{
+			ereport(LOG,
+					(errmsg("trialmatch launcher: %s; no screening runs are executed", problem),
+					 errhint("Install extension trialmatch in database \"%s\" as a superuser, or set trialmatch.database.",
+							 tm_database)));
+			if (launcher_problem)
+				pfree(launcher_problem);
+			launcher_problem = MemoryContextStrdup(TopMemoryContext, problem);
+		}
 		xact_end();
 		return 60000;
 	}
+	if (launcher_problem != NULL)
+	{
+		ereport(LOG,
+				(errmsg("trialmatch launcher: extension \"trialmatch\" found in database \"%s\"",
+						tm_database)));
+		pfree(launcher_problem);
+		launcher_problem = NULL;
+	}
+	tm_become_superuser(&save);
 
 	if (!tm_pool->recovered)
 	{
@@ -590,9 +728,11 @@ launcher_pass(void)
 		Oid			types[1] = {INT4OID};
 		Datum		values[1] = {Int32GetDatum(limit - busy + list_length(assigned))};
 
-		spi_exec("SELECT r.run_id, r.requested_by::pg_catalog.oid, a.rolcanlogin, a.rolname"
-				 " FROM trialmatch.runs r LEFT JOIN pg_catalog.pg_authid a ON a.oid = r.requested_by"
-				 " WHERE r.state = 'queued' ORDER BY r.run_id LIMIT $1",
+		spi_exec("SELECT r.run_id, r.requested_by::pg_catalog.oid, a.rolcanlogin, a.rolname,"
+				 " r.queued_by_screen"
+				 " FROM trialmatch.runs r LEFT JOIN pg_catalog.pg_authid a"
+				 "   ON a.oid OPERATOR(pg_catalog.=) r.requested_by::pg_catalog.oid"
+				 " WHERE r.state OPERATOR(pg_catalog.=) 'queued' ORDER BY r.run_id LIMIT $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 		{
 			SPITupleTable *tt = SPI_tuptable;
@@ -605,6 +745,7 @@ launcher_pass(void)
 				int64		run_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 				Oid			roleid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
 				bool		canlogin = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &login_null));
+				bool		by_screen = DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull)) && !isnull;
 				bool		taken = false;
 				ListCell   *lc2;
 
@@ -615,7 +756,16 @@ launcher_pass(void)
 				}
 				if (taken)
 					continue;
-				if (login_null)
+				if (!by_screen)
+				{
+					/* never executed as the role a written row names */
+					ereport(LOG,
+							(errmsg("trialmatch: run " INT64_FORMAT " was not queued through trialmatch.screen() and is failed",
+									run_id)));
+					ended |= fail_queued_run(run_id,
+											 "run was not queued through trialmatch.screen(); it is not executed");
+				}
+				else if (login_null)
 					ended |= fail_queued_run(run_id,
 											 "the role that queued the run no longer exists");
 				else if (!canlogin)
@@ -633,6 +783,7 @@ launcher_pass(void)
 			}
 		}
 	}
+	tm_restore_user(&save);
 	xact_end();
 
 	if (recovered_now)
@@ -767,18 +918,31 @@ static bool
 claim_run(RunInfo *run, MemoryContext cxt)
 {
 	TmPrivSave	save;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(run->run_id)};
+	Oid			types[2] = {INT8OID, OIDOID};
+	Datum		values[2] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(GetUserId())};
 	bool		claimed = false;
+	char	   *problem;
 
 	HOLD_CANCEL_INTERRUPTS();
 	xact_begin("trialmatch worker: claiming the run");
+	problem = check_extension();
+	if (problem != NULL)
+	{
+		ereport(LOG,
+				(errmsg("trialmatch worker: %s; run " INT64_FORMAT " is not executed",
+						problem, run->run_id)));
+		xact_end();
+		RESUME_CANCEL_INTERRUPTS();
+		return false;
+	}
 	tm_become_superuser(&save);
+	/* only a run screen() queued, as the role this worker connected as */
 	spi_exec("UPDATE trialmatch.runs SET state = 'running', started_at = pg_catalog.now(),"
 			 " attempts = attempts + 1, error = NULL"
-			 " WHERE run_id = $1 AND state = 'queued'"
+			 " WHERE run_id = $1 AND state = 'queued' AND queued_by_screen"
+			 "   AND requested_by::pg_catalog.oid = $2"
 			 " RETURNING trial_id, as_of, time_zone, attempts",
-			 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -848,6 +1012,14 @@ execute_run(RunInfo *run)
 	EphemeralNamedRelation enr;
 
 	xact_begin("trialmatch worker: screening");
+	{
+		char	   *problem = check_extension();
+
+		if (problem != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s", problem)));
+	}
 	SetConfigOption("TimeZone", run->time_zone, PGC_USERSET, PGC_S_SESSION);
 	tm_progress_report("screening", 0, -1);
 
@@ -915,6 +1087,17 @@ execute_run(RunInfo *run)
 		spi_exec("INSERT INTO trialmatch.results (run_id, patient_id, status, failed, unknown)"
 				 " SELECT $1, patient_id, status, failed, unknown FROM trialmatch_run_results",
 				 1, types, values, NULL, SPI_OK_INSERT);
+
+		/*
+		 * Close the tuplestore before commit: once it spilled to disk
+		 * (more than work_mem of results), its temporary file would
+		 * otherwise still be open at commit, which logs "temporary file
+		 * leak".
+		 */
+		if (SPI_unregister_relation(enr->md.name) != SPI_OK_REL_UNREGISTER)
+			elog(ERROR, "trialmatch: could not unregister the run's results");
+		tuplestore_end(store);
+		store = NULL;
 	}
 	{
 		Oid			types[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
@@ -1005,10 +1188,22 @@ tm_pool_worker_main(Datum main_arg)
 		disable_timeout(USER_TIMEOUT, false);
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
-		if (cancel_requested() && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+			(cancel_requested() ||
+			 (!run_timed_out && edata->message_id != NULL &&
+			  strcmp(edata->message_id, "canceling statement due to user request") == 0)))
 		{
+			/*
+			 * cancel(), or a query cancel request (pg_cancel_backend): both
+			 * ask the run to stop, so the run is cancelled and not retried.
+			 * A statement_timeout is not a request: the run fails.
+			 */
 			state = "cancelled";
 			error = NULL;
+			if (!cancel_requested())
+				ereport(LOG,
+						(errmsg("trialmatch: run " INT64_FORMAT " received a query cancel request (pg_cancel_backend)",
+								run.run_id)));
 		}
 		else
 		{

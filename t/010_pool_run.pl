@@ -100,6 +100,27 @@ $node->safe_psql('postgres', 'CREATE DATABASE other');
 $node->safe_psql('other', 'CREATE EXTENSION trialmatch');
 ($ret, $stdout, $stderr) = $node->psql('other', q{SELECT trialmatch.screen('T')});
 like($stderr, qr/serves database "postgres", not "other"/, 'other database refused');
+$node->safe_psql('postgres', 'CREATE ROLE nobody LOGIN');
+($ret, $stdout, $stderr) = $node->psql('other', q{SELECT trialmatch.screen('T')},
+	extra_params => [ '-U', 'nobody' ]);
+like($stderr, qr/the trialmatch worker pool does not serve database "other"/,
+	'a non-superuser is refused too');
+unlike($stderr, qr/"postgres"/, 'without being told the superuser-only setting');
+
+# results larger than work_mem (the worker has its role's settings): the
+# tuplestore spills to a temporary file, which is closed before commit
+$node->safe_psql('postgres', q{
+  ALTER SYSTEM RESET trialmatch.pool_size;
+  ALTER ROLE postgres SET work_mem = '64kB';
+  SELECT pg_reload_conf();});
+$node->poll_query_until('postgres', q{SELECT current_setting('trialmatch.pool_size') = '2'});
+my $offset = -s $node->logfile;
+my $big = $node->safe_psql('postgres', "SELECT trialmatch.screen('T')");
+is($node->safe_psql('postgres', "SELECT trialmatch.wait($big, '60 s')"), 'done', 'a run spilling to disk is done');
+is($node->safe_psql('postgres', "SELECT patients = (SELECT count(*) FROM pat) FROM trialmatch.runs WHERE run_id = $big"), 't',
+	'with every patient');
+my $log = slurp_file($node->logfile, $offset);
+unlike($log, qr/temporary file leak/, 'and no temporary file leak is logged');
 
 $node->stop;
 done_testing();
