@@ -37,7 +37,8 @@ fi
 work=$(mktemp -d /tmp/trialmatch-package.XXXXXX)
 chmod 755 "$work"    # apt reads the .deb as user _apt
 port=${PORT:-$((55000 + RANDOM % 1000))}
-data=$work/cluster
+pgdir=$work/pg       # the postgres OS user's: data directory, socket, log
+data=$pgdir/data
 backup=$work/system-files.tar
 was_installed=0; installed $pkg && was_installed=1
 as_pg() { runuser -u postgres -- "$@"; }
@@ -95,7 +96,8 @@ done
 grep -q '/bitcode/' "$work/contents" && fail "$deb has JIT bitcode (built without with_llvm=no?)"
 
 # -- install it; keep what a make install had put in the system directories
-files=$(sed -n 's|^   \./\(usr/lib/postgresql/.*\|usr/share/postgresql/.*\)$|\1|p' "$work/contents")
+files=$(sed -n 's#^   \./\(usr/lib/postgresql/.*\|usr/share/postgresql/.*\)$#\1#p' "$work/contents")
+[ -n "$files" ] || fail "no files under usr/lib/postgresql or usr/share/postgresql in $deb" 
 keep=()
 for f in $files; do
     [ -e "/$f" ] && ! dpkg -S "/$f" >/dev/null 2>&1 && keep+=("$f")
@@ -103,17 +105,17 @@ done
 [ ${#keep[@]} -gt 0 ] && tar -C / -cpf "$backup" "${keep[@]}"
 echo "== apt-get install ./$deb"
 apt_get install -y -qq "$work/$deb" >"$work/install.log" 2>&1 \
-    || { cat "$work/install.log"; fail "apt-get install $deb"; }
+    || { cat "$work/install.log" || true; fail "apt-get install $deb"; }
 [ "$(dpkg-query -W -f='${Version}' $pkg)" = "$version" ] || fail "$pkg $version is not installed"
 
 # -- a throwaway cluster of the system PostgreSQL 15, the library preloaded
 echo "== throwaway cluster in $data (port $port, socket only)"
-install -d -o postgres "$data"
+install -d -o postgres "$pgdir"
 as_pg $bin/initdb -D "$data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-as_pg $bin/pg_ctl -D "$data" -l "$work/server.log" -w start \
-    -o "-p $port -k $work -c listen_addresses='' -c shared_preload_libraries=trialmatch -c trialmatch.database=postgres" \
-    >/dev/null || { cat "$work/server.log"; fail "the cluster did not start"; }
-psql() { as_pg $bin/psql -X -q -At -v ON_ERROR_STOP=1 -h "$work" -p "$port" "$@"; }
+as_pg $bin/pg_ctl -D "$data" -l "$pgdir/server.log" -w start \
+    -o "-p $port -k $pgdir -c listen_addresses='' -c shared_preload_libraries=trialmatch -c trialmatch.database=postgres" \
+    >/dev/null || { cat "$pgdir/server.log" || true; fail "the cluster did not start"; }
+psql() { as_pg $bin/psql -X -q -At -v ON_ERROR_STOP=1 -h "$pgdir" -p "$port" "$@"; }
 check() {   # check <what> <expected> <actual>
     [ "$2" = "$3" ] || { printf 'expected:\n%s\ngot:\n%s\n' "$2" "$3"; fail "$1"; }
     echo "   ok: $1"
