@@ -42,18 +42,22 @@ data=$pgdir/data
 backup=$work/system-files.tar
 was_installed=0; installed $pkg && was_installed=1
 as_pg() { runuser -u postgres -- "$@"; }
+uninstall() {   # purge the package, put back what a make install had left
+    if [ "${KEEP_PACKAGE:-0}" != 1 ] && [ $was_installed = 0 ] && installed $pkg; then
+        apt_get purge -y -qq $pkg >/dev/null || echo "could not purge $pkg" >&2
+        echo "== purged $pkg"
+    fi
+    if [ -s "$backup" ] && ! installed $pkg; then
+        tar -C / -xpf "$backup" && rm -f "$backup"
+        echo "== put back the trialmatch files a make install had left in the system directories"
+    fi
+}
 cleanup() {
     status=$?
     if [ -f "$data/postmaster.pid" ]; then
         as_pg $bin/pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1 || true
     fi
-    if [ "${KEEP_PACKAGE:-0}" != 1 ] && [ $was_installed = 0 ] && installed $pkg; then
-        apt_get purge -y -qq $pkg >/dev/null || echo "could not purge $pkg" >&2
-    fi
-    if [ -s "$backup" ] && ! installed $pkg; then
-        tar -C / -xpf "$backup"
-        echo "== put back the trialmatch files a make install had left in the system directories"
-    fi
+    uninstall
     rm -rf "$work"
     exit $status
 }
@@ -131,7 +135,7 @@ check "CREATE EXTENSION trialmatch VERSION '1.0' then UPDATE gives 1.1" 1.1 \
 
 # three patients as of 2026-06-01: 1 is 56 with HbA1c 8.2 (eligible), 2 is 86
 # (ineligible: age), 3 has no HbA1c (indeterminate: the lab is unknown)
-psql -d postgres <<'SQL'
+psql -d postgres >/dev/null <<'SQL'
 SET timezone = 'UTC';
 CREATE TABLE patients (patient_id int8 PRIMARY KEY, birth_date date, sex text);
 INSERT INTO patients VALUES (1, '1970-01-01', 'F'), (2, '1940-01-01', 'M'), (3, '1980-01-01', 'F');
@@ -145,6 +149,7 @@ INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr) VALUES
  ('PKG-1', 1, 'inclusion', 'Age 18-75', 'age between 18 and 75'),
  ('PKG-1', 2, 'inclusion', 'HbA1c 7.0-10.5%', $$lab '4548-4' within 180 days last between 7.0 and 10.5$$);
 SQL
+
 check "match_patients screens three patients" \
     "1|eligible|{}|{}
 2|ineligible|{\"Age 18-75\"}|{}
@@ -157,5 +162,6 @@ check "the run's results are the same" "1|eligible
 3|indeterminate" \
     "$(psql -d postgres -c "SELECT patient_id, status FROM trialmatch.results WHERE run_id = $run ORDER BY 1")"
 as_pg $bin/pg_ctl -D "$data" -m fast stop >/dev/null
+uninstall
 
 echo "package: $deb installs and works ($(( $(date +%s) - start )) s)"
