@@ -41,7 +41,7 @@ pgdir=$work/pg       # the postgres OS user's: data directory, socket, log
 data=$pgdir/data
 backup=$work/system-files.tar
 was_installed=0; installed $pkg && was_installed=1
-as_pg() { runuser -u postgres -- "$@"; }
+as_pg() { (cd "$work" && runuser -u postgres -- "$@"); }   # from a directory it may enter
 uninstall() {   # purge the package, put back what a make install had left
     if [ "${KEEP_PACKAGE:-0}" != 1 ] && [ $was_installed = 0 ] && installed $pkg; then
         apt_get purge -y -qq $pkg >/dev/null || echo "could not purge $pkg" >&2
