@@ -99,6 +99,7 @@ typedef struct TmAvgPlan
 } TmAvgPlan;
 
 static TmWide pow10_wide[TM_WIDE_DIGITS + 1];
+static TmWide scale_limit[TM_WIDE_DIGITS + 1];	/* TM_WIDE_MAX / 10^k */
 static double pow10_double[23];
 static bool pow10_ready = false;
 
@@ -110,13 +111,19 @@ init_pow10(void)
 	pow10_wide[0] = 1;
 	for (int i = 1; i <= TM_WIDE_DIGITS; i++)
 		pow10_wide[i] = pow10_wide[i - 1] * 10;
+	for (int i = 0; i <= TM_WIDE_DIGITS; i++)
+		scale_limit[i] = TM_WIDE_MAX / pow10_wide[i];
 	pow10_double[0] = 1.0;
 	for (int i = 1; i < lengthof(pow10_double); i++)
 		pow10_double[i] = pow10_double[i - 1] * 10.0;	/* exact up to 1e22 */
 	pow10_ready = true;
 }
 
-/* *r = a + b, false on overflow (|result| <= TM_WIDE_MAX). */
+/*
+ * Checked arithmetic on TmWide: false on overflow.  Results stay within
+ * +-TM_WIDE_MAX, so negation never overflows.  No division in the hot
+ * paths (a 128-bit division is a slow library call).
+ */
 static inline bool
 wide_add(TmWide a, TmWide b, TmWide *r)
 {
@@ -126,10 +133,17 @@ wide_add(TmWide a, TmWide b, TmWide *r)
 	return true;
 }
 
-/* *r = a * b, false on overflow. */
 static inline bool
 wide_mul(TmWide a, TmWide b, TmWide *r)
 {
+#ifdef HAVE__BUILTIN_OP_OVERFLOW
+	TmWide		res;
+
+	if (__builtin_mul_overflow(a, b, &res) || res > TM_WIDE_MAX || res < -TM_WIDE_MAX)
+		return false;
+	*r = res;
+	return true;
+#else
 	TmWide		aa = a < 0 ? -a : a;
 	TmWide		ab = b < 0 ? -b : b;
 
@@ -137,49 +151,46 @@ wide_mul(TmWide a, TmWide b, TmWide *r)
 		return false;
 	*r = a * b;
 	return true;
+#endif
 }
 
-/* *r = a * 10^k, false on overflow. */
+/* *r = a * 10^k */
 static inline bool
 wide_scale_up(TmWide a, int k, TmWide *r)
 {
-	if (k == 0)
+	if (k == 0 || a == 0)
 	{
 		*r = a;
 		return true;
 	}
-	if (k > TM_WIDE_DIGITS)
-	{
-		if (a == 0)
-		{
-			*r = 0;
-			return true;
-		}
+	if (k > TM_WIDE_DIGITS || a > scale_limit[k] || a < -scale_limit[k])
 		return false;
-	}
-	return wide_mul(a, pow10_wide[k], r);
+	*r = a * pow10_wide[k];
+	return true;
 }
 
 /*
- * Decode a numeric datum from numeric's on-disk format (src/backend/utils/
- * adt/numeric.c: a 2-byte short or 4-byte long header, then base-10000
- * digits, the first of weight `weight`, the value rounded to `dscale`
- * decimals).  The format is stable across versions (pg_upgrade keeps it).
+ * Numeric's on-disk format (src/backend/utils/adt/numeric.c): a 2-byte
+ * short or 4-byte long header, then base-10000 digits, the first of weight
+ * `weight`, the value rounded to `dscale` decimals, no trailing zero
+ * digits.  The format is stable across versions (pg_upgrade keeps it).
  */
-static TmDecKind
-decode_numeric(Datum d, TmDecimal *out)
+typedef struct TmNumParts
+{
+	bool		neg;
+	int			dscale;
+	int			weight;
+	int			nd;
+	const char *digits;			/* nd int16, possibly unaligned */
+} TmNumParts;
+
+static inline TmDecKind
+numeric_parts(Datum d, TmNumParts *np)
 {
 	struct varlena *p = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
 	const char *data = VARDATA_ANY(p);
 	int			len = VARSIZE_ANY_EXHDR(p);
 	uint16		h;
-	bool		neg;
-	int			dscale;
-	int			weight;
-	const char *digits;
-	int			nd;
-	TmWide		acc = 0;
-	int			e;
 
 	memcpy(&h, data, sizeof(uint16));
 	if ((h & 0xC000) == 0xC000)
@@ -194,51 +205,91 @@ decode_numeric(Datum d, TmDecimal *out)
 	if (h & 0x8000)
 	{
 		/* NUMERIC_SHORT: sign 0x2000, dscale 0x1F80 >> 7, weight 7 bits */
-		neg = (h & 0x2000) != 0;
-		dscale = (h & 0x1F80) >> 7;
-		weight = (h & 0x0040 ? ~0x003F : 0) | (h & 0x003F);
-		digits = data + sizeof(uint16);
-		nd = (len - sizeof(uint16)) / sizeof(int16);
+		np->neg = (h & 0x2000) != 0;
+		np->dscale = (h & 0x1F80) >> 7;
+		np->weight = (h & 0x0040 ? ~0x003F : 0) | (h & 0x003F);
+		np->digits = data + sizeof(uint16);
+		np->nd = (len - sizeof(uint16)) / sizeof(int16);
 	}
 	else
 	{
 		int16		w;
 
-		neg = (h & 0xC000) == 0x4000;
-		dscale = h & 0x3FFF;
+		np->neg = (h & 0xC000) == 0x4000;
+		np->dscale = h & 0x3FFF;
 		memcpy(&w, data + sizeof(uint16), sizeof(int16));
-		weight = w;
-		digits = data + 2 * sizeof(uint16);
-		nd = (len - 2 * sizeof(uint16)) / sizeof(int16);
+		np->weight = w;
+		np->digits = data + 2 * sizeof(uint16);
+		np->nd = (len - 2 * sizeof(uint16)) / sizeof(int16);
 	}
-	if (dscale > TM_WIDE_DIGITS)
-		return TM_DEC_WIDE;
-	for (int i = 0; i < nd; i++)
+	return TM_DEC_OK;
+}
+
+/* The first n (<= 4) digits as one integer. */
+static inline uint64
+parts_digits64(const TmNumParts *np, int n)
+{
+	uint64		acc = 0;
+
+	for (int i = 0; i < n; i++)
 	{
 		int16		dg;
 
-		memcpy(&dg, digits + i * sizeof(int16), sizeof(int16));
-		if (acc > (TM_WIDE_MAX - dg) / 10000)
-			return TM_DEC_WIDE;
+		memcpy(&dg, np->digits + i * sizeof(int16), sizeof(int16));
 		acc = acc * 10000 + dg;
 	}
-	/* value = acc * 10^e; value * 10^dscale = acc * 10^(e + dscale) */
-	e = nd > 0 ? 4 * (weight - nd + 1) + dscale : 0;
-	if (e >= 0)
+	return acc;
+}
+
+/* A numeric datum as v / 10^scale, scale = its display scale. */
+static TmDecKind
+decode_numeric(Datum d, TmDecimal *out)
+{
+	TmNumParts	np;
+	TmDecKind	kind = numeric_parts(d, &np);
+	TmWide		acc;
+	int			e;
+
+	if (kind != TM_DEC_OK)
+		return kind;
+	if (np.dscale > TM_WIDE_DIGITS)
+		return TM_DEC_WIDE;
+	/* value = digits * 10^(4 * (weight - nd + 1)); scaled: * 10^dscale */
+	e = np.nd > 0 ? 4 * (np.weight - np.nd + 1) + np.dscale : 0;
+	if (np.nd <= 4)
 	{
-		if (!wide_scale_up(acc, e, &acc))
-			return TM_DEC_WIDE;
+		uint64		a64 = parts_digits64(&np, np.nd);
+
+		/* digits beyond dscale in the last group are zeros */
+		if (e < 0)
+		{
+			a64 = -e > 19 ? 0 : a64 / (uint64) pow10_wide[-e];
+			e = 0;
+		}
+		acc = (TmWide) a64;
 	}
 	else
 	{
-		/* digits beyond dscale in the last group are zeros */
-		if (-e > TM_WIDE_DIGITS)
-			acc = 0;
-		else
-			acc /= pow10_wide[-e];
+		acc = 0;
+		for (int i = 0; i < np.nd; i++)
+		{
+			int16		dg;
+
+			memcpy(&dg, np.digits + i * sizeof(int16), sizeof(int16));
+			if (acc > scale_limit[4] - 1)
+				return TM_DEC_WIDE;
+			acc = acc * 10000 + dg;
+		}
+		if (e < 0)
+		{
+			acc = -e > TM_WIDE_DIGITS ? 0 : acc / pow10_wide[-e];
+			e = 0;
+		}
 	}
-	out->v = neg ? -acc : acc;
-	out->scale = dscale;
+	if (!wide_scale_up(acc, e, &acc))
+		return TM_DEC_WIDE;
+	out->v = np.neg ? -acc : acc;
+	out->scale = np.dscale;
 	return TM_DEC_OK;
 }
 
@@ -268,20 +319,32 @@ decode_value(Datum d, Oid typid, TmDecimal *out)
 
 /*
  * A numeric datum as the nearest double, as numeric_float8_no_overflow
- * gives it, without going through text when the decimal has at most 15
- * digits and 22 decimals: both the integer and the power of ten are then
- * exact doubles, and one IEEE division rounds correctly (Clinger's fast
- * path), which is what strtod does with the text.
+ * gives it, without going through text when its significant digits are
+ * at most 2^53 and its power of ten at most 10^22: both are then exact
+ * doubles, and one IEEE multiplication or division rounds correctly
+ * (Clinger's fast path), which is what strtod does with the text.
  */
 double
 tm_numeric_to_double(Datum d)
 {
-	TmDecimal	x;
+	TmNumParts	np;
 
 	init_pow10();
-	if (decode_numeric(d, &x) == TM_DEC_OK && x.scale < lengthof(pow10_double) &&
-		x.v <= ((TmWide) 1 << 53) && x.v >= -((TmWide) 1 << 53))
-		return (double) x.v / pow10_double[x.scale];
+	if (numeric_parts(d, &np) == TM_DEC_OK && np.nd <= 4)
+	{
+		uint64		a64 = parts_digits64(&np, np.nd);
+		int			e = 4 * (np.weight - np.nd + 1);
+		double		r = -1;
+
+		if (np.nd == 0)
+			r = 0.0;
+		else if (a64 <= (UINT64CONST(1) << 53) && e >= 0 && e < lengthof(pow10_double))
+			r = (double) a64 * pow10_double[e];
+		else if (a64 <= (UINT64CONST(1) << 53) && e < 0 && -e < lengthof(pow10_double))
+			r = (double) a64 / pow10_double[-e];
+		if (r >= 0)
+			return np.neg ? -r : r;
+	}
 	/* beyond double's range: +-Infinity or 0, not an error */
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
 }
