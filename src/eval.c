@@ -126,18 +126,13 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 			v = *(double *) (row + a->payload);
 			break;
 		case TM_M_AVG:
-			{
-				TmValState *st = (TmValState *) (row + a->payload);
-
-				if (!(flag & TM_F_SEEN))
-					return TM_UNKNOWN;
-				v = st->v / (double) st->n;
-				break;
-			}
+			/* as PostgreSQL's avg over the same values (avg.c) */
+			if (!(flag & TM_F_SEEN))
+				return TM_UNKNOWN;
+			return tm_avg_eval(a, (TmAvgState *) (row + a->payload));
 		default:
 			elog(ERROR, "unexpected measure %d", ev->measure);
 	}
-	/* +Infinity and -Infinity averaged: no usable value */
 	if (isnan(v))
 		return TM_UNKNOWN;
 	return tm_test_passes(&ev->test, v) ? TM_TRUE : TM_FALSE;
@@ -334,11 +329,11 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 		case TM_M_AVG:
 			if (flag & TM_F_SEEN)
 			{
-				TmValState *st = (TmValState *) (row + a->payload);
+				TmAvgState *st = (TmAvgState *) (row + a->payload);
 
 				appendStringInfo(buf, "avg of " INT64_FORMAT " values of ", st->n);
 				tm_deparse_event_head(buf, ev);
-				appendStringInfo(buf, " = %.6g", st->v / st->n);
+				appendStringInfo(buf, " = %s", tm_avg_text(a, st));
 				if (ev->unit)
 					appendStringInfo(buf, " %s", ev->unit);
 				break;

@@ -13,8 +13,9 @@
  * same plan from that catalog, then takes part in each source in turn,
  * folding the rows it gets into its own state array.  No participant ever writes another's state, so no locks are
  * needed.  When all are done the leader merges the workers' arrays into
- * its own (merging is exact: flags OR, counts and sums add, min/max/last/
- * first keep the winner with the same tie rule as a single scan) and
+ * its own (merging is exact: flags OR, counts and sums add (avg: exact
+ * sums at aligned scales, avg.c), min/max/last/first keep the winner with
+ * the same tie rule as a single scan) and
  * evaluates.
  *
  * Fewer workers than asked, even none, change nothing but speed: the
@@ -158,15 +159,10 @@ merge_row(TmPlan *plan, char *into, const char *from)
 				*(int64 *) (into + a->payload) += *(const int64 *) (from + a->payload);
 				break;
 			case TM_M_AVG:
-				{
-					TmValState *si = (TmValState *) (into + a->payload);
-					const TmValState *sf = (const TmValState *) (from + a->payload);
-
-					si->v += sf->v;
-					si->n += sf->n;
-					*fi |= ff;
-					break;
-				}
+				tm_avg_merge(a, (TmAvgState *) (into + a->payload),
+							 (const TmAvgState *) (from + a->payload));
+				*fi |= ff;
+				break;
 			case TM_M_MIN:
 			case TM_M_MAX:
 				{

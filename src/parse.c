@@ -325,7 +325,7 @@ expect_kind(ParseState *ps, TokKind kind, const char *what)
 }
 
 static double
-parse_number(ParseState *ps)
+parse_number_text(ParseState *ps, char **text)
 {
 	Token	   *t = peek(ps);
 	double		v;
@@ -339,8 +339,16 @@ parse_number(ParseState *ps)
 	if ((errno == ERANGE && (v == 0.0 || isinf(v))) || !isfinite(v))
 		syntax_error(ps, t, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
 					 "number is out of range for type double precision");
+	if (text)
+		*text = t->text;
 	ps->pos++;
 	return v;
+}
+
+static double
+parse_number(ParseState *ps)
+{
+	return parse_number_text(ps, NULL);
 }
 
 static void
@@ -351,9 +359,9 @@ parse_test(ParseState *ps, TmTest *test)
 	if (accept_word(ps, "between"))
 	{
 		test->op = TM_CMP_BETWEEN;
-		test->lo = parse_number(ps);
+		test->lo = parse_number_text(ps, &test->lo_text);
 		expect_word(ps, "and", "expected the AND of BETWEEN");
-		test->hi = parse_number(ps);
+		test->hi = parse_number_text(ps, &test->hi_text);
 		return;
 	}
 	if (t->kind != TOK_OP)
@@ -375,8 +383,9 @@ parse_test(ParseState *ps, TmTest *test)
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
 					 "expected a comparison (<, <=, =, <>, >=, >) or BETWEEN");
 	ps->pos++;
-	test->lo = parse_number(ps);
+	test->lo = parse_number_text(ps, &test->lo_text);
 	test->hi = test->lo;
+	test->hi_text = test->lo_text;
 }
 
 static TmCode *

@@ -9,10 +9,10 @@
  *	  the caller's privileges.
  *
  * Per-patient state layout: a row of plan->width bytes per patient, holding
- * first the 8-byte-aligned payloads (a count, a min/max, or a TmValState
- * for last/first/avg) and then one flag byte per atom.  An atom with no
- * measure, ACTIVE or ANY needs only its flag byte; COUNT and MIN/MAX take
- * 8 more bytes, LAST/FIRST/AVG 16 more.
+ * first the 8-byte-aligned payloads (a count, a min/max, a TmValState for
+ * last/first, a TmAvgState for avg) and then one flag byte per atom.  An
+ * atom with no measure, ACTIVE or ANY needs only its flag byte; COUNT and
+ * MIN/MAX take 8 more bytes, LAST/FIRST 16 more, AVG 32 more.
  *
  * IDENTIFICATION
  *	  src/plan.c
@@ -265,6 +265,8 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 				a->conversions = lappend(a->conversions, conv);
 		}
 	}
+	if (ev->measure == TM_M_AVG)
+		tm_avg_plan(a, ps->value.typid);
 	if ((ev->measure == TM_M_ACTIVE || ev->measure == TM_M_COVERS) && ps->end_time.attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -337,9 +339,12 @@ layout_state(TmPlan *plan)
 				break;
 			case TM_M_LAST:
 			case TM_M_FIRST:
-			case TM_M_AVG:
 				a->payload = off;
 				off += sizeof(TmValState);
+				break;
+			case TM_M_AVG:
+				a->payload = off;
+				off += MAXALIGN(sizeof(TmAvgState));
 				break;
 			default:
 				break;

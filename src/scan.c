@@ -372,7 +372,7 @@ numeric_value(Datum d, Oid typid)
 			return (double) DatumGetInt64(d);
 		default:
 			/* beyond double's range: +-Infinity or 0, not an error */
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+			return tm_numeric_to_double(d);
 	}
 }
 
@@ -551,6 +551,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		TmEvent    *ev = a->ev;
 		uint8	   *flag = (uint8 *) (row + a->flag);
 		double		cv;
+		int			conv;
 
 		/* the window: an event, or its span, must reach the window start */
 		if (a->has_lower && (ps->end_time.attnum ? end < a->lower : t < a->lower))
@@ -611,6 +612,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 		if (!has_value)
 			continue;
 		cv = v;
+		conv = -1;
 		if (ev->unit)
 		{
 			ListCell   *lc;
@@ -634,6 +636,7 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 					{
 						cv = v * c->factor + c->offset;
 						usable = !isnan(cv);
+						conv = foreach_current_index(lc);
 						break;
 					}
 				}
@@ -688,14 +691,10 @@ process_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 					break;
 				}
 			case TM_M_AVG:
-				{
-					TmValState *st = (TmValState *) (row + a->payload);
-
-					st->v += cv;
-					st->n++;
-					*flag |= TM_F_SEEN;
-					break;
-				}
+				tm_avg_accum(a, (TmAvgState *) (row + a->payload),
+							 values[ps->value.attnum - 1], ps->value.typid, conv, cv);
+				*flag |= TM_F_SEEN;
+				break;
 			case TM_M_ANY:
 				*flag |= TM_F_SEEN;
 				if (plan->evidence)

@@ -8,7 +8,8 @@
  * catalog.c loads trials, criteria and sources (cached per backend);
  * plan.c binds a set of trials to the source tables for one call (column
  * numbers, types, windows, per-patient state layout); scan.c feeds source
- * rows into per-patient accumulators; eval.c turns accumulators into
+ * rows into per-patient accumulators (avg.c: the AVG measure's exact
+ * arithmetic); eval.c turns accumulators into
  * three-valued results; match.c holds the SQL entry points.
  *
  * IDENTIFICATION
@@ -57,6 +58,8 @@ typedef struct TmTest
 	TmCmp		op;
 	double		lo;				/* the operand, or the lower bound */
 	double		hi;				/* upper bound for BETWEEN */
+	char	   *lo_text;		/* the operands as written (avg compares */
+	char	   *hi_text;		/* them as decimals), or NULL */
 } TmTest;
 
 typedef struct TmCode
@@ -346,19 +349,47 @@ typedef struct TmAtom
 	List	   *codes;			/* ev->codes with << concepts expanded */
 	List	   *except;
 	int			source;			/* index into plan->sources */
-	int			payload;		/* byte offset of its TmValState/int64/double, or -1 */
+	int			payload;		/* byte offset of its TmValState/TmAvgState/int64/double, or -1 */
 	int			flag;			/* byte offset of its flag byte */
 	bool		has_lower;
 	TimestampTz lower;			/* window start */
 	List	   *conversions;	/* TmConversion * with to_unit = ev->unit */
+	struct TmAvgPlan *avg;		/* AVG: operands, exact conversions (avg.c) */
 } TmAtom;
 
 /* Per-patient state of an atom (layout depends on the measure). */
 typedef struct TmValState
 {
-	double		v;				/* value, min, max, or sum */
-	int64		n;				/* time for last/first, count for avg */
+	double		v;				/* value of last/first */
+	int64		n;				/* its time */
 } TmValState;
+
+/*
+ * Per-patient state of an AVG atom (avg.c): the exact sum scaled by
+ * 10^scale for numeric and integer columns, a double sum for float columns
+ * and for sums too wide to be exact (TM_AVG_DOUBLE).
+ */
+#ifdef HAVE_INT128
+typedef int128 TmWide;
+#else
+typedef int64 TmWide;
+#endif
+
+typedef struct TmAvgState
+{
+	union
+	{
+		TmWide		exact;
+		double		approx;
+	}			sum;
+	int64		n;				/* usable values */
+	int16		scale;
+	uint8		flags;			/* TM_AVG_* */
+} TmAvgState;
+
+#define TM_AVG_DOUBLE	0x01	/* sum.approx holds the sum */
+#define TM_AVG_PINF		0x02	/* a +Infinity value was seen */
+#define TM_AVG_NINF		0x04	/* a -Infinity value was seen */
 
 #define TM_F_SEEN		0x01	/* an event (or a usable value) was seen */
 #define TM_F_PASS		0x02	/* ANY: some value passed */
@@ -488,6 +519,15 @@ extern int	tm_max_parallel_workers;
 extern int	tm_parallel_workers_for(TmPlan *plan);
 extern void tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers);
 extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
+
+/* avg.c */
+extern void tm_avg_plan(TmAtom *a, Oid typid);
+extern void tm_avg_accum(const TmAtom *a, TmAvgState *st, Datum d, Oid typid,
+						 int conv, double cv);
+extern void tm_avg_merge(const TmAtom *a, TmAvgState *into, const TmAvgState *from);
+extern TmTruth tm_avg_eval(const TmAtom *a, const TmAvgState *st);
+extern char *tm_avg_text(const TmAtom *a, const TmAvgState *st);
+extern double tm_numeric_to_double(Datum d);
 
 /* eval.c */
 extern TmTruth tm_eval(TmPlan *plan, TmNode *node, int pidx);
