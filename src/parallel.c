@@ -138,95 +138,6 @@ tm_parallel_workers_for(TmPlan *plan)
 	return n;
 }
 
-static void
-merge_row(TmPlan *plan, char *into, const char *from)
-{
-	for (int i = 0; i < plan->natoms; i++)
-	{
-		TmAtom	   *a = &plan->atoms[i];
-		uint8	   *fi = (uint8 *) (into + a->flag);
-		uint8		ff = *(const uint8 *) (from + a->flag);
-
-		switch (a->ev->measure)
-		{
-			case TM_M_EXISTS:
-			case TM_M_ACTIVE:
-			case TM_M_COVERS:
-			case TM_M_ANY:
-				*fi |= ff;
-				break;
-			case TM_M_COUNT:
-				*(int64 *) (into + a->payload) += *(const int64 *) (from + a->payload);
-				break;
-			case TM_M_AVG:
-				tm_avg_merge(a, (TmAvgState *) (into + a->payload),
-							 (const TmAvgState *) (from + a->payload));
-				*fi |= ff;
-				break;
-			case TM_M_MIN:
-			case TM_M_MAX:
-				{
-					double	   *mi = (double *) (into + a->payload);
-					double		mf = *(const double *) (from + a->payload);
-
-					if ((ff & TM_F_SEEN) &&
-						(!(*fi & TM_F_SEEN) ||
-						 (a->ev->measure == TM_M_MIN ? mf < *mi : mf > *mi)))
-					{
-						*mi = mf;
-						*fi |= TM_F_SEEN;
-					}
-					break;
-				}
-			case TM_M_LAST:
-			case TM_M_FIRST:
-				{
-					TmValState *si = (TmValState *) (into + a->payload);
-					const TmValState *sf = (const TmValState *) (from + a->payload);
-					bool		take;
-
-					if (!(ff & TM_F_SEEN))
-						break;
-					if (!(*fi & TM_F_SEEN))
-						take = true;
-					else if (sf->n == si->n)
-						take = sf->v > si->v;
-					else
-						take = a->ev->measure == TM_M_LAST ? sf->n > si->n : sf->n < si->n;
-					if (take)
-					{
-						*si = *sf;
-						*fi |= TM_F_SEEN;
-					}
-					break;
-				}
-		}
-	}
-}
-
-/* Merge a whole state array (pats.n rows) into another. */
-void
-tm_state_merge(TmPlan *plan, char *into, const char *from)
-{
-	for (int p = 0; p < plan->pats.n; p++)
-	{
-		const char *row = from + (Size) p * plan->width;
-		bool		empty = true;
-
-		if ((p & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		/* most rows of a worker's array were never touched */
-		for (int b = 0; b < plan->width; b++)
-			if (row[b] != 0)
-			{
-				empty = false;
-				break;
-			}
-		if (!empty)
-			merge_row(plan, into + (Size) p * plan->width, row);
-	}
-}
-
 /* The scans every participant takes part in, the leader included. */
 static void
 participate(TmPlan *plan, shm_toc *toc)
@@ -250,12 +161,12 @@ participate(TmPlan *plan, shm_toc *toc)
 				int			l = (int) (u / (uint32) ps->nunits);
 
 				if (OidIsValid(ps->read.leaves[l].indexoid))
-					tm_scan_units(plan, i, l, (int) (u % (uint32) ps->nunits), 1);
+					tm_read_units(plan, i, l, (int) (u % (uint32) ps->nunits), 1);
 			}
 		}
 		for (int l = 0; l < ps->read.nleaves; l++)
 			if (!OidIsValid(ps->read.leaves[l].indexoid))
-				tm_scan_source(plan, i, l, false, 0,
+				tm_read_source(plan, i, l, false, 0,
 							   shm_toc_lookup(toc, TM_KEY_SCAN + srcs[i].firstleaf + l, false));
 	}
 }

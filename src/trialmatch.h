@@ -4,13 +4,26 @@
  *	  Shared types of trialmatch: the criteria parse tree, the catalog
  *	  cache, and the per-call execution plan.
  *
- * The pipeline is: parse.c turns an expression into a TmNode tree;
- * catalog.c loads trials, criteria and sources (cached per backend);
- * plan.c binds a set of trials to the source tables for one call (column
- * numbers, types, windows, per-patient state layout); scan.c feeds source
- * rows into per-patient accumulators (avg.c: the AVG measure's exact
- * arithmetic); eval.c turns accumulators into
- * three-valued results; match.c holds the SQL entry points.
+ * A call flows one way, from the SQL entry point down to the leaves:
+ *
+ *	 match.c		SQL entry points: match_patients, match_trials,
+ *					explain_match, attrition, check_expr
+ *	 catalog.c		trials, criteria and sources, cached per backend;
+ *					the validation triggers (parse.c parses expressions)
+ *	 plan.c			binds a call's trials to the source relations: columns,
+ *					windows, the per-patient state layout, privileges
+ *	 exec.c			the driver: runs a planned call, serially or through
+ *					parallel.c (ParallelContext workers)
+ *	 leaves:		relation.c (leaves of partitioned/inheritance trees,
+ *					pruning, executor reads), patients.c (the patient
+ *					table, id map), indexpath.c (index ranges), read.c
+ *					(scans), fold.c (a row into per-patient state; the
+ *					merge), avg.c (exact averages)
+ *	 eval.c			three-valued results and evidence from the state
+ *
+ * Leaves never call back up (exec.c, parallel.c, plan.c).  The pool of
+ * background workers (worker.c, runs.c, progress.c; pool.h) calls
+ * match_patients through SQL like any client.
  *
  * IDENTIFICATION
  *	  src/trialmatch.h
@@ -23,6 +36,7 @@
 #include "postgres.h"
 
 #include "access/attnum.h"
+#include "catalog/pg_type_d.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -492,15 +506,44 @@ typedef void (*TmRowFn) (TmPlan *plan, void *arg, Datum *values, bool *isnull);
 extern void tm_relation_execute(TmPlan *plan, TmRelation *r, TmColumn *idcol, int64 id,
 								MemoryContext rowcxt, TmRowFn fn, void *arg);
 
-/* scan.c */
-extern void tm_open_leaves(TmPlan *plan);
-extern void tm_scan_patients(TmPlan *plan, bool single, int64 id);
-extern void tm_scan_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
+/* patients.c */
+extern void tm_patients_read(TmPlan *plan, bool single, int64 id);
+extern int	tm_patient_index(TmPatients *pats, int64 id);
+
+/* read.c: what part of a relation to read */
+typedef struct TmScanSpec
+{
+	ParallelTableScanDesc pscan;	/* a share of a parallel scan of a leaf, or all */
+	bool		filter_id;		/* keep only rows whose idcol equals id */
+	TmColumn	idcol;			/* (through an index on it when a leaf has one) */
+	int64		id;
+	MemoryContext rowcxt;		/* reset before each row */
+} TmScanSpec;
+
+extern bool tm_read_spec_one(TmColumn idcol, int64 id, MemoryContext rowcxt,
+							 TmScanSpec *spec);
+extern void tm_read_relation(TmPlan *plan, TmRelation *r, int leaf, TmScanSpec *spec,
+							 TmRowFn fn, void *arg);
+extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 						   ParallelTableScanDesc pscan);
+extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
+
+/* fold.c */
+extern void tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull);
 extern void tm_state_alloc(TmPlan *plan);
 extern void tm_codemaps_init(TmPlan *plan);
-extern void tm_scan_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
+extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
 extern TimestampTz tm_time_value(TmPlan *plan, Datum d, Oid typid);
+
+static inline int64
+tm_id_value(Datum d, Oid typid)
+{
+	return typid == INT4OID ? (int64) DatumGetInt32(d) : DatumGetInt64(d);
+}
+
+/* exec.c */
+extern void tm_run_population(TmPlan *plan);
+extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 
 /* indexpath.c */
 extern void tm_choose_index_paths(TmPlan *plan);
@@ -510,15 +553,11 @@ extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 								 Datum *values, bool *isnull);
 extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int leaf, int unit,
 							   Relation index, ScanKey keys);
-extern int	tm_patient_index(TmPatients *pats, int64 id);
-extern void tm_run_population(TmPlan *plan);
-extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 
 /* parallel.c */
 extern int	tm_max_parallel_workers;
 extern int	tm_parallel_workers_for(TmPlan *plan);
 extern void tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers);
-extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
 
 /* avg.c */
 extern void tm_avg_plan(TmAtom *a, Oid typid);

@@ -1,0 +1,109 @@
+/*-------------------------------------------------------------------------
+ *
+ * exec.c
+ *	  The driver of a call: opens what each relation is read through,
+ *	  reads the patients, chooses index ranges, and runs the sources,
+ *	  serially here or in parallel workers (parallel.c).  Data flows one
+ *	  way: exec.c calls patients.c, indexpath.c, parallel.c, read.c and
+ *	  fold.c; none of them calls back up.
+ *
+ * IDENTIFICATION
+ *	  src/exec.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+
+#include "utils/memutils.h"
+
+#include "pool.h"
+#include "trialmatch.h"
+
+/*
+ * Open what each relation of the call is read through (relation.c): the
+ * leaves of partitioned and inheritance trees, skipping partitions outside
+ * the windows, or the executor.
+ */
+static void
+open_leaves(TmPlan *plan)
+{
+	AttrNumber	maxatt = Max(plan->pat_id.attnum, Max(plan->pat_birth.attnum, plan->pat_sex.attnum));
+
+	maxatt = Max(maxatt, Max(plan->pat_gender.attnum, plan->pat_byear.attnum));
+	maxatt = Max(maxatt, Max(plan->pat_bmonth.attnum, plan->pat_bday.attnum));
+	tm_relation_open(&plan->patread, plan->patrel, "the patient table", maxatt, NULL);
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+		TmPrune		prune;
+
+		tm_source_prune(plan, i, &prune);
+		tm_relation_open(&ps->read, ps->rel, ps->what, ps->maxattno, &prune);
+	}
+	if (plan->conceptrel)
+		tm_relation_open(&plan->conceptread, plan->conceptrel, "the concept table",
+						 Max(plan->concept_id.attnum, plan->concept_code.attnum), NULL);
+}
+
+/*
+ * Evaluate every source for the whole patient table: in parallel when the
+ * sources are large enough and workers are allowed, else here alone.
+ * Sources read through the executor (views, foreign tables) are read here
+ * first, before any parallel mode.
+ */
+void
+tm_run_population(TmPlan *plan)
+{
+	int			nworkers;
+
+	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
+										 ALLOCSET_DEFAULT_SIZES);
+	open_leaves(plan);
+	tm_progress_report("reading patients", 0, 0);
+	tm_patients_read(plan, false, 0);
+	tm_progress_report("reading sources", 0, plan->pats.n);
+	tm_choose_index_paths(plan);
+	tm_state_alloc(plan);
+	for (int i = 0; i < plan->nsources; i++)
+		if (plan->sources[i].read.executor)
+			tm_read_source(plan, i, -1, false, 0, NULL);
+	nworkers = tm_parallel_workers_for(plan);
+	if (nworkers > 0)
+	{
+		tm_parallel_scan_sources(plan, plan->cat, nworkers);
+		return;
+	}
+	for (int i = 0; i < plan->nsources; i++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+
+		for (int l = 0; l < ps->read.nleaves; l++)
+		{
+			if (!OidIsValid(ps->read.leaves[l].indexoid))
+				tm_read_source(plan, i, l, false, 0, NULL);
+			else
+				tm_read_units(plan, i, l, 0, ps->nunits);
+		}
+	}
+	plan->launched = 0;
+	plan->planned = 0;
+}
+
+/* Evaluate every source for one patient; false if there is no such patient. */
+bool
+tm_run_single(TmPlan *plan, int64 patient_id)
+{
+	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
+										 ALLOCSET_DEFAULT_SIZES);
+	open_leaves(plan);
+	tm_patients_read(plan, true, patient_id);
+	if (plan->pats.n == 0)
+		return false;
+	tm_state_alloc(plan);
+	plan->evidence = palloc0(sizeof(TmEvidence) * Max(plan->natoms, 1));
+	for (int i = 0; i < plan->nsources; i++)
+		tm_read_source(plan, i, -1, true, patient_id, NULL);
+	return true;
+}
+

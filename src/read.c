@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * read.c
+ *	  Reading relations: all of a registered relation (every leaf, or the
+ *	  executor for views and foreign tables), one leaf's share of a
+ *	  parallel scan, the rows of one patient (through a btree index on the
+ *	  patient column when a leaf has one), or index ranges as a bitmap heap
+ *	  scan.  Each row is handed to a row function (fold.c, patients.c) in
+ *	  the registered relation's attribute numbering.
+ *
+ * IDENTIFICATION
+ *	  src/read.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+
+#include "access/nbtree.h"
+#include "catalog/pg_opfamily.h"
+#include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+
+#include "trialmatch.h"
+
+
+/* ---------------------------------------------------------------
+ * Scans
+ * ---------------------------------------------------------------
+ */
+
+/* A valid, non-partial btree index whose first column is attnum (integers). */
+static Oid
+find_id_index(Relation rel, AttrNumber attnum)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indisvalid &&
+			(!idx->rd_index->indcheckxmin ||
+			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+								   TransactionXmin)) &&
+			idx->rd_index->indkey.values[0] == attnum &&
+			idx->rd_opfamily[0] == INTEGER_BTREE_FAM_OID &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* The rows of one patient (or concept): filtered by id, through an index when a leaf has one. */
+bool
+tm_read_spec_one(TmColumn idcol, int64 id, MemoryContext rowcxt, TmScanSpec *spec)
+{
+	memset(spec, 0, sizeof(TmScanSpec));
+	spec->filter_id = true;
+	spec->idcol = idcol;
+	spec->id = id;
+	spec->rowcxt = rowcxt;
+	/* an id outside int4 range cannot be in an int4 column */
+	if (idcol.typid == INT4OID && (id < PG_INT32_MIN || id > PG_INT32_MAX))
+		return false;
+	return true;
+}
+
+/*
+ * Read the part of one leaf that spec describes, calling fn for each row,
+ * in the registered relation's numbering.
+ */
+static void
+scan_leaf(TmPlan *plan, TmRelation *r, TmLeaf *leaf, TmScanSpec *spec, TmRowFn fn, void *arg)
+{
+	Relation	rel = leaf->rel;
+	Snapshot	snapshot = GetActiveSnapshot();
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc hscan = NULL;
+	IndexScanDesc iscan = NULL;
+	Relation	index = NULL;
+	Oid			indexoid = InvalidOid;
+	MemoryContext old;
+
+	if (spec->filter_id)
+		indexoid = find_id_index(rel, tm_leaf_attnum(leaf, spec->idcol.attnum));
+	if (OidIsValid(indexoid))
+	{
+		ScanKeyData key;
+
+		if (spec->idcol.typid == INT4OID)
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) spec->id));
+		else
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(spec->id));
+		index = index_open(indexoid, AccessShareLock);
+		iscan = index_beginscan(rel, index, snapshot, 1, 0);
+		index_rescan(iscan, &key, 1, NULL, 0);
+	}
+	else if (spec->pscan)
+		hscan = table_beginscan_parallel(rel, spec->pscan);
+	else
+		hscan = table_beginscan(rel, snapshot, 0, NULL);
+
+	for (;;)
+	{
+		bool		more;
+		Datum	   *values;
+		bool	   *isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (iscan)
+			more = index_getnext_slot(iscan, ForwardScanDirection, slot);
+		else
+			more = table_scan_getnextslot(hscan, ForwardScanDirection, slot);
+		if (!more)
+			break;
+		tm_leaf_row(r, leaf, slot, &values, &isnull);
+		if (spec->filter_id &&
+			(isnull[spec->idcol.attnum - 1] ||
+			 tm_id_value(values[spec->idcol.attnum - 1], spec->idcol.typid) != spec->id))
+			continue;
+		MemoryContextReset(spec->rowcxt);
+		old = MemoryContextSwitchTo(spec->rowcxt);
+		fn(plan, arg, values, isnull);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (iscan)
+	{
+		index_endscan(iscan);
+		index_close(index, AccessShareLock);
+	}
+	else
+		table_endscan(hscan);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Read the part of a registered relation that spec describes: one leaf
+ * (leaf >= 0), every leaf, or the whole relation through the executor.
+ */
+void
+tm_read_relation(TmPlan *plan, TmRelation *r, int leaf, TmScanSpec *spec, TmRowFn fn, void *arg)
+{
+	if (r->executor)
+	{
+		Assert(spec->pscan == NULL);
+		tm_relation_execute(plan, r, spec->filter_id ? &spec->idcol : NULL, spec->id,
+							spec->rowcxt, fn, arg);
+		return;
+	}
+	if (leaf >= 0)
+	{
+		scan_leaf(plan, r, &r->leaves[leaf], spec, fn, arg);
+		return;
+	}
+	for (int i = 0; i < r->nleaves; i++)
+		scan_leaf(plan, r, &r->leaves[i], spec, fn, arg);
+}
+
+/*
+ * Fold one source (all of it, one patient's rows, or a leaf or a parallel
+ * share of a leaf) into plan->state.
+ */
+void
+tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
+			   ParallelTableScanDesc pscan)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmScanSpec	spec;
+
+	if (single)
+	{
+		if (!tm_read_spec_one(ps->patient, id, plan->rowcxt, &spec))
+			return;
+	}
+	else
+	{
+		memset(&spec, 0, sizeof(spec));
+		spec.pscan = pscan;
+		spec.rowcxt = plan->rowcxt;
+	}
+	tm_read_relation(plan, &ps->read, leaf, &spec, tm_fold_row, ps);
+}
+
+/*
+ * Fold index ranges (indexpath.c) of a source into plan->state: the TIDs of
+ * all the ranges go into one bitmap, and the heap is then read in block
+ * order, each block once, as a bitmap heap scan does.  A lossy bitmap only
+ * means more rows to filter: the fold checks every row's code and time.
+ */
+void
+tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
+	Snapshot	snapshot = GetActiveSnapshot();
+	Relation	index = index_open(leaf->indexoid, AccessShareLock);
+	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
+	TableScanDesc hscan;
+	TBMIterator *it;
+	TBMIterateResult *tbmres;
+	TupleTableSlot *slot;
+
+	for (int u = first; u < first + count; u++)
+	{
+		ScanKeyData keys[3];
+		int			nkeys = tm_index_unit_keys(plan, srcidx, leafidx, u, index, keys);
+		IndexScanDesc iscan;
+
+		if (nkeys <= 0)
+			continue;
+		iscan = index_beginscan_bitmap(index, snapshot, nkeys);
+		index_rescan(iscan, keys, nkeys, NULL, 0);
+		(void) index_getbitmap(iscan, tbm);
+		index_endscan(iscan);
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_close(index, AccessShareLock);
+
+	slot = table_slot_create(leaf->rel, NULL);
+	hscan = table_beginscan_bm(leaf->rel, snapshot, 0, NULL);
+	it = tbm_begin_iterate(tbm);
+	while ((tbmres = tbm_iterate(it)) != NULL)
+	{
+		bool		lossy;
+
+		CHECK_FOR_INTERRUPTS();
+		/* read before next_block, which may change it */
+		lossy = tbmres->ntuples < 0;
+		if (!table_scan_bitmap_next_block(hscan, tbmres))
+			continue;
+		while (table_scan_bitmap_next_tuple(hscan, tbmres, slot))
+		{
+			MemoryContext old;
+			Datum	   *values;
+			bool	   *isnull;
+
+			tm_leaf_row(&ps->read, leaf, slot, &values, &isnull);
+
+			/*
+			 * A lossy page returns every row on it: keep only those of this
+			 * call's units, or parallel participants reading other units
+			 * would count a row twice.
+			 */
+			if (lossy && !tm_index_units_cover(plan, srcidx, first, count, values, isnull))
+				continue;
+			MemoryContextReset(plan->rowcxt);
+			old = MemoryContextSwitchTo(plan->rowcxt);
+			tm_fold_row(plan, ps, values, isnull);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	tbm_end_iterate(it);
+	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
+		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
+	table_endscan(hscan);
+	tbm_free(tbm);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
