@@ -24,7 +24,7 @@
 #   TRIALMATCH_DIFF_SEED      random seed (default 20260615)
 #   TRIALMATCH_DIFF_TRIALS    number of trials (default 30)
 #   TRIALMATCH_DIFF_PATIENTS  number of patients (default 1200)
-#   TRIALMATCH_DIFF_SAMPLE    patients for match_trials/explain_match (default 20)
+#   TRIALMATCH_DIFF_SAMPLE    patients for match_trials/explain_match (default 12)
 #   TRIALMATCH_DIFF_TZ        session time zone (default: chosen by the seed)
 #   TRIALMATCH_DIFF_AVG=0     replace every avg measure by max (same trials
 #                             otherwise), while the avg fix is not merged
@@ -51,7 +51,7 @@ my $t_start = time;
 my $seed = $ENV{TRIALMATCH_DIFF_SEED} // 20260615;
 my $ntrials = $ENV{TRIALMATCH_DIFF_TRIALS} // 30;
 my $npat = $ENV{TRIALMATCH_DIFF_PATIENTS} // 1200;
-my $nsample = $ENV{TRIALMATCH_DIFF_SAMPLE} // 20;
+my $nsample = $ENV{TRIALMATCH_DIFF_SAMPLE} // 12;
 my $with_avg = $ENV{TRIALMATCH_DIFF_AVG} // 1;
 srand($seed);
 my @zones = ('Europe/Berlin', 'America/New_York', 'UTC', 'Australia/Lord_Howe', 'Asia/Kolkata');
