@@ -142,12 +142,16 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 	}
 	MemoryContextSwitchTo(old);
 
-	spi_query("SELECT name, relation::pg_catalog.oid::pg_catalog.text,"
-			  " patient_column::pg_catalog.text, code_column::pg_catalog.text,"
-			  " time_column::pg_catalog.text, end_time_column::pg_catalog.text,"
-			  " value_column::pg_catalog.text, unit_column::pg_catalog.text,"
-			  " time_fallback_column::pg_catalog.text, end_time_fallback_column::pg_catalog.text"
-			  " FROM " TM_SCHEMA ".sources ORDER BY name");
+	{
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT name, relation::pg_catalog.oid::pg_catalog.text");
+		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
+			appendStringInfo(&sql, ", %s::pg_catalog.text", tm_source_columns[c].column);
+		appendStringInfoString(&sql, " FROM " TM_SCHEMA ".sources ORDER BY name");
+		spi_query(sql.data);
+	}
 	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -157,14 +161,8 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 
 		s->name = spi_text(tup, desc, 1);
 		s->relid = (Oid) strtoul(spi_text(tup, desc, 2), NULL, 10);
-		s->patient_column = spi_text(tup, desc, 3);
-		s->code_column = spi_text(tup, desc, 4);
-		s->time_column = spi_text(tup, desc, 5);
-		s->end_time_column = spi_text(tup, desc, 6);
-		s->value_column = spi_text(tup, desc, 7);
-		s->unit_column = spi_text(tup, desc, 8);
-		s->time_fallback_column = spi_text(tup, desc, 9);
-		s->end_time_fallback_column = spi_text(tup, desc, 10);
+		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
+			TM_SOURCE_DEF_COLUMN(s, c) = spi_text(tup, desc, 3 + c);
 		cat->sources = lappend(cat->sources, s);
 	}
 	MemoryContextSwitchTo(old);
@@ -415,6 +413,23 @@ const Oid	tm_value_types[] = {NUMERICOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID
 const Oid	tm_text_types[] = {TEXTOID, VARCHAROID};
 const Oid	tm_int_types[] = {INT2OID, INT4OID, INT8OID};
 const Oid	tm_unit_types[] = {TEXTOID, VARCHAROID, INT4OID, INT8OID};
+
+#define SRC_COLUMN(col, role, field, planfield, types, always) \
+	{col, role, offsetof(TmSourceDef, field), offsetof(TmPlanSource, planfield), \
+	 types, lengthof(types), always}
+
+const TmSourceColumnDesc tm_source_columns[TM_SOURCE_NCOLUMNS] = {
+	[TM_SC_PATIENT] = SRC_COLUMN("patient_column", "patient", patient_column, patient, tm_id_types, true),
+	[TM_SC_CODE] = SRC_COLUMN("code_column", "code", code_column, code, tm_code_types, true),
+	[TM_SC_TIME] = SRC_COLUMN("time_column", "time", time_column, time, tm_time_types, true),
+	[TM_SC_END_TIME] = SRC_COLUMN("end_time_column", "end time", end_time_column, end_time, tm_time_types, true),
+	[TM_SC_VALUE] = SRC_COLUMN("value_column", "value", value_column, value, tm_value_types, false),
+	[TM_SC_UNIT] = SRC_COLUMN("unit_column", "unit", unit_column, unit, tm_unit_types, false),
+	[TM_SC_TIME_FALLBACK] = SRC_COLUMN("time_fallback_column", "time fallback", time_fallback_column, time_fallback,
+			   tm_time_types, true),
+	[TM_SC_END_FALLBACK] = SRC_COLUMN("end_time_fallback_column", "end time fallback", end_time_fallback_column,
+			   end_fallback, tm_time_types, true),
+};
 
 static void
 expr_error(const char *expr, int location, int sqlstate, const char *msg,
@@ -834,14 +849,8 @@ tm_catalog_serialize(TmCatalog *cat, TmTrial *trial)
 
 		put_str(&buf, s->name);
 		put_str(&buf, psprintf("%u", s->relid));
-		put_str(&buf, s->patient_column);
-		put_str(&buf, s->code_column);
-		put_str(&buf, s->time_column);
-		put_str(&buf, s->end_time_column);
-		put_str(&buf, s->value_column);
-		put_str(&buf, s->unit_column);
-		put_str(&buf, s->time_fallback_column);
-		put_str(&buf, s->end_time_fallback_column);
+		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
+			put_str(&buf, TM_SOURCE_DEF_COLUMN(s, c));
 	}
 	put_str(&buf, psprintf("%d", list_length(cat->conversions)));
 	foreach(lc, cat->conversions)
@@ -898,14 +907,8 @@ tm_catalog_deserialize(const char *p)
 
 		s->name = get_str(&p);
 		s->relid = (Oid) strtoul(get_str(&p), NULL, 10);
-		s->patient_column = get_str(&p);
-		s->code_column = get_str(&p);
-		s->time_column = get_str(&p);
-		s->end_time_column = get_str(&p);
-		s->value_column = get_str(&p);
-		s->unit_column = get_str(&p);
-		s->time_fallback_column = get_str(&p);
-		s->end_time_fallback_column = get_str(&p);
+		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
+			TM_SOURCE_DEF_COLUMN(s, c) = get_str(&p);
 		cat->sources = lappend(cat->sources, s);
 	}
 	n = (int) get_num(&p);

@@ -57,22 +57,17 @@ plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
 	ps->def = def;
 	ps->what = psprintf("source \"%s\"", name);
 	ps->rel = tm_open_registered(def->relid, ps->what);
-	ps->patient = tm_resolve_column(ps->rel, def->patient_column, ps->what, "patient",
-									tm_id_types, lengthof(tm_id_types));
-	ps->code = tm_resolve_column(ps->rel, def->code_column, ps->what, "code",
-								 tm_code_types, lengthof(tm_code_types));
-	ps->time = tm_resolve_column(ps->rel, def->time_column, ps->what, "time",
-								 tm_time_types, lengthof(tm_time_types));
-	ps->end_time = tm_resolve_column(ps->rel, def->end_time_column, ps->what, "end time",
-									 tm_time_types, lengthof(tm_time_types));
-	ps->value = tm_resolve_column(ps->rel, def->value_column, ps->what, "value",
-								  tm_value_types, lengthof(tm_value_types));
-	ps->unit = tm_resolve_column(ps->rel, def->unit_column, ps->what, "unit",
-								 tm_unit_types, lengthof(tm_unit_types));
-	ps->time_fallback = tm_resolve_column(ps->rel, def->time_fallback_column, ps->what,
-										  "time fallback", tm_time_types, lengthof(tm_time_types));
-	ps->end_fallback = tm_resolve_column(ps->rel, def->end_time_fallback_column, ps->what,
-										 "end time fallback", tm_time_types, lengthof(tm_time_types));
+	for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
+	{
+		const TmSourceColumnDesc *d = &tm_source_columns[c];
+		TmColumn   *col = TM_PLAN_SOURCE_COLUMN(ps, c);
+
+		*col = tm_resolve_column(ps->rel, TM_SOURCE_DEF_COLUMN(def, c), ps->what, d->role,
+								 d->types, d->ntypes);
+		/* value and unit are read when a criterion needs them (bind_atoms) */
+		if (d->always)
+			ps->maxattno = Max(ps->maxattno, col->attnum);
+	}
 	if (ps->unit.attnum && ps->unit.typid != TEXTOID && ps->unit.typid != VARCHAROID &&
 		!OidIsValid(cat->concept_relid))
 		ereport(ERROR,
@@ -80,9 +75,6 @@ plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
 				 errmsg("unit column \"%s\" of %s holds concept ids, but no vocabulary is registered",
 						def->unit_column, ps->what),
 				 errhint("trialmatch.use_omop() registers the schema's concept table.")));
-	ps->maxattno = Max(Max(ps->patient.attnum, ps->code.attnum), ps->time.attnum);
-	ps->maxattno = Max(ps->maxattno, ps->end_time.attnum);
-	ps->maxattno = Max(ps->maxattno, Max(ps->time_fallback.attnum, ps->end_fallback.attnum));
 	ps->atoms = palloc(sizeof(int) * plan->atomcap);
 	return plan->nsources++;
 }
@@ -465,7 +457,7 @@ check_relation(Relation rel, AttrNumber *cols, int ncols)
 void
 tm_plan_check_privileges(TmPlan *plan)
 {
-	AttrNumber	cols[9];
+	AttrNumber	cols[Max(TM_SOURCE_NCOLUMNS, 7)];
 
 	cols[0] = plan->pat_id.attnum;
 	cols[1] = plan->pat_birth.attnum;
@@ -485,15 +477,14 @@ tm_plan_check_privileges(TmPlan *plan)
 	{
 		TmPlanSource *ps = &plan->sources[i];
 
-		cols[0] = ps->patient.attnum;
-		cols[1] = ps->code.attnum;
-		cols[2] = ps->time.attnum;
-		cols[3] = ps->end_time.attnum;
-		cols[4] = ps->needs_value ? ps->value.attnum : 0;
-		cols[5] = ps->needs_unit ? ps->unit.attnum : 0;
-		cols[6] = ps->time_fallback.attnum;
-		cols[7] = ps->end_fallback.attnum;
-		check_relation(ps->rel, cols, 8);
+		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
+			cols[c] = TM_PLAN_SOURCE_COLUMN(ps, c)->attnum;
+		/* value and unit only when a criterion reads them */
+		if (!ps->needs_value)
+			cols[TM_SC_VALUE] = 0;
+		if (!ps->needs_unit)
+			cols[TM_SC_UNIT] = 0;
+		check_relation(ps->rel, cols, TM_SOURCE_NCOLUMNS);
 	}
 }
 

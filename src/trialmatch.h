@@ -266,6 +266,45 @@ typedef struct TmCheckScope
 extern void tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 							 const TmCheckScope *scope);
 
+/*
+ * The columns of a source, listed once (catalog.c): the column of
+ * trialmatch.sources that names it, its role in messages, where its name
+ * lives in TmSourceDef and its resolved column in TmPlanSource, the types
+ * it may have, and whether every call reads it (value and unit are read
+ * only when a criterion needs them).  Loading, shipping to workers,
+ * resolving and privilege checks all walk this table.
+ */
+typedef struct TmSourceColumnDesc
+{
+	const char *column;			/* "time_column" */
+	const char *role;			/* "time" */
+	Size		def_offset;		/* char * in TmSourceDef */
+	Size		plan_offset;	/* TmColumn in TmPlanSource */
+	const Oid  *types;
+	int			ntypes;
+	bool		always;			/* read by every call */
+} TmSourceColumnDesc;
+
+typedef enum TmSourceColumn
+{
+	TM_SC_PATIENT,
+	TM_SC_CODE,
+	TM_SC_TIME,
+	TM_SC_END_TIME,
+	TM_SC_VALUE,
+	TM_SC_UNIT,
+	TM_SC_TIME_FALLBACK,
+	TM_SC_END_FALLBACK,
+	TM_SOURCE_NCOLUMNS
+} TmSourceColumn;
+
+extern const TmSourceColumnDesc tm_source_columns[TM_SOURCE_NCOLUMNS];
+
+#define TM_SOURCE_DEF_COLUMN(def, c) \
+	(*(char **) ((char *) (def) + tm_source_columns[c].def_offset))
+#define TM_PLAN_SOURCE_COLUMN(ps, c) \
+	((TmColumn *) ((char *) (ps) + tm_source_columns[c].plan_offset))
+
 /* ----------------------------------------------------------------
  * Per-call plan (plan.c)
  * ----------------------------------------------------------------
