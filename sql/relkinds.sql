@@ -297,6 +297,45 @@ SELECT (SELECT count(*) FROM (TABLE rkb_plain EXCEPT ALL TABLE rkb_part) d) +
        (SELECT count(*) FROM (TABLE rkb_par EXCEPT ALL TABLE rkb_plain) d) AS diff_parallel;
 SELECT status, count(*) FROM rkb_plain GROUP BY 1 ORDER BY 1;
 
+-- multiple inheritance: a table with two parents under the registered one
+-- is read once, as SELECT reads it (it was read twice: count 4 for 2 rows)
+CREATE TABLE rk_mi (patient_id int8, code text, t timestamptz, v numeric);
+CREATE TABLE rk_mi_a () INHERITS (rk_mi);
+CREATE TABLE rk_mi_b () INHERITS (rk_mi);
+CREATE TABLE rk_mi_c () INHERITS (rk_mi_a, rk_mi_b);
+INSERT INTO rk_mi_c VALUES (1, 'A1', '2026-06-01', 1), (1, 'A1', '2026-06-02', 2);
+SELECT count(*) AS select_count FROM rk_mi WHERE patient_id = 1;
+SELECT trialmatch.add_source('mi', 'rk_mi', time_column => 't', value_column => 'v');
+INSERT INTO trialmatch.trials (trial_id) VALUES ('RKMI');
+INSERT INTO trialmatch.criteria VALUES ('RKMI', 1, 'inclusion', 'two A1', $$mi 'A1' within 1 year count = 2$$);
+SELECT result, evidence FROM trialmatch.explain_match('RKMI', 1, '2026-06-15');
+SELECT status, count(*) FROM trialmatch.match_patients('RKMI', '2026-06-15') WHERE patient_id = 1 GROUP BY 1;
+
+-- a view read through the executor may itself call trialmatch, and change
+-- the catalog meanwhile: the outer call keeps the catalog it started with
+-- (the nested call freed it, and the server crashed)
+CREATE FUNCTION rk_poke() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE trialmatch.trials SET title = coalesce(title, '') || 'x' WHERE trial_id = 'RKMI';
+  PERFORM count(*) FROM trialmatch.match_patients('RKMI', '2026-06-15');
+  RETURN 1;
+END $$;
+CREATE TABLE rk_nest (patient_id int8, code text, t timestamptz);
+INSERT INTO rk_nest VALUES (1, 'N', '2026-06-01'), (2, 'N', '2026-06-01');
+CREATE VIEW rk_nest_v AS SELECT * FROM rk_nest WHERE rk_poke() = 1;
+SELECT trialmatch.add_source('nest', 'rk_nest_v', time_column => 't');
+INSERT INTO trialmatch.trials (trial_id) VALUES ('RKNEST');
+INSERT INTO trialmatch.criteria VALUES ('RKNEST', 1, 'inclusion', 'N', $$nest 'N'$$);
+SELECT patient_id, status FROM trialmatch.match_patients('RKNEST', '2026-06-15')
+ WHERE patient_id IN (1, 2, 3) ORDER BY 1;
+SELECT length(title) > 0 AS poked FROM trialmatch.trials WHERE trial_id = 'RKMI';
+DELETE FROM trialmatch.trials WHERE trial_id IN ('RKMI', 'RKNEST');
+SELECT trialmatch.drop_source('nest');
+SELECT trialmatch.drop_source('mi');
+DROP VIEW rk_nest_v;
+DROP TABLE rk_nest, rk_mi CASCADE;
+DROP FUNCTION rk_poke();
+
 DELETE FROM trialmatch.criteria;
 DELETE FROM trialmatch.trials;
 DELETE FROM trialmatch.vocabulary;

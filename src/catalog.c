@@ -48,8 +48,22 @@
 
 #include "trialmatch.h"
 
-static MemoryContext cache_cxt = NULL;
-static TmCatalog *cache = NULL;
+/*
+ * A loaded catalog, in its own context.  A call pins the catalog it uses
+ * until the call's memory context goes away; a catalog that became stale
+ * while pinned (a view read through the executor may itself call
+ * trialmatch, and a catalog change may commit meanwhile) is retired, and
+ * freed only when its last pin goes.
+ */
+typedef struct CacheEntry
+{
+	MemoryContext cxt;
+	TmCatalog  *cat;
+	int			pins;
+	bool		retired;
+} CacheEntry;
+
+static CacheEntry *cache = NULL;
 static bool cache_valid = false;
 static uint64 inval_count = 0;	/* invalidations seen, ever */
 static Oid	sentinel_relid = InvalidOid;
@@ -64,6 +78,34 @@ lookup_sentinel(void)
 	Oid			nsp = get_namespace_oid(TM_SCHEMA, false);
 
 	return get_relname_relid("criteria", nsp);
+}
+
+static void
+cache_release(CacheEntry *e)
+{
+	MemoryContextDelete(e->cxt);	/* e lives in it */
+}
+
+/* A reset callback of a call's context: the call no longer uses e. */
+static void
+cache_unpin(void *arg)
+{
+	CacheEntry *e = arg;
+
+	if (--e->pins == 0 && e->retired)
+		cache_release(e);
+}
+
+static TmCatalog *
+cache_pin(CacheEntry *e)
+{
+	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+	cb->func = cache_unpin;
+	cb->arg = e;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	e->pins++;
+	return e->cat;
 }
 
 static void
@@ -267,6 +309,7 @@ tm_catalog(void)
 {
 	MemoryContext newcxt;
 	TmCatalog  *cat;
+	CacheEntry *entry;
 	uint64		seen;
 
 	/* a change committed since the last call, even inside this transaction */
@@ -275,12 +318,15 @@ tm_catalog(void)
 	if (cache_valid && sentinel_relid != lookup_sentinel())
 		cache_valid = false;
 	if (cache_valid && cache != NULL)
-		return cache;
+		return cache_pin(cache);
 	cache_valid = false;
-	if (cache_cxt)
+	if (cache)
 	{
-		MemoryContextDelete(cache_cxt);
-		cache_cxt = NULL;
+		/* in use by a call under way (a nested call): freed by its last unpin */
+		if (cache->pins > 0)
+			cache->retired = true;
+		else
+			cache_release(cache);
 		cache = NULL;
 	}
 
@@ -306,10 +352,13 @@ tm_catalog(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	MemoryContextSetParent(newcxt, CacheMemoryContext);
-	cache_cxt = newcxt;
-	cache = cat;
+	entry = MemoryContextAllocZero(newcxt, sizeof(CacheEntry));
+	entry->cxt = newcxt;
+	entry->cat = cat;
+	cache = entry;
 	/* valid only now, and only if nothing changed while we read */
 	cache_valid = (inval_count == seen);
+	return cache_pin(entry);
 	return cat;
 }
 

@@ -198,7 +198,21 @@ partition_outside(Relation parent, Oid childoid, const TmPrune *prune)
 	return outside;
 }
 
-/* Add rel's rows: rel itself if it holds rows, then its partitions or children. */
+/* Is this relation a leaf already (a child of two parents: multiple inheritance)? */
+static bool
+has_leaf(TmRelation *r, Oid relid)
+{
+	for (int i = 0; i < r->nleaves; i++)
+		if (RelationGetRelid(r->leaves[i].rel) == relid)
+			return true;
+	return false;
+}
+
+/*
+ * Add rel's rows: rel itself if it holds rows, then its partitions or
+ * children.  A table that inherits from two parents under the registered
+ * one is read once, as SELECT reads it.
+ */
 static void
 expand(TmRelation *r, Relation rel, const TmPrune *prune, int *cap)
 {
@@ -224,6 +238,8 @@ expand(TmRelation *r, Relation rel, const TmPrune *prune, int *cap)
 		Oid			childoid = lfirst_oid(lc);
 		Relation	child;
 
+		if (has_leaf(r, childoid))
+			continue;
 		if (kind == RELKIND_PARTITIONED_TABLE && partition_outside(rel, childoid, prune))
 		{
 			r->npruned++;

@@ -351,6 +351,22 @@ check_extension(void)
 	if (!extension_owns_relation(extoid, nsp, "runs") ||
 		!extension_owns_relation(extoid, nsp, "results"))
 		return pstrdup("trialmatch.runs or trialmatch.results is not a member of extension \"trialmatch\"");
+	/* their triggers fire as their owner's: a superuser (the extension's) only */
+	for (int i = 0; i < 2; i++)
+	{
+		Oid			relid = get_relname_relid(i == 0 ? "runs" : "results", nsp);
+		HeapTuple	rt = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		Oid			owner;
+
+		if (!HeapTupleIsValid(rt))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		owner = ((Form_pg_class) GETSTRUCT(rt))->relowner;
+		ReleaseSysCache(rt);
+		if (!superuser_arg(owner))
+			return psprintf("table trialmatch.%s is owned by role \"%s\", which is not a superuser",
+							i == 0 ? "runs" : "results",
+							GetUserNameFromId(owner, true) ? GetUserNameFromId(owner, true) : "?");
+	}
 	if (get_attnum(get_relname_relid("runs", nsp), "queued_by_screen") == InvalidAttrNumber)
 		return pstrdup("extension \"trialmatch\" must be updated (ALTER EXTENSION trialmatch UPDATE)");
 	fn = LookupFuncName(list_make2(makeString("trialmatch"), makeString("match_patients")),

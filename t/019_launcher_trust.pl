@@ -129,6 +129,23 @@ $node->wait_for_log(qr/extension "trialmatch" found in database "appdb"/, $offse
 is($node->safe_psql('appdb', "SELECT trialmatch.wait($id, '30 s')"), 'done',
 	'including the run queued before');
 
+# 2b. the run tables handed to a non-superuser (their triggers would fire as
+# that owner's code in the launcher): refused until a superuser owns them
+$offset = -s $node->logfile;
+$node->safe_psql('appdb', q{ALTER TABLE trialmatch.runs OWNER TO appowner});
+my $id3 = $node->safe_psql('appdb', q{SELECT trialmatch.screen('T')});
+$node->wait_for_log(
+	qr/trialmatch launcher: table trialmatch.runs is owned by role "appowner", which is not a superuser/,
+	$offset);
+is($node->safe_psql('appdb', "SELECT state FROM trialmatch.runs WHERE run_id = $id3"), 'queued',
+	'runs owned by a non-superuser: nothing is executed');
+$node->safe_psql('appdb', q{ALTER TABLE trialmatch.runs OWNER TO postgres});
+my $id4 = $node->safe_psql('appdb', q{SELECT trialmatch.screen('T')});
+is($node->safe_psql('appdb', "SELECT trialmatch.wait($id4, '30 s')"), 'done',
+	'once a superuser owns them again, runs execute');
+is($node->safe_psql('appdb', "SELECT trialmatch.wait($id3, '30 s')"), 'done',
+	'including the one queued meanwhile');
+
 # 3. crafted rows, written by a superuser directly
 $node->safe_psql('appdb', q{GRANT SELECT ON pat, lab TO alice});
 my $crafted = $node->safe_psql('appdb', q{
