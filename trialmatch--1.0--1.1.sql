@@ -112,3 +112,15 @@ LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._runs_guard() FROM PUBLIC;
 CREATE TRIGGER runs_guard BEFORE INSERT OR UPDATE ON @extschema@.runs
     FOR EACH ROW EXECUTE FUNCTION @extschema@._runs_guard();
+
+-- ====================================================================
+-- match_all (SPEC 9, issue 12): every recruiting trial, or the listed ones,
+-- for every patient, reading each table once for all of them.  Not STRICT:
+-- trial_ids may be NULL (recruiting trials); a NULL as_of is an error.
+-- ====================================================================
+CREATE FUNCTION @extschema@.match_all(as_of timestamptz DEFAULT pg_catalog.now(),
+                                      trial_ids text[] DEFAULT NULL)
+RETURNS TABLE (trial_id text, patient_id bigint, status @extschema@.eligibility,
+               failed text[], unknown text[])
+AS 'MODULE_PATHNAME', 'tm_match_all'
+LANGUAGE C STABLE PARALLEL UNSAFE;

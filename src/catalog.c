@@ -832,8 +832,9 @@ tm_catalog_changed_trigger(PG_FUNCTION_ARGS)
  *
  * A worker must evaluate exactly what the leader planned, whatever its own
  * snapshot would read from the catalog tables: the leader serializes the
- * parts of its catalog a population call uses (one trial), and workers
- * rebuild a TmCatalog from that text.  Strings are length-prefixed, so any
+ * parts of its catalog a population call uses (its trials, in the call's
+ * order), and workers rebuild a TmCatalog whose trial list is exactly those
+ * trials in that order.  Strings are length-prefixed, so any
  * character may appear in a label or expression.
  * ----------------------------------------------------------------
  */
@@ -871,7 +872,7 @@ get_num(const char **p)
 }
 
 char *
-tm_catalog_serialize(TmCatalog *cat, TmTrial *trial)
+tm_catalog_serialize(TmCatalog *cat, TmTrial **trials, int ntrials)
 {
 	StringInfoData buf;
 	TmPatientDef *pd = cat->patients;
@@ -912,15 +913,21 @@ tm_catalog_serialize(TmCatalog *cat, TmTrial *trial)
 		put_str(&buf, psprintf("%.17g", c->factor));
 		put_str(&buf, psprintf("%.17g", c->offset));
 	}
-	put_str(&buf, trial->trial_id);
-	put_str(&buf, trial->status);
-	put_str(&buf, psprintf("%d", trial->ncriteria));
-	for (int i = 0; i < trial->ncriteria; i++)
+	put_str(&buf, psprintf("%d", ntrials));
+	for (int t = 0; t < ntrials; t++)
 	{
-		put_str(&buf, psprintf("%d", trial->criteria[i].position));
-		put_str(&buf, trial->criteria[i].exclusion ? "1" : "0");
-		put_str(&buf, trial->criteria[i].label);
-		put_str(&buf, trial->criteria[i].expr);
+		TmTrial    *trial = trials[t];
+
+		put_str(&buf, trial->trial_id);
+		put_str(&buf, trial->status);
+		put_str(&buf, psprintf("%d", trial->ncriteria));
+		for (int i = 0; i < trial->ncriteria; i++)
+		{
+			put_str(&buf, psprintf("%d", trial->criteria[i].position));
+			put_str(&buf, trial->criteria[i].exclusion ? "1" : "0");
+			put_str(&buf, trial->criteria[i].label);
+			put_str(&buf, trial->criteria[i].expr);
+		}
 	}
 	return buf.data;
 }
@@ -929,7 +936,6 @@ TmCatalog *
 tm_catalog_deserialize(const char *p)
 {
 	TmCatalog  *cat = palloc0(sizeof(TmCatalog));
-	TmTrial    *t = palloc0(sizeof(TmTrial));
 	Oid			relid = (Oid) strtoul(get_str(&p), NULL, 10);
 	int			n;
 
@@ -972,20 +978,26 @@ tm_catalog_deserialize(const char *p)
 		c->offset = strtod(get_str(&p), NULL);
 		cat->conversions = lappend(cat->conversions, c);
 	}
-	t->trial_id = get_str(&p);
-	t->status = get_str(&p);
-	t->ncriteria = (int) get_num(&p);
-	t->criteria = palloc0(sizeof(TmCriterion) * Max(t->ncriteria, 1));
-	for (int i = 0; i < t->ncriteria; i++)
+	n = (int) get_num(&p);
+	for (int k = 0; k < n; k++)
 	{
-		TmCriterion *c = &t->criteria[i];
+		TmTrial    *t = palloc0(sizeof(TmTrial));
 
-		c->position = (int) get_num(&p);
-		c->exclusion = get_num(&p) != 0;
-		c->label = get_str(&p);
-		c->expr = get_str(&p);
-		c->tree = tm_parse(c->expr);
+		t->trial_id = get_str(&p);
+		t->status = get_str(&p);
+		t->ncriteria = (int) get_num(&p);
+		t->criteria = palloc0(sizeof(TmCriterion) * Max(t->ncriteria, 1));
+		for (int i = 0; i < t->ncriteria; i++)
+		{
+			TmCriterion *c = &t->criteria[i];
+
+			c->position = (int) get_num(&p);
+			c->exclusion = get_num(&p) != 0;
+			c->label = get_str(&p);
+			c->expr = get_str(&p);
+			c->tree = tm_parse(c->expr);
+		}
+		cat->trials = lappend(cat->trials, t);
 	}
-	cat->trials = list_make1(t);
 	return cat;
 }

@@ -63,6 +63,17 @@ tm_run_population(TmPlan *plan)
 	tm_progress_report("reading patients", 0, 0);
 	tm_patients_read(plan, false, 0);
 	tm_progress_report("reading sources", 0, plan->pats.n);
+	if (plan->state_limit > 0 &&
+		(double) plan->pats.n * plan->width > (double) plan->state_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the state of %d trials for %d patients would take %.0f MB, more than the limit of %zu MB",
+						plan->ntrials, plan->pats.n,
+						(double) plan->pats.n * plan->width / (1024.0 * 1024.0),
+						plan->state_limit / (1024 * 1024)),
+				 errdetail("The criteria of all trials are evaluated in one pass, %d bytes per patient.",
+						   plan->width),
+				 errhint("Screen fewer trials at once: pass a shorter trial_ids list.")));
 	tm_choose_index_paths(plan);
 	tm_state_alloc(plan);
 	for (int i = 0; i < plan->nsources; i++)

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * match.c
- *	  SQL entry points: match_patients, match_trials, explain_match,
- *	  attrition and check_expr.
+ *	  SQL entry points: match_patients, match_all, match_trials,
+ *	  explain_match, attrition and check_expr.
  *
  * Each call gets its own memory context, deleted at the end; per-row
  * output work happens in a context reset for every row.
@@ -31,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(tm_match_patients);
 PG_FUNCTION_INFO_V1(tm_match_trials);
+PG_FUNCTION_INFO_V1(tm_match_all);
 PG_FUNCTION_INFO_V1(tm_explain_match);
 PG_FUNCTION_INFO_V1(tm_attrition);
 PG_FUNCTION_INFO_V1(tm_check_expr);
@@ -41,10 +42,11 @@ typedef struct StatusOut
 	Oid			status_oid[3];	/* by TmTruth: ineligible, eligible, indeterminate */
 } StatusOut;
 
+/* statusatt: the attribute number - 1 of the status column */
 static void
-status_out_init(StatusOut *so, ReturnSetInfo *rsinfo)
+status_out_init(StatusOut *so, ReturnSetInfo *rsinfo, int statusatt)
 {
-	Oid			enumtype = TupleDescAttr(rsinfo->setDesc, 1)->atttypid;
+	Oid			enumtype = TupleDescAttr(rsinfo->setDesc, statusatt)->atttypid;
 	const char *names[3] = {"ineligible", "eligible", "indeterminate"};
 
 	for (int i = 0; i < 3; i++)
@@ -175,26 +177,132 @@ describe_reads(TmPlan *plan)
 	return buf.data;
 }
 
-/* Plan and evaluate one trial over the whole patient table. */
+/*
+ * Plan and evaluate trials over the whole patient table, reading each
+ * source once for all of them; "what" names them in the DEBUG1 report.
+ */
 static TmPlan *
-population(TmTrial **trial, char *trial_id, TimestampTz as_of)
+population(TmCatalog *cat, TmTrial **trials, int ntrials, const char *what,
+		   TimestampTz as_of, Size state_limit)
 {
-	TmCatalog  *cat = tm_catalog();
 	TmPlan	   *plan;
 
-	*trial = tm_catalog_trial(cat, trial_id);
-	plan = tm_plan_create(cat, trial, 1, as_of);
+	plan = tm_plan_create(cat, trials, ntrials, as_of);
 	tm_plan_check_privileges(plan);
+	plan->state_limit = state_limit;
 	tm_run_population(plan);
 	ereport(DEBUG1,
-			(errmsg_internal("trialmatch: trial \"%s\": %d patients, %d of %d parallel workers launched, "
+			(errmsg_internal("trialmatch: %s: %d patients, %d of %d parallel workers launched, "
 							 "sources read: %s; "
 							 "state %d bytes per patient, memory %zu kB local + %zu kB shared",
-							 trial_id, plan->pats.n, plan->launched, plan->planned,
+							 what, plan->pats.n, plan->launched, plan->planned,
 							 plan->nsources ? describe_reads(plan) : "none", plan->width,
 							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024,
 							 plan->shared_bytes / 1024)));
 	return plan;
+}
+
+/* One trial over the whole patient table (match_patients, attrition). */
+static TmPlan *
+population_one(TmTrial **trial, char *trial_id, TimestampTz as_of)
+{
+	TmCatalog  *cat = tm_catalog();
+
+	*trial = tm_catalog_trial(cat, trial_id);
+	return population(cat, trial, 1, psprintf("trial \"%s\"", trial_id), as_of, 0);
+}
+
+/*
+ * Where the patient id lives in a row formed for rsinfo->setDesc without
+ * nulls: the byte offset of attribute idatt (an int8) in the tuple's data.
+ * Attributes before it (match_all's trial_id) are the same in every row of
+ * a trial, so the offset is the same in every row formed for it.
+ */
+static Size
+id_offset(TupleDesc desc, HeapTuple tuple, int idatt)
+{
+	char	   *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
+	Size		off = 0;
+
+	for (int i = 0; i < idatt; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		off = att_align_pointer(off, att->attalign, att->attlen, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	return att_align_nominal(off, TupleDescAttr(desc, idatt)->attalign);
+}
+
+/*
+ * The output rows of one trial, one per patient in the patient table's
+ * order: (patient_id, status, failed, unknown), after trial_id when
+ * trial_id is not NULL (match_all).  Progress counts done patients from
+ * progress_base out of progress_total.
+ */
+static void
+trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
+		   const char *trial_id, int64 progress_base, int64 progress_total)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch trial rows",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext rowcxt = AllocSetContextCreate(cxt, "trialmatch output row",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int			idatt = trial_id ? 1 : 0;
+	Datum		tid = trial_id ? CStringGetTextDatum(trial_id) : (Datum) 0;
+	TmTruth    *results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
+	labelcache_hash *cache = NULL;
+	Size		idoff = 0;
+
+	if (trial->ncriteria <= 32)
+		cache = labelcache_create(cxt, 64, NULL);
+	for (int p = 0; p < plan->pats.n; p++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		TmTruth		st;
+
+		CHECK_FOR_INTERRUPTS();
+		if ((p & 0xFFF) == 0)
+			tm_progress_report("evaluating", progress_base + p, progress_total);
+		MemoryContextReset(rowcxt);
+		MemoryContextSwitchTo(rowcxt);
+		st = tm_eval_trial(plan, trial, p, results);
+		values[0] = tid;
+		values[idatt] = Int64GetDatum(plan->pats.ids[p]);
+		values[idatt + 1] = ObjectIdGetDatum(so->status_oid[st]);
+		if (cache == NULL)
+		{
+			label_arrays(trial, results, &values[idatt + 2], &values[idatt + 3]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		else
+		{
+			/*
+			 * Rows differ only by patient id within a (status, failed,
+			 * unknown) combination: form each combination's row once and
+			 * patch the id, an int8 at the same offset in all of them.
+			 */
+			LabelCacheEntry *e = cached_label_entry(cache, cxt, trial, results);
+
+			if (e->tuple == NULL)
+			{
+				MemoryContext o = MemoryContextSwitchTo(cxt);
+
+				values[idatt + 2] = e->failed;
+				values[idatt + 3] = e->unknown;
+				e->tuple = heap_form_tuple(rsinfo->setDesc, values, nulls);
+				idoff = id_offset(rsinfo->setDesc, e->tuple, idatt);
+				MemoryContextSwitchTo(o);
+			}
+			*(int64 *) ((char *) e->tuple->t_data + e->tuple->t_data->t_hoff + idoff) =
+				plan->pats.ids[p];
+			tuplestore_puttuple(rsinfo->setResult, e->tuple);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 Datum
@@ -204,66 +312,124 @@ tm_match_patients(PG_FUNCTION_ARGS)
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext cxt = call_context();
-	MemoryContext rowcxt;
 	MemoryContext old;
 	TmTrial    *trial;
 	TmPlan	   *plan;
-	TmTruth    *results;
 	StatusOut	so;
-	labelcache_hash *cache = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
-	status_out_init(&so, rsinfo);
+	status_out_init(&so, rsinfo, 1);
 	old = MemoryContextSwitchTo(cxt);
 	tm_progress_begin(trial_id);
-	plan = population(&trial, trial_id, as_of);
-	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
-	if (trial->ncriteria <= 32)
-		cache = labelcache_create(cxt, 64, NULL);
-	rowcxt = AllocSetContextCreate(cxt, "trialmatch output row", ALLOCSET_DEFAULT_SIZES);
-	for (int p = 0; p < plan->pats.n; p++)
+	plan = population_one(&trial, trial_id, as_of);
+	trial_rows(rsinfo, &so, plan, trial, NULL, 0, plan->pats.n);
+	tm_plan_close(plan);
+	tm_progress_end();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+/*
+ * match_all reads the sources once for all its trials, keeping the state of
+ * every trial for every patient at once: refuse more than this (SQLSTATE
+ * 54000, with a hint to pass fewer trials) rather than exhaust memory.
+ */
+#define TM_MATCH_ALL_STATE_LIMIT ((Size) 1024 * 1024 * 1024)
+
+/*
+ * match_all(as_of, trial_ids): every recruiting trial (trial_ids NULL) or
+ * exactly the listed trials, whatever their status (each once however often
+ * listed; an unknown id is an error), for every patient, trial by trial in
+ * trial_id order; the rows match_patients gives for each.  Not STRICT, as
+ * trial_ids may be NULL: a NULL as_of or a NULL in the list is an error.
+ */
+Datum
+tm_match_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt;
+	MemoryContext old;
+	TimestampTz as_of;
+	TmCatalog  *cat;
+	TmTrial   **trials;
+	bool	   *chosen;
+	int			ntrials = 0;
+	int			k;
+	ListCell   *lc;
+	TmPlan	   *plan;
+	StatusOut	so;
+	char	   *what;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	InitMaterializedSRF(fcinfo, 0);
+	status_out_init(&so, rsinfo, 2);
+	cxt = call_context();
+	old = MemoryContextSwitchTo(cxt);
+	cat = tm_catalog();
+	chosen = palloc0(sizeof(bool) * Max(list_length(cat->trials), 1));
+	if (PG_ARGISNULL(1))
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
-		TmTruth		st;
+		k = 0;
+		foreach(lc, cat->trials)
+			chosen[k++] = strcmp(((TmTrial *) lfirst(lc))->status, "recruiting") == 0;
+	}
+	else
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *ids;
+		bool	   *nulls;
+		int			nids;
 
-		CHECK_FOR_INTERRUPTS();
-		if ((p & 0xFFF) == 0)
-			tm_progress_report("evaluating", p, plan->pats.n);
-		MemoryContextReset(rowcxt);
-		MemoryContextSwitchTo(rowcxt);
-		st = tm_eval_trial(plan, trial, p, results);
-		values[0] = Int64GetDatum(plan->pats.ids[p]);
-		values[1] = ObjectIdGetDatum(so.status_oid[st]);
-		if (cache == NULL)
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &ids, &nulls, &nids);
+		for (int i = 0; i < nids; i++)
 		{
-			label_arrays(trial, results, &values[2], &values[3]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		else
-		{
-			/*
-			 * Rows differ only by patient id within a (status, failed,
-			 * unknown) combination: form each combination's row once and
-			 * patch the id, the first attribute (an int8 at offset 0).
-			 */
-			LabelCacheEntry *e = cached_label_entry(cache, cxt, trial, results);
+			char	   *id;
+			bool		found = false;
 
-			if (e->tuple == NULL)
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("trial_ids must not contain NULL")));
+			id = TextDatumGetCString(ids[i]);
+			k = 0;
+			foreach(lc, cat->trials)
 			{
-				MemoryContext o = MemoryContextSwitchTo(cxt);
-
-				values[2] = e->failed;
-				values[3] = e->unknown;
-				e->tuple = heap_form_tuple(rsinfo->setDesc, values, nulls);
-				MemoryContextSwitchTo(o);
+				if (strcmp(((TmTrial *) lfirst(lc))->trial_id, id) == 0)
+				{
+					chosen[k] = found = true;
+					break;
+				}
+				k++;
 			}
-			*(int64 *) ((char *) e->tuple->t_data + e->tuple->t_data->t_hoff) =
-				plan->pats.ids[p];
-			tuplestore_puttuple(rsinfo->setResult, e->tuple);
+			if (!found)
+				(void) tm_catalog_trial(cat, id);	/* raises "does not exist" */
 		}
 	}
-	MemoryContextSwitchTo(cxt);
+	trials = palloc(sizeof(TmTrial *) * Max(list_length(cat->trials), 1));
+	k = 0;
+	foreach(lc, cat->trials)
+	{
+		if (chosen[k++])
+			trials[ntrials++] = lfirst(lc);
+	}
+	/* no trial: no rows, and nothing is read */
+	if (ntrials == 0)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return (Datum) 0;
+	}
+	what = psprintf("%d trials", ntrials);
+	tm_progress_begin(what);
+	plan = population(cat, trials, ntrials, what, as_of, TM_MATCH_ALL_STATE_LIMIT);
+	for (int t = 0; t < ntrials; t++)
+		trial_rows(rsinfo, &so, plan, trials[t], trials[t]->trial_id,
+				   (int64) t * plan->pats.n, (int64) ntrials * plan->pats.n);
 	tm_plan_close(plan);
 	tm_progress_end();
 	MemoryContextSwitchTo(old);
@@ -287,7 +453,7 @@ tm_attrition(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	old = MemoryContextSwitchTo(cxt);
 	tm_progress_begin(trial_id);
-	plan = population(&trial, trial_id, as_of);
+	plan = population_one(&trial, trial_id, as_of);
 	results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
 	counts = palloc0(sizeof(int64) * 4 * Max(trial->ncriteria, 1));
 	for (int p = 0; p < plan->pats.n; p++)
@@ -358,7 +524,7 @@ tm_match_trials(PG_FUNCTION_ARGS)
 	StatusOut	so;
 
 	InitMaterializedSRF(fcinfo, 0);
-	status_out_init(&so, rsinfo);
+	status_out_init(&so, rsinfo, 1);
 	old = MemoryContextSwitchTo(cxt);
 	cat = tm_catalog();
 	trials = palloc(sizeof(TmTrial *) * Max(list_length(cat->trials), 1));

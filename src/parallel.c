@@ -7,7 +7,7 @@
  * Design.  The leader reads the patient table and builds the id map; it
  * then puts in dynamic shared memory the map, one zeroed state array per
  * worker, its catalog (serialized: a worker must not read newer criteria
- * than the leader planned with), and per source either a
+ * than the leader planned with; every trial of the call), and per source either a
  * ParallelTableScanDesc or a counter handing out index ranges (cut into
  * time slices).  Every participant (the workers and the leader) builds the
  * same plan from that catalog, then takes part in each source in turn,
@@ -56,7 +56,6 @@ int			tm_max_parallel_workers = 2;
 #define TM_SLICES_PER_PARTICIPANT 2
 
 #define TM_KEY_SHARED	UINT64CONST(0x7E57000000000001)
-#define TM_KEY_TRIAL	UINT64CONST(0x7E57000000000002)
 #define TM_KEY_IDKEYS	UINT64CONST(0x7E57000000000003)
 #define TM_KEY_IDSLOTS	UINT64CONST(0x7E57000000000004)
 #define TM_KEY_STATE	UINT64CONST(0x7E57000000000005)
@@ -76,6 +75,7 @@ typedef struct TmParallelShared
 	int			natoms;
 	int			nsources;
 	int			nworkers;
+	int			ntrials;
 } TmParallelShared;
 
 /*
@@ -177,8 +177,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	ParallelContext *pcxt;
 	TmParallelShared *shared;
 	Snapshot	snapshot = GetActiveSnapshot();
-	const char *trial_id = plan->trials[0]->trial_id;
-	char	   *catalog = tm_catalog_serialize(cat, plan->trials[0]);
+	char	   *catalog = tm_catalog_serialize(cat, plan->trials, plan->ntrials);
 	Size		mapsize = (Size) plan->pats.mask + 1;
 	Size		keysize = plan->pats.dense ? 1 : mapsize;
 	Size		statesize = (Size) plan->pats.n * plan->width;
@@ -193,19 +192,17 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		nleaves += plan->sources[i].read.nleaves;
 	scansize = palloc0(sizeof(Size) * Max(nleaves, 1));
 
-	Assert(plan->ntrials == 1);
 	EnterParallelMode();
 	pcxt = CreateParallelContext("trialmatch", "tm_parallel_main", nworkers);
 
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelShared));
-	shm_toc_estimate_chunk(&pcxt->estimator, strlen(trial_id) + 1);
 	shm_toc_estimate_chunk(&pcxt->estimator, strlen(catalog) + 1);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int64) * keysize);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int32) * mapsize);
 	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * nworkers, 1));
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelLeaf) * Max(nleaves, 1));
-	shm_toc_estimate_keys(&pcxt->estimator, 8 + nleaves);
+	shm_toc_estimate_keys(&pcxt->estimator, 7 + nleaves);
 	for (int i = 0, k = 0; i < plan->nsources; i++)
 		for (int l = 0; l < plan->sources[i].read.nleaves; l++, k++)
 		{
@@ -228,10 +225,8 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shared->natoms = plan->natoms;
 	shared->nsources = plan->nsources;
 	shared->nworkers = pcxt->nworkers;
+	shared->ntrials = plan->ntrials;
 	shm_toc_insert(pcxt->toc, TM_KEY_SHARED, shared);
-	p = shm_toc_allocate(pcxt->toc, strlen(trial_id) + 1);
-	strcpy(p, trial_id);
-	shm_toc_insert(pcxt->toc, TM_KEY_TRIAL, p);
 	p = shm_toc_allocate(pcxt->toc, strlen(catalog) + 1);
 	strcpy(p, catalog);
 	shm_toc_insert(pcxt->toc, TM_KEY_CATALOG, p);
@@ -302,20 +297,27 @@ void
 tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 {
 	TmParallelShared *shared = shm_toc_lookup(toc, TM_KEY_SHARED, false);
-	char	   *trial_id = shm_toc_lookup(toc, TM_KEY_TRIAL, false);
 	char	   *states = shm_toc_lookup(toc, TM_KEY_STATE, false);
 	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
 	TmParallelLeaf *leaves = shm_toc_lookup(toc, TM_KEY_LEAVES, false);
 	TmCatalog  *cat;
-	TmTrial    *trial;
+	TmTrial   **trials;
+	int			ntrials = 0;
+	ListCell   *lc;
 	TmPlan	   *plan;
 
-	/* the leader's catalog, not what this worker's snapshot would read */
+	/*
+	 * The leader's catalog, not what this worker's snapshot would read: it
+	 * holds exactly the call's trials, in the order the leader planned them,
+	 * so the atoms, sources and state layout come out the same.
+	 */
 	cat = tm_catalog_deserialize(shm_toc_lookup(toc, TM_KEY_CATALOG, false));
-	trial = tm_catalog_trial(cat, trial_id);
-	plan = tm_plan_create(cat, &trial, 1, shared->as_of);
+	trials = palloc(sizeof(TmTrial *) * Max(list_length(cat->trials), 1));
+	foreach(lc, cat->trials)
+		trials[ntrials++] = lfirst(lc);
+	plan = tm_plan_create(cat, trials, ntrials, shared->as_of);
 	if (plan->width != shared->width || plan->natoms != shared->natoms ||
-		plan->nsources != shared->nsources)
+		plan->nsources != shared->nsources || ntrials != shared->ntrials)
 		elog(ERROR, "trialmatch parallel worker built a different plan");
 	if (ParallelWorkerNumber >= shared->nworkers)
 		elog(ERROR, "unexpected parallel worker number %d", ParallelWorkerNumber);

@@ -236,7 +236,7 @@ typedef struct TmCatalog
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
-extern char *tm_catalog_serialize(TmCatalog *cat, TmTrial *trial);
+extern char *tm_catalog_serialize(TmCatalog *cat, TmTrial **trials, int ntrials);
 extern TmCatalog *tm_catalog_deserialize(const char *text);
 extern TmTrial *tm_catalog_trial(TmCatalog *cat, const char *trial_id);
 extern TmSourceDef *tm_catalog_source(TmCatalog *cat, const char *name);
@@ -521,6 +521,7 @@ typedef struct TmPlan
 	int			planned;		/* parallel workers asked for */
 	int			launched;		/* parallel workers that ran */
 	Size		shared_bytes;	/* dynamic shared memory of a parallel call */
+	Size		state_limit;	/* population calls: refuse more state (0: none) */
 	/* date -> timestamptz in the session time zone, direct-mapped */
 	int32		datecache_key[4096];
 	TimestampTz datecache_val[4096];

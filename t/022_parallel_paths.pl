@@ -24,10 +24,11 @@ $node->safe_psql('postgres', q{
     FROM generate_series(1, 200000) i;
   SELECT trialmatch.set_patients('q_pat');
   SELECT trialmatch.add_source('qlab', 'q_lab', time_column => 't', value_column => 'v', unit_column => 'u');
-  INSERT INTO trialmatch.trials (trial_id) VALUES ('WIDE'), ('NARROW');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('WIDE'), ('NARROW'), ('NARROW2');
   INSERT INTO trialmatch.criteria VALUES
     ('WIDE', 1, 'inclusion', 'any lab', $$qlab 'L1%' within 2 years any >= 19.5$$),
-    ('NARROW', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 90 days last > 5$$);
+    ('NARROW', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 90 days last > 5$$),
+    ('NARROW2', 1, 'inclusion', 'L9 recent', $$qlab 'L9' within 30 days count >= 1$$);
 });
 
 # the DEBUG1 report of one call under the given settings
@@ -46,6 +47,23 @@ my $r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_paralle
 like($r, qr/3000 patients/, 'the report counts the patients');
 like($r, qr/([12]) of 2 parallel workers launched/, 'a whole-table scan launches workers');
 like($r, qr/qlab: whole table/, 'and reads the table whole');
+
+# match_all reports the number of trials; its workers rebuild the plan of
+# all of them
+sub report_all
+{
+	my ($settings, $ids) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET client_min_messages = debug1; $settings\n"
+		  . "SELECT count(*) FROM trialmatch.match_all('2026-06-01', $ids);");
+	is($ret, 0, "match_all($ids) with: $settings");
+	my ($line) = grep { /trialmatch: \d+ trials:/ } split /\n/, $err;
+	return $line // '';
+}
+
+$r = report_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;', 'NULL');
+like($r, qr/trialmatch: 3 trials: 3000 patients, [12] of 2 parallel workers launched/,
+	'match_all: every recruiting trial, workers launched');
 
 $r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 1;', 'WIDE');
 like($r, qr/1 of 1 parallel workers launched/, 'one worker when one is allowed');
@@ -70,6 +88,15 @@ $r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_w
 like($r, qr/qlab: \d+ index ranges/, 'also when workers are allowed');
 $r = report('SET trialmatch.max_parallel_workers = 0;', 'WIDE');
 like($r, qr/qlab: whole table/, 'a wide criterion (a prefix over two years) still scans the whole table');
+
+# match_all reads the union of its trials' codes: index ranges when every
+# atom of the source is narrow, the whole table when one is wide
+$r = report_all('SET trialmatch.max_parallel_workers = 0;', q{'{NARROW,NARROW2}'});
+like($r, qr/2 trials: .*qlab: 2 index ranges/, 'match_all: two narrow trials read two index ranges');
+$r = report_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;',
+	q{'{NARROW,WIDE,NARROW2}'});
+like($r, qr/3 trials: .*[12] of 2 parallel workers launched.*qlab: whole table/,
+	'match_all: one wide trial among narrow ones reads the table whole, with workers');
 
 $node->stop;
 done_testing();
