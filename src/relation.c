@@ -258,6 +258,19 @@ expand(TmRelation *r, Relation rel, const TmPrune *prune, int *cap)
 	list_free(children);
 }
 
+/* An empty TmRelation for rel, room for cap leaves. */
+static void
+relation_init(TmRelation *r, Relation rel, const char *what, AttrNumber maxatt, int cap)
+{
+	memset(r, 0, sizeof(TmRelation));
+	r->rel = rel;
+	r->what = what;
+	r->maxatt = Max(maxatt, 1);
+	r->leaves = palloc(sizeof(TmLeaf) * cap);
+	r->values = palloc0(sizeof(Datum) * r->maxatt);
+	r->isnull = palloc0(sizeof(bool) * r->maxatt);
+}
+
 /*
  * Prepare to read rel (registered as what), maxatt attributes of it:
  * expand it into leaves, skipping partitions outside prune's windows
@@ -269,13 +282,7 @@ tm_relation_open(TmRelation *r, Relation rel, const char *what, AttrNumber maxat
 {
 	int			cap = 4;
 
-	memset(r, 0, sizeof(TmRelation));
-	r->rel = rel;
-	r->what = what;
-	r->maxatt = Max(maxatt, 1);
-	r->leaves = palloc(sizeof(TmLeaf) * cap);
-	r->values = palloc0(sizeof(Datum) * r->maxatt);
-	r->isnull = palloc0(sizeof(bool) * r->maxatt);
+	relation_init(r, rel, what, maxatt, cap);
 	expand(r, rel, prune, &cap);
 	if (r->executor)
 	{
@@ -299,13 +306,7 @@ tm_relation_open_leaves(TmRelation *r, Relation rel, const char *what, AttrNumbe
 {
 	int			cap = Max(nleaves, 1);
 
-	memset(r, 0, sizeof(TmRelation));
-	r->rel = rel;
-	r->what = what;
-	r->maxatt = Max(maxatt, 1);
-	r->leaves = palloc(sizeof(TmLeaf) * cap);
-	r->values = palloc0(sizeof(Datum) * r->maxatt);
-	r->isnull = palloc0(sizeof(bool) * r->maxatt);
+	relation_init(r, rel, what, maxatt, cap);
 	for (int i = 0; i < nleaves; i++)
 		add_leaf(r, leaves[i] == RelationGetRelid(rel) ? rel :
 				 table_open(leaves[i], AccessShareLock), &cap);
