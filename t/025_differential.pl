@@ -836,6 +836,53 @@ ANALYZE;
 });
 run_trialmatch('serial, indexes', 0, 1);
 run_trialmatch('2 workers, indexes', 2, 1);
+
+# the same rows in tables partitioned by quarter on their time column, with
+# a default partition (NULL times land there) and the indexes on the parent:
+# partitions outside a trial's windows are skipped, and the answers must not
+# change (SPEC 2: "Results never depend on the relation kind")
+$node->safe_psql('postgres', q{
+DO $$
+DECLARE
+  t record;
+  lo date;
+  hi date;
+  q date;
+BEGIN
+  FOR t IN SELECT * FROM (VALUES ('d_lab', 'taken_at'), ('d_dx', 'diagnosed_on'), ('d_med', 'started_at')) v(tab, col)
+  LOOP
+    EXECUTE format('CREATE TABLE %I (LIKE %I) PARTITION BY RANGE (%I)', t.tab || '_p', t.tab, t.col);
+    EXECUTE format('SELECT date_trunc(''quarter'', min(%I))::date, max(%I)::date FROM %I', t.col, t.col, t.tab)
+      INTO lo, hi;
+    q := lo;
+    WHILE q <= hi LOOP
+      EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                     t.tab || '_p_' || to_char(q, 'YYYYMM'), t.tab || '_p', q, q + interval '3 months');
+      q := q + interval '3 months';
+    END LOOP;
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', t.tab || '_p_default', t.tab || '_p');
+    EXECUTE format('INSERT INTO %I SELECT * FROM %I', t.tab || '_p', t.tab);
+  END LOOP;
+END $$;
+CREATE INDEX ON d_lab_p (code, taken_at);
+CREATE INDEX ON d_dx_p (code, diagnosed_on);
+CREATE INDEX ON d_med_p (drug, started_at);
+CREATE INDEX ON d_lab_p (patient_id);
+CREATE INDEX ON d_dx_p (patient_id);
+CREATE INDEX ON d_med_p (patient_id);
+ANALYZE;
+SELECT trialmatch.add_source('lab', 'd_lab_p', time_column => 'taken_at', value_column => 'value', unit_column => 'unit');
+SELECT trialmatch.add_source('diagnosis', 'd_dx_p', time_column => 'diagnosed_on');
+SELECT trialmatch.add_source('medication', 'd_med_p', code_column => 'drug', time_column => 'started_at',
+                             end_time_column => 'ended_at');
+});
+run_trialmatch('partitioned, 2 workers', 2, 1);
+$node->safe_psql('postgres', q{
+SELECT trialmatch.add_source('lab', 'd_lab', time_column => 'taken_at', value_column => 'value', unit_column => 'unit');
+SELECT trialmatch.add_source('diagnosis', 'd_dx', time_column => 'diagnosed_on');
+SELECT trialmatch.add_source('medication', 'd_med', code_column => 'drug', time_column => 'started_at',
+                             end_time_column => 'ended_at');
+});
 diag(sprintf('differential: trialmatch calls in %.1f s', time - $t_tm));
 
 # the paths were really taken
@@ -846,6 +893,9 @@ my $ranges = grep { /\d+ index ranges/ } @{ $reports{'serial, indexes'} };
 ok($ranges > 0, "index ranges were read ($ranges of "
 	  . scalar(@{ $reports{'serial, indexes'} }) . ' population calls)');
 is(scalar(grep { /\d+ index ranges/ } @{ $reports{'serial, no index'} }), 0, 'no index ranges without indexes');
+my $pruned = grep { /partitions\)/ && !/\((\d+) of \1 partitions\)/ } @{ $reports{'partitioned, 2 workers'} };
+ok($pruned > 0, "partitions outside the windows were skipped ($pruned of "
+	  . scalar(@{ $reports{'partitioned, 2 workers'} }) . ' population calls)');
 
 # ---------------------------------------------------------------- comparison
 
@@ -934,7 +984,8 @@ sub explain_disagreement
 }
 
 my $qcfg;
-for my $cfg ('serial, no index', '2 workers, no index', 'serial, indexes', '2 workers, indexes')
+for my $cfg ('serial, no index', '2 workers, no index', 'serial, indexes', '2 workers, indexes',
+	'partitioned, 2 workers')
 {
 	$qcfg = lit($cfg);
 	my $single = $cfg ne '2 workers, no index';
