@@ -316,6 +316,15 @@ extension_owns_relation(Oid extoid, Oid nsp, const char *name)
 	return OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) == extoid;
 }
 
+/* The launcher's complaint about an object a non-superuser owns. */
+static char *
+not_superuser(const char *what, Oid owner)
+{
+	const char *name = GetUserNameFromId(owner, true);
+
+	return psprintf("%s is owned by role \"%s\", which is not a superuser", what, name ? name : "?");
+}
+
 /*
  * Check, in the current transaction and before any statement reads a table
  * of the trialmatch schema, that the extension is installed in this
@@ -346,8 +355,7 @@ check_extension(void)
 	nspowner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
 	if (!superuser_arg(nspowner))
-		return psprintf("schema \"trialmatch\" is owned by role \"%s\", which is not a superuser",
-						GetUserNameFromId(nspowner, true) ? GetUserNameFromId(nspowner, true) : "?");
+		return not_superuser("schema \"trialmatch\"", nspowner);
 	if (!extension_owns_relation(extoid, nsp, "runs") ||
 		!extension_owns_relation(extoid, nsp, "results"))
 		return pstrdup("trialmatch.runs or trialmatch.results is not a member of extension \"trialmatch\"");
@@ -363,9 +371,7 @@ check_extension(void)
 		owner = ((Form_pg_class) GETSTRUCT(rt))->relowner;
 		ReleaseSysCache(rt);
 		if (!superuser_arg(owner))
-			return psprintf("table trialmatch.%s is owned by role \"%s\", which is not a superuser",
-							i == 0 ? "runs" : "results",
-							GetUserNameFromId(owner, true) ? GetUserNameFromId(owner, true) : "?");
+			return not_superuser(i == 0 ? "table trialmatch.runs" : "table trialmatch.results", owner);
 	}
 	if (get_attnum(get_relname_relid("runs", nsp), "queued_by_screen") == InvalidAttrNumber)
 		return pstrdup("extension \"trialmatch\" must be updated (ALTER EXTENSION trialmatch UPDATE)");
