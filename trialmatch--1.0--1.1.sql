@@ -124,3 +124,129 @@ RETURNS TABLE (trial_id text, patient_id bigint, status @extschema@.eligibility,
                failed text[], unknown text[])
 AS 'MODULE_PATHNAME', 'tm_match_all'
 LANGUAGE C STABLE PARALLEL UNSAFE;
+
+-- ====================================================================
+-- Registration 1.1 (SPEC 7.1, 8): a source may name a category column (a
+-- categorical result: text, or concept ids), its rows' own normal range
+-- (range_low_column, range_high_column) and a text column (clinical
+-- notes).  A source may have no code column: a notes table, or a table
+-- read only with omitted codes (`death within 1 year`).  The new columns
+-- are read only by criteria that need them (as value and unit in 1.0).
+-- ====================================================================
+ALTER TABLE @extschema@.sources
+    ALTER COLUMN code_column DROP NOT NULL,
+    ADD COLUMN category_column   pg_catalog.name,
+    ADD COLUMN range_low_column  pg_catalog.name,
+    ADD COLUMN range_high_column pg_catalog.name,
+    ADD COLUMN text_column       pg_catalog.name;
+
+DROP FUNCTION @extschema@.add_source(text, pg_catalog.regclass, pg_catalog.name, pg_catalog.name,
+                                     pg_catalog.name, pg_catalog.name, pg_catalog.name,
+                                     pg_catalog.name, pg_catalog.name, pg_catalog.name);
+
+CREATE FUNCTION @extschema@.add_source(name text, relation pg_catalog.regclass,
+                                       patient_column pg_catalog.name DEFAULT 'patient_id',
+                                       code_column pg_catalog.name DEFAULT 'code',
+                                       time_column pg_catalog.name DEFAULT NULL,
+                                       end_time_column pg_catalog.name DEFAULT NULL,
+                                       value_column pg_catalog.name DEFAULT NULL,
+                                       unit_column pg_catalog.name DEFAULT NULL,
+                                       time_fallback_column pg_catalog.name DEFAULT NULL,
+                                       end_time_fallback_column pg_catalog.name DEFAULT NULL,
+                                       category_column pg_catalog.name DEFAULT NULL,
+                                       range_low_column pg_catalog.name DEFAULT NULL,
+                                       range_high_column pg_catalog.name DEFAULT NULL,
+                                       text_column pg_catalog.name DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'invalid source name "%"', name
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = 'A source name must be a lower-case identifier: a letter or underscore, then letters, digits or underscores.';
+    END IF;
+    IF name IN ('age', 'sex', 'not', 'true', 'false', 'unknown', 'observed') THEN
+        RAISE EXCEPTION 'source name "%" is a keyword of the criteria language', name
+            USING ERRCODE = 'reserved_name';
+    END IF;
+    IF time_column IS NULL THEN
+        RAISE EXCEPTION 'time_column is required'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name the column that holds when each event happened: add_source(..., time_column => ''...'').';
+    END IF;
+    PERFORM @extschema@._check_relation(relation);
+    -- A notes table usually has no code column: with a text column, the
+    -- default code column 'code' is used only if the relation has one.
+    IF text_column IS NOT NULL AND code_column OPERATOR(pg_catalog.=) 'code'
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) relation
+                          AND a.attname OPERATOR(pg_catalog.=) 'code'
+                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+        code_column := NULL;
+    END IF;
+    PERFORM @extschema@._check_column(relation, patient_column, 'patient', '{int4,int8}');
+    IF code_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, code_column, 'code', '{text,varchar,int4,int8}');
+    END IF;
+    PERFORM @extschema@._check_column(relation, time_column, 'time', '{date,timestamp,timestamptz}');
+    IF end_time_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, end_time_column, 'end time',
+                                          '{date,timestamp,timestamptz}');
+    END IF;
+    IF value_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, value_column, 'value',
+                                          '{numeric,float4,float8,int2,int4,int8}');
+    END IF;
+    IF unit_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, unit_column, 'unit', '{text,varchar,int4,int8}');
+    END IF;
+    IF time_fallback_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, time_fallback_column, 'time fallback',
+                                          '{date,timestamp,timestamptz}');
+    END IF;
+    IF end_time_fallback_column IS NOT NULL THEN
+        IF end_time_column IS NULL THEN
+            RAISE EXCEPTION 'end_time_fallback_column needs end_time_column'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        PERFORM @extschema@._check_column(relation, end_time_fallback_column, 'end time fallback',
+                                          '{date,timestamp,timestamptz}');
+    END IF;
+    IF category_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, category_column, 'category', '{text,varchar,int4,int8}');
+    END IF;
+    IF range_low_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, range_low_column, 'range low',
+                                          '{numeric,float4,float8,int2,int4,int8}');
+    END IF;
+    IF range_high_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, range_high_column, 'range high',
+                                          '{numeric,float4,float8,int2,int4,int8}');
+    END IF;
+    IF (range_low_column IS NOT NULL OR range_high_column IS NOT NULL) AND value_column IS NULL THEN
+        RAISE EXCEPTION 'a normal range needs a value column'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The range is in the unit of the value: add_source(..., value_column => ''...'').';
+    END IF;
+    IF text_column IS NOT NULL THEN
+        PERFORM @extschema@._check_column(relation, text_column, 'text', '{text,varchar}');
+    END IF;
+    INSERT INTO @extschema@.sources AS s
+           (name, relation, patient_column, code_column, time_column, end_time_column,
+            value_column, unit_column, time_fallback_column, end_time_fallback_column,
+            category_column, range_low_column, range_high_column, text_column)
+    VALUES (name, relation, patient_column, code_column, time_column, end_time_column,
+            value_column, unit_column, time_fallback_column, end_time_fallback_column,
+            category_column, range_low_column, range_high_column, text_column)
+    ON CONFLICT ON CONSTRAINT sources_pkey DO UPDATE
+       SET relation = excluded.relation, patient_column = excluded.patient_column,
+           code_column = excluded.code_column, time_column = excluded.time_column,
+           end_time_column = excluded.end_time_column, value_column = excluded.value_column,
+           unit_column = excluded.unit_column, time_fallback_column = excluded.time_fallback_column,
+           end_time_fallback_column = excluded.end_time_fallback_column,
+           category_column = excluded.category_column, range_low_column = excluded.range_low_column,
+           range_high_column = excluded.range_high_column, text_column = excluded.text_column;
+END
+$$;

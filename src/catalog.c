@@ -187,11 +187,17 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 	{
 		StringInfoData sql;
 
+		/*
+		 * Each column through the row's jsonb, so that a column a later
+		 * version added reads as NULL while the schema is still the older
+		 * one (a new library before ALTER EXTENSION ... UPDATE).
+		 */
 		initStringInfo(&sql);
-		appendStringInfoString(&sql, "SELECT name, relation::pg_catalog.oid::pg_catalog.text");
+		appendStringInfoString(&sql, "SELECT s.name, s.relation::pg_catalog.oid::pg_catalog.text");
 		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
-			appendStringInfo(&sql, ", %s::pg_catalog.text", tm_source_columns[c].column);
-		appendStringInfoString(&sql, " FROM " TM_SCHEMA ".sources ORDER BY name");
+			appendStringInfo(&sql, ", pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.->>) %s",
+							 quote_literal_cstr(tm_source_columns[c].column));
+		appendStringInfoString(&sql, " FROM " TM_SCHEMA ".sources s ORDER BY s.name");
 		spi_query(sql.data);
 	}
 	old = MemoryContextSwitchTo(cxt);
@@ -478,6 +484,12 @@ const TmSourceColumnDesc tm_source_columns[TM_SOURCE_NCOLUMNS] = {
 			   tm_time_types, true),
 	[TM_SC_END_FALLBACK] = SRC_COLUMN("end_time_fallback_column", "end time fallback", end_time_fallback_column,
 			   end_fallback, tm_time_types, true),
+	[TM_SC_CATEGORY] = SRC_COLUMN("category_column", "category", category_column, category, tm_code_types, false),
+	[TM_SC_RANGE_LOW] = SRC_COLUMN("range_low_column", "range low", range_low_column, range_low,
+			   tm_value_types, false),
+	[TM_SC_RANGE_HIGH] = SRC_COLUMN("range_high_column", "range high", range_high_column, range_high,
+			   tm_value_types, false),
+	[TM_SC_TEXT] = SRC_COLUMN("text_column", "text", text_column, text, tm_text_types, false),
 };
 
 static void
@@ -596,6 +608,13 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 							   psprintf("source \"%s\" has no end time column", src->name),
 							   psprintf("%s needs a source registered with an end_time_column.",
 										ev->measure == TM_M_ACTIVE ? "ACTIVE" : "OBSERVED"));
+
+				if (src->code_column == NULL && (ev->codes != NIL || ev->except != NIL))
+					expr_error(expr, ev->source_location, ERRCODE_UNDEFINED_COLUMN,
+							   psprintf("source \"%s\" has no code column", src->name),
+							   src->text_column ?
+							   psprintf("Read its text with \"%s mentions '...'\".", src->name) :
+							   "Register the source with a code_column to select rows by code.");
 
 				what = psprintf("source \"%s\"", src->name);
 				rel = tm_open_registered(src->relid, what);

@@ -214,6 +214,11 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	ps->atoms[ps->natoms++] = n->atom;
 
 	/* the schema may have drifted since the criterion was stored */
+	if (ps->code.attnum == 0 && (ev->codes != NIL || ev->except != NIL))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no code column", ps->what),
+				 errhint("Register the source again with a code_column, or change the criterion.")));
 	intcode = ps->code.typid == INT4OID || ps->code.typid == INT8OID;
 	foreach(lc, list_concat_copy(ev->codes, ev->except))
 		if (((TmCode *) lfirst(lc))->is_int != intcode)
@@ -484,6 +489,12 @@ tm_plan_check_privileges(TmPlan *plan)
 			cols[TM_SC_VALUE] = 0;
 		if (!ps->needs_unit)
 			cols[TM_SC_UNIT] = 0;
+		if (!ps->needs_category)
+			cols[TM_SC_CATEGORY] = 0;
+		if (!ps->needs_range)
+			cols[TM_SC_RANGE_LOW] = cols[TM_SC_RANGE_HIGH] = 0;
+		if (!ps->needs_text)
+			cols[TM_SC_TEXT] = 0;
 		check_relation(ps->rel, cols, TM_SOURCE_NCOLUMNS);
 	}
 }

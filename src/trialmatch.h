@@ -185,6 +185,10 @@ typedef struct TmSourceDef
 	char	   *unit_column;	/* text, or int unit concept ids */
 	char	   *time_fallback_column;	/* read when the time is NULL */
 	char	   *end_time_fallback_column;
+	char	   *category_column;	/* 1.1: a categorical result (codes) */
+	char	   *range_low_column;	/* 1.1: the row's own normal range */
+	char	   *range_high_column;
+	char	   *text_column;	/* 1.1: free text (SPEC 8) */
 } TmSourceDef;
 
 typedef struct TmPatientDef
@@ -295,6 +299,10 @@ typedef enum TmSourceColumn
 	TM_SC_UNIT,
 	TM_SC_TIME_FALLBACK,
 	TM_SC_END_FALLBACK,
+	TM_SC_CATEGORY,
+	TM_SC_RANGE_LOW,
+	TM_SC_RANGE_HIGH,
+	TM_SC_TEXT,
 	TM_SOURCE_NCOLUMNS
 } TmSourceColumn;
 
@@ -380,11 +388,18 @@ typedef struct TmPlanSource
 	TmColumn	unit;
 	TmColumn	time_fallback;
 	TmColumn	end_fallback;
+	TmColumn	category;
+	TmColumn	range_low;
+	TmColumn	range_high;
+	TmColumn	text;
 	AttrNumber	maxattno;		/* highest attribute read */
 	int			natoms;
 	int		   *atoms;			/* atoms reading this source */
 	bool		needs_value;
 	bool		needs_unit;
+	bool		needs_category; /* 1.1 columns, read only when a criterion needs them */
+	bool		needs_range;
+	bool		needs_text;
 	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
 	bool		use_index;		/* population calls: some leaf reads index ranges */
 	bool		index_time;		/* every such leaf's index has the time second */
