@@ -113,10 +113,11 @@ INSERT INTO t_med VALUES (1, 'L04AC05', '2026-01-01', '2026-03-01'), (2, 'L04AC0
 INSERT INTO t_dx VALUES (1, 'T88.6', '2026-02-01'), (2, 'T88.6', '2025-12-01'),
   (1, 'J45.901', '2026-01-01'), (2, 'J45.901', '2026-01-01');
 -- C23 one row serves both sides: diagnosis 'I10' after diagnosis 'I10':  t t t t f f
+-- C24 ACTIVE ignores a window, even an empty one (the A10BA02 rows above):  t t t t t f
 
 INSERT INTO trialmatch.trials (trial_id) VALUES ('C01'), ('C02'), ('C03'), ('C04'), ('C05'), ('C06'),
   ('C07'), ('C08'), ('C09'), ('C10'), ('C11'), ('C12'), ('C13'), ('C14'), ('C15'), ('C16'), ('C17'),
-  ('C18'), ('C19'), ('C20'), ('C21'), ('C22'), ('C23');
+  ('C18'), ('C19'), ('C20'), ('C21'), ('C22'), ('C23'), ('C24');
 INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr) VALUES
   ('C01', 1, 'inclusion', 'asthma diagnosed at least 12 months ago', $$diagnosis 'J45%' over 12 months ago$$),
   ('C02', 1, 'inclusion', 'HbA1c >= 7 between 3 and 12 months ago', $$lab '4548-4' between 3 months and 1 year ago any >= 7$$),
@@ -140,7 +141,8 @@ INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr) VALUES
   ('C20', 1, 'inclusion', '2 of 3, some unknown', $$at least 2 of (lab '4548-4' within 1 year last >= 7, sex = 'F', diagnosis 'E11%')$$),
   ('C21', 1, 'inclusion', 'anaphylaxis after a biologic', $$diagnosis 'T88.6' after medication 'L04AC%'$$),
   ('C22', 1, 'inclusion', 'exacerbation while on ICS', $$diagnosis 'J45.901' during medication 'R03BA%'$$),
-  ('C23', 1, 'inclusion', 'one row on both sides', $$diagnosis 'I10' after diagnosis 'I10'$$);
+  ('C23', 1, 'inclusion', 'one row on both sides', $$diagnosis 'I10' after diagnosis 'I10'$$),
+  ('C24', 1, 'inclusion', 'active, empty window', $$medication 'A10BA02' between 1 year and 3 months ago active$$);
 
 -- the canonical text of each
 SELECT trial_id, trialmatch.check_expr(expr) FROM trialmatch.criteria

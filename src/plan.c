@@ -181,8 +181,8 @@ expand_codes(TmCatalog *cat, List *codes)
  * The window of an atom as [win_lo, win_hi] (SPEC 7.3), and what the fold
  * keeps: rows from lower (an event, or its span, reaching it) up to upper.
  * A bound before the earliest timestamp PostgreSQL holds is no bound.
- * ACTIVE FOR and NEW read every row: they ignore the window (NEW looks at
- * it only for the earliest event).
+ * ACTIVE, ACTIVE FOR and NEW read every row: they ignore the window (NEW
+ * looks at it only for the earliest event).
  */
 static void
 bind_window(TmPlan *plan, TmAtom *a)
@@ -214,7 +214,13 @@ bind_window(TmPlan *plan, TmAtom *a)
 	/* an empty window holds no event (BETWEEN with lo > hi) */
 	a->empty = ev->has_window && (a->win_hi == DT_NOBEGIN ||
 								  (a->win_has_lo && a->win_lo > a->win_hi));
-	if (ev->measure == TM_M_ACTIVE_FOR || ev->measure == TM_M_NEW)
+	if (ev->measure == TM_M_ACTIVE || ev->measure == TM_M_ACTIVE_FOR)
+	{
+		/* ACTIVE and ACTIVE FOR ignore the window (SPEC 7.3 edge rules) */
+		a->empty = false;
+		return;
+	}
+	if (ev->measure == TM_M_NEW)
 		return;
 	a->has_lower = a->win_has_lo;
 	a->lower = a->win_lo;

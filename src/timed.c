@@ -265,10 +265,12 @@ void
 tm_timed_begin(TmPlan *plan)
 {
 	TmTimedState *ts;
-	AttrNumber	attnums[4] = {1, 2, 3, 4};
-	Oid			ops[4] = {Int4LessOperator, Int4LessOperator, Int8LessOperator, Int4LessOperator};
-	Oid			colls[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
-	bool		nullsfirst[4] = {false, false, false, false};
+	/* patient, item, start, side; then end, so that ties come out alike every time */
+	AttrNumber	attnums[5] = {1, 2, 3, 4, 5};
+	Oid			ops[5] = {Int4LessOperator, Int4LessOperator, Int8LessOperator, Int4LessOperator,
+	Int8LessOperator};
+	Oid			colls[5] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+	bool		nullsfirst[5] = {false, false, false, false, false};
 
 	if (plan->ntimed == 0)
 		return;
@@ -282,7 +284,7 @@ tm_timed_begin(TmPlan *plan)
 	TupleDescInitEntry(ts->desc, 6, "code", INT8OID, -1, 0);
 	ts->in = MakeSingleTupleTableSlot(ts->desc, &TTSOpsVirtual);
 	ts->out = MakeSingleTupleTableSlot(ts->desc, &TTSOpsMinimalTuple);
-	ts->sort = tuplesort_begin_heap(ts->desc, 4, attnums, ops, colls, nullsfirst,
+	ts->sort = tuplesort_begin_heap(ts->desc, 5, attnums, ops, colls, nullsfirst,
 									work_mem, NULL, TUPLESORT_NONE);
 	plan->tstate = ts;
 }
@@ -475,6 +477,9 @@ step(TmPlan *plan, TmTimed *it, Group *g, const TmTimedTuple *tup)
 			{
 				TimestampTz e = tup->end == DT_NOEND ? plan->as_of : tup->end;
 
+				/* an end before the start: the interval is its start */
+				if (e < tup->start)
+					e = tup->start;
 				if (g->island)
 				{
 					TimestampTz reach = g->me;
