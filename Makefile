@@ -3,14 +3,14 @@
 EXTENSION = trialmatch
 EXTVERSION = 1.1
 MODULE_big = trialmatch
-OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/exec.o \
+OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/exec.o src/timed.o \
        src/eval.o src/avg.o src/match.o src/parallel.o src/indexpath.o \
        src/worker.o src/runs.o src/progress.o src/relation.o \
        src/patients.o src/read.o src/fold.o
 DATA = trialmatch--1.0.sql trialmatch--1.0--1.1.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 
-REGRESS = parse catalog semantics match order reregister privileges parallel avg omop limits relkinds match_all registration
+REGRESS = parse catalog semantics match order reregister privileges parallel avg omop limits relkinds match_all registration time
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 

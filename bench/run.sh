@@ -34,7 +34,7 @@ tps_seconds=${TPS_SECONDS:-15}
 bin=${PGBIN:-/usr/lib/postgresql/15/bin}
 as_of='2026-11-01'
 db="tm_$scale"
-trials=(NCT04567890 NCT05123456 NCT05234567 NCT05345678 NCT05456789)
+trials=(NCT04567890 NCT05123456 NCT05234567 NCT05345678 NCT05456789 NCT05567890)
 # tables each trial reads (the patient table, and every source its criteria name)
 declare -A reads=(
     [NCT04567890]="patients labs diagnoses medications"
@@ -42,6 +42,7 @@ declare -A reads=(
     [NCT05234567]="patients labs diagnoses medications"
     [NCT05345678]="patients labs diagnoses"
     [NCT05456789]="patients labs diagnoses"
+    [NCT05567890]="patients diagnoses medications visits outcomes"
 )
 # a trivial, never-true filter on a non-indexed column: forces a full scan
 declare -A floorq=(
@@ -49,6 +50,8 @@ declare -A floorq=(
     [labs]="SELECT count(*) FROM public.labs WHERE value = -12345"
     [diagnoses]="SELECT count(*) FROM public.diagnoses WHERE diagnosed_at = date '0001-01-01'"
     [medications]="SELECT count(*) FROM public.medications WHERE started_at = date '0001-01-01'"
+    [visits]="SELECT count(*) FROM public.visits WHERE started_at = date '0001-01-01'"
+    [outcomes]="SELECT count(*) FROM public.outcomes WHERE recorded_at = date '0001-01-01'"
 )
 
 [ "$(id -u)" = 0 ] || { echo "run as root (the cluster runs as the postgres OS user)" >&2; exit 2; }
@@ -129,6 +132,8 @@ fi
 # the extension as built now, and the demo trials
 psql -d "$db" -c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS trialmatch CASCADE; CREATE EXTENSION trialmatch"
 psql -d "$db" < scripts/demo_trials.sql >/dev/null
+# the 1.1 time trial (issue 10): its two derived tables, sources and trial
+psql -d "$db" < bench/time_trial.sql >/dev/null
 
 # ---------------------------------------------------------------------------
 # the psql session: per-trial population screening, and match_trials checks
@@ -158,7 +163,7 @@ CREATE TEMP TABLE nonineligible (patient_id bigint);
 \\echo
 \\echo == sequential-scan floor per table (count(*) with a never-true filter, second run)
 SQL
-    for t in patients labs diagnoses medications; do
+    for t in patients labs diagnoses medications visits outcomes; do
         cat <<SQL
 ${floorq[$t]} \\gset
 SELECT clock_timestamp() AS t0 \\gset

@@ -522,8 +522,28 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 		case TM_N_AND:
 		case TM_N_OR:
 		case TM_N_NOT:
+		case TM_N_ATLEAST:
 			foreach(lc, node->args)
 				tm_validate_tree(lfirst(lc), cat, expr, scope);
+			break;
+		case TM_N_RELATION:
+			foreach(lc, node->args)
+				tm_validate_tree(lfirst(lc), cat, expr, scope);
+			/* DURING: e2's source needs an end column (SPEC 7.3) */
+			if (node->relkind == TM_R_DURING)
+			{
+				TmEvent    *e2 = ((TmNode *) lsecond(node->args))->event;
+
+				foreach(lc, sources)
+				{
+					TmSourceDef *src = lfirst(lc);
+
+					if (strcmp(src->name, e2->source) == 0 && !src->end_time_column)
+						expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+								   psprintf("source \"%s\" has no end time column", src->name),
+								   "DURING needs an event source registered with an end_time_column on its right.");
+				}
+			}
 			break;
 		case TM_N_CONST:
 			break;
@@ -603,11 +623,13 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no unit column", src->name),
 							   "Register the source with a unit_column to use UNIT.");
-				if ((ev->measure == TM_M_ACTIVE || ev->measure == TM_M_COVERS) && !src->end_time_column)
+				if ((ev->measure == TM_M_ACTIVE || ev->measure == TM_M_COVERS ||
+					 ev->measure == TM_M_ACTIVE_FOR) && !src->end_time_column)
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no end time column", src->name),
 							   psprintf("%s needs a source registered with an end_time_column.",
-										ev->measure == TM_M_ACTIVE ? "ACTIVE" : "OBSERVED"));
+										ev->measure == TM_M_ACTIVE ? "ACTIVE" :
+										ev->measure == TM_M_ACTIVE_FOR ? "ACTIVE FOR" : "OBSERVED"));
 
 				if (src->code_column == NULL && (ev->codes != NIL || ev->except != NIL))
 					expr_error(expr, ev->source_location, ERRCODE_UNDEFINED_COLUMN,

@@ -106,7 +106,21 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 		case TM_M_EXISTS:
 		case TM_M_ACTIVE:
 		case TM_M_COVERS:
+		case TM_M_ACTIVE_FOR:	/* set by timed.c */
 			return (flag & TM_F_SEEN) ? TM_TRUE : TM_FALSE;
+		case TM_M_DAYS:			/* the count, set by timed.c */
+			return tm_test_passes(&ev->test, (double) *(int64 *) (row + a->payload)) ? TM_TRUE : TM_FALSE;
+		case TM_M_NEW:
+			{
+				/* the earliest event (window ignored) starts inside the window */
+				int64		first = *(int64 *) (row + a->payload);
+
+				if (!(flag & TM_F_SEEN) || a->empty)
+					return TM_FALSE;
+				if ((a->win_has_lo && first < a->win_lo) || first > a->win_hi)
+					return TM_FALSE;
+				return TM_TRUE;
+			}
 		case TM_M_COUNT:
 			return tm_test_passes(&ev->test, (double) *(int64 *) (row + a->payload)) ? TM_TRUE : TM_FALSE;
 		case TM_M_ANY:
@@ -193,6 +207,23 @@ tm_eval(TmPlan *plan, TmNode *node, int pidx)
 			}
 		case TM_N_EVENT:
 			return eval_atom(plan, node, pidx);
+		case TM_N_RELATION:
+			return tm_timed_relation(plan, node, pidx) ? TM_TRUE : TM_FALSE;
+		case TM_N_ATLEAST:
+			{
+				/* SPEC 7.3: TRUE when T >= k, FALSE when T + U < k */
+				int			t = 0,
+							u = 0;
+
+				foreach(lc, node->args)
+				{
+					TmTruth		x = tm_eval(plan, lfirst(lc), pidx);
+
+					t += x == TM_TRUE;
+					u += x == TM_UNKNOWN;
+				}
+				return t >= node->k ? TM_TRUE : t + u < node->k ? TM_FALSE : TM_UNKNOWN;
+			}
 	}
 	return TM_UNKNOWN;
 }
@@ -317,6 +348,27 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 				appendStringInfo(buf, "no observation period covering the last %d %s", ev->window_n,
 								 tm_window_unit_name(ev));
 			break;
+		case TM_M_DAYS:
+		case TM_M_ACTIVE_FOR:
+			tm_timed_evidence(plan, node, buf);
+			break;
+		case TM_M_NEW:
+			if (e->have)
+			{
+				appendStringInfo(buf, "first %s %s at ", ev->source, e->code);
+				append_time(buf, e->time);
+				if (eval_atom(plan, node, 0) == TM_TRUE)
+					appendStringInfoString(buf, ", inside the window");
+				else if (ev->has_window)
+					appendStringInfoString(buf, ", outside the window");
+			}
+			else
+			{
+				appendStringInfo(buf, "no %s ", ev->source);
+				tm_deparse_codes(buf, ev->codes);
+				appendStringInfoString(buf, " ever");
+			}
+			break;
 		case TM_M_COUNT:
 			appendStringInfo(buf, "count " INT64_FORMAT " of ", *(int64 *) (row + a->payload));
 			tm_deparse_event_head(buf, ev);
@@ -376,6 +428,7 @@ evidence_walk(TmPlan *plan, TmNode *node, StringInfo buf)
 		case TM_N_AND:
 		case TM_N_OR:
 		case TM_N_NOT:
+		case TM_N_ATLEAST:
 			foreach(lc, node->args)
 				evidence_walk(plan, lfirst(lc), buf);
 			return;
@@ -438,6 +491,9 @@ evidence_walk(TmPlan *plan, TmNode *node, StringInfo buf)
 			break;
 		case TM_N_EVENT:
 			evidence_atom(plan, node, buf);
+			break;
+		case TM_N_RELATION:
+			tm_timed_evidence(plan, node, buf);
 			break;
 		default:
 			break;

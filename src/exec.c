@@ -76,6 +76,7 @@ tm_run_population(TmPlan *plan)
 				 errhint("Screen fewer trials at once: pass a shorter trial_ids list.")));
 	tm_choose_index_paths(plan);
 	tm_state_alloc(plan);
+	tm_timed_begin(plan);
 	for (int i = 0; i < plan->nsources; i++)
 		if (plan->sources[i].read.executor)
 			tm_read_source(plan, i, -1, false, 0, NULL);
@@ -83,6 +84,7 @@ tm_run_population(TmPlan *plan)
 	if (nworkers > 0)
 	{
 		tm_parallel_scan_sources(plan, plan->cat, nworkers);
+		tm_timed_finish(plan);
 		return;
 	}
 	for (int i = 0; i < plan->nsources; i++)
@@ -99,6 +101,7 @@ tm_run_population(TmPlan *plan)
 	}
 	plan->launched = 0;
 	plan->planned = 0;
+	tm_timed_finish(plan);
 }
 
 /* Evaluate every source for one patient; false if there is no such patient. */
@@ -112,9 +115,11 @@ tm_run_single(TmPlan *plan, int64 patient_id)
 	if (plan->pats.n == 0)
 		return false;
 	tm_state_alloc(plan);
+	tm_timed_begin(plan);
 	plan->evidence = palloc0(sizeof(TmEvidence) * Max(plan->natoms, 1));
 	for (int i = 0; i < plan->nsources; i++)
 		tm_read_source(plan, i, -1, true, patient_id, NULL);
+	tm_timed_finish(plan);
 	return true;
 }
 

@@ -443,6 +443,31 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		/* the window: an event, or its span, must reach the window start */
 		if (a->has_lower && (ps->end_time.attnum ? end < a->lower : t < a->lower))
 			continue;
+		/* ... and start by its end (BETWEEN, OVER); an empty window holds none */
+		if ((a->has_upper && t > a->upper) || (a->empty && ev->measure != TM_M_NEW))
+			continue;
+		/* times kept for the end of the call (timed.c) */
+		if (a->timed >= 0 && !ev->has_where)
+		{
+			tm_timed_add(plan, a, pidx, t, ps->end_time.attnum ? end : t, e->text);
+			continue;
+		}
+		if (ev->measure == TM_M_NEW)
+		{
+			/* the earliest start, window ignored; ties: the larger code */
+			int64	   *m = (int64 *) (row + a->payload);
+
+			if (!(*flag & TM_F_SEEN) || t < *m)
+			{
+				*m = t;
+				*flag |= TM_F_SEEN;
+				if (plan->evidence)
+					note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			}
+			else if (plan->evidence && t == *m && strcmp(e->text, plan->evidence[ai].code) > 0)
+				note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			continue;
+		}
 
 		if (ev->measure == TM_M_EXISTS)
 		{
@@ -494,6 +519,13 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		{
 			if (has_value && tm_test_passes(&ev->where, v))
 				(*(int64 *) (row + a->payload))++;
+			continue;
+		}
+		if (a->timed >= 0)
+		{
+			/* DAYS WHERE VALUE: only the events whose value passes */
+			if (has_value && tm_test_passes(&ev->where, v))
+				tm_timed_add(plan, a, pidx, t, ps->end_time.attnum ? end : t, e->text);
 			continue;
 		}
 		if (!has_value)
@@ -635,6 +667,22 @@ merge_row(TmPlan *plan, char *into, const char *from)
 			case TM_M_ANY:
 				*fi |= ff;
 				break;
+			case TM_M_DAYS:
+			case TM_M_ACTIVE_FOR:
+				/* computed by the leader from the merged times (timed.c) */
+				break;
+			case TM_M_NEW:
+				{
+					int64	   *mi = (int64 *) (into + a->payload);
+					int64		mf = *(const int64 *) (from + a->payload);
+
+					if ((ff & TM_F_SEEN) && (!(*fi & TM_F_SEEN) || mf < *mi))
+					{
+						*mi = mf;
+						*fi |= TM_F_SEEN;
+					}
+					break;
+				}
 			case TM_M_COUNT:
 				*(int64 *) (into + a->payload) += *(const int64 *) (from + a->payload);
 				break;

@@ -62,6 +62,7 @@ int			tm_max_parallel_workers = 2;
 #define TM_KEY_SOURCES	UINT64CONST(0x7E57000000000006)
 #define TM_KEY_CATALOG	UINT64CONST(0x7E57000000000007)
 #define TM_KEY_LEAVES	UINT64CONST(0x7E57000000000008)
+#define TM_KEY_TIMED	UINT64CONST(0x7E57000000000009)	/* timed.c: event times */
 #define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + leaf index */
 
 typedef struct TmParallelShared
@@ -187,6 +188,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	TmParallelSource *srcs;
 	TmParallelLeaf *leaves;
 	int			nleaves = 0;
+	void	   *timed = NULL;
 
 	for (int i = 0; i < plan->nsources; i++)
 		nleaves += plan->sources[i].read.nleaves;
@@ -203,6 +205,11 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelLeaf) * Max(nleaves, 1));
 	shm_toc_estimate_keys(&pcxt->estimator, 7 + nleaves);
+	if (tm_timed_estimate_shared(plan) > 0)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, tm_timed_estimate_shared(plan));
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
 	for (int i = 0, k = 0; i < plan->nsources; i++)
 		for (int l = 0; l < plan->sources[i].read.nleaves; l++, k++)
 		{
@@ -271,6 +278,12 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	}
 	shm_toc_insert(pcxt->toc, TM_KEY_SOURCES, srcs);
 	shm_toc_insert(pcxt->toc, TM_KEY_LEAVES, leaves);
+	if (tm_timed_estimate_shared(plan) > 0)
+	{
+		timed = shm_toc_allocate(pcxt->toc, tm_timed_estimate_shared(plan));
+		tm_timed_init_shared(plan, timed, pcxt->seg);
+		shm_toc_insert(pcxt->toc, TM_KEY_TIMED, timed);
+	}
 
 	LaunchParallelWorkers(pcxt);
 	plan->planned = nworkers;
@@ -283,6 +296,9 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	WaitForParallelWorkersToFinish(pcxt);
 	for (int w = 0; w < pcxt->nworkers_launched; w++)
 		tm_state_merge(plan, plan->state, states + statesize * w);
+	/* the workers' event times into the leader's sort, before the files go */
+	if (timed)
+		tm_timed_collect_workers(plan, timed, pcxt->nworkers_launched);
 
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
@@ -361,6 +377,10 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
 	tm_codemaps_init(plan);
+	if (plan->ntimed > 0)
+		tm_timed_attach_worker(plan, shm_toc_lookup(toc, TM_KEY_TIMED, false), seg,
+							   ParallelWorkerNumber);
 	participate(plan, toc);
+	tm_timed_detach_worker(plan);
 	tm_plan_close(plan);
 }

@@ -61,6 +61,7 @@ typedef struct ParseState
 } ParseState;
 
 static TmNode *parse_expr(ParseState *ps);
+static TmNode *parse_event(ParseState *ps);
 
 /*
  * The line of expr holding the 1-based character position charpos, and a
@@ -469,6 +470,7 @@ make_node(TmNodeKind kind, int location)
 	n->kind = kind;
 	n->location = location;
 	n->atom = -1;
+	n->timed = -1;
 	return n;
 }
 
@@ -508,6 +510,246 @@ parse_window(ParseState *ps, TmEvent *ev)
 	ps->pos++;
 }
 
+/* ---------------------------------------------------------------
+ * 1.1, time (SPEC 7.2): windows in the past, ACTIVE FOR, DAYS, NEW,
+ * relations and AT LEAST k OF.
+ * ---------------------------------------------------------------
+ */
+
+/* A length: a whole number (at least min) and a unit. */
+static void
+parse_span(ParseState *ps, TmSpan *span, int min)
+{
+	Token	   *t;
+	Token	   *nt = peek(ps);
+	const char *u;
+	double		v;
+
+	if (nt->kind != TOK_NUMBER || !nt->is_integer)
+		syntax_error(ps, nt, ERRCODE_SYNTAX_ERROR,
+					 min > 0 ? "expected a whole, positive number of time units" :
+					 "expected a whole number of time units");
+	v = parse_number(ps);
+	if (v < min || v > TM_MAX_WINDOW)
+		syntax_error(ps, nt, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+					 min > 0 ? "a length of time must be between 1 and 1000000 units" :
+					 "a length of time must be between 0 and 1000000 units");
+	span->n = (int) v;
+	t = peek(ps);
+	u = t->kind == TOK_WORD ? t->text : "";
+	if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
+		span->unit = TM_W_HOUR;
+	else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
+		span->unit = TM_W_DAY;
+	else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
+		span->unit = TM_W_WEEK;
+	else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
+		span->unit = TM_W_MONTH;
+	else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
+		span->unit = TM_W_YEAR;
+	else
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
+	ps->pos++;
+}
+
+/*
+ * [WITHIN N u | BETWEEN A u AND B u AGO | OVER N u AGO].  A of BETWEEN may
+ * be 0 ("between 0 days and 1 year ago" is "within 1 year").
+ */
+static void
+parse_window_ago(ParseState *ps, TmEvent *ev)
+{
+	TmSpan		span;
+
+	if (accept_word(ps, "within"))
+	{
+		parse_window(ps, ev);
+		return;
+	}
+	if (accept_word(ps, "between"))
+	{
+		parse_span(ps, &span, 0);
+		ev->window_n = span.n;
+		ev->window_unit = span.unit;
+		expect_word(ps, "and", "expected the AND of BETWEEN ... AGO");
+		parse_span(ps, &ev->window_far, 0);
+		expect_word(ps, "ago", "expected AGO after BETWEEN A units AND B units");
+		ev->has_window = true;
+		ev->window_kind = TM_WK_BETWEEN;
+		return;
+	}
+	if (accept_word(ps, "over"))
+	{
+		parse_span(ps, &span, 0);
+		ev->window_n = span.n;
+		ev->window_unit = span.unit;
+		expect_word(ps, "ago", "expected AGO after OVER N units");
+		ev->has_window = true;
+		ev->window_kind = TM_WK_OVER;
+	}
+}
+
+/* After ACTIVE: [FOR N u [GAP G u]]. */
+static void
+parse_active_for(ParseState *ps, TmEvent *ev)
+{
+	if (!accept_word(ps, "for"))
+		return;
+	ev->measure = TM_M_ACTIVE_FOR;
+	parse_span(ps, &ev->active_for, 1);
+	if (accept_word(ps, "gap"))
+	{
+		ev->has_gap = true;
+		parse_span(ps, &ev->gap, 0);
+	}
+}
+
+/*
+ * A value test that may also be IS codes (SPEC 7.2 vtest).  Only the
+ * numeric test here; categories extend this one function.
+ */
+static void
+parse_vtest(ParseState *ps, TmTest *test)
+{
+	parse_test(ps, test);
+}
+
+/* DAYS [WHERE VALUE vtest] test, NEW; false if neither. */
+static bool
+parse_time_measure(ParseState *ps, TmEvent *ev)
+{
+	if (accept_word(ps, "days"))
+	{
+		ev->measure = TM_M_DAYS;
+		if (accept_word(ps, "where"))
+		{
+			expect_word(ps, "value", "expected VALUE after DAYS WHERE");
+			ev->has_where = true;
+			parse_vtest(ps, &ev->where);
+		}
+		parse_test(ps, &ev->test);
+		return true;
+	}
+	if (accept_word(ps, "new"))
+	{
+		ev->measure = TM_M_NEW;
+		return true;
+	}
+	return false;
+}
+
+/* A side of a relation has no measure (SPEC 7.3). */
+static void
+check_relation_side(ParseState *ps, TmNode *side, Token *at)
+{
+	if (side->kind != TM_N_EVENT || side->event->measure == TM_M_COVERS)
+		syntax_error(ps, at, ERRCODE_SYNTAX_ERROR,
+					 "both sides of a relation must be events");
+	if (side->event->measure != TM_M_EXISTS)
+		syntax_error(ps, at, ERRCODE_SYNTAX_ERROR,
+					 psprintf("a side of a relation cannot have a measure (%s)",
+							  tm_measure_name(side->event->measure)));
+}
+
+/*
+ * After an event: [UP TO N u] (AFTER | BEFORE) event, DURING event,
+ * NOT FOLLOWED BY event; else the event itself.
+ */
+static TmNode *
+parse_relation(ParseState *ps, TmNode *e1)
+{
+	Token	   *t = peek(ps);
+	TmNode	   *n;
+	TmNode	   *e2;
+
+	if (t->kind != TOK_WORD)
+		return e1;
+	if (strcmp(t->text, "up") != 0 && strcmp(t->text, "after") != 0 &&
+		strcmp(t->text, "before") != 0 && strcmp(t->text, "during") != 0 &&
+		strcmp(t->text, "not") != 0)
+		return e1;
+	n = make_node(TM_N_RELATION, location(ps));
+	n->timed = -1;
+	check_relation_side(ps, e1, t);
+	if (accept_word(ps, "up"))
+	{
+		expect_word(ps, "to", "expected TO after UP");
+		n->has_upto = true;
+		parse_span(ps, &n->upto, 0);
+		if (accept_word(ps, "after"))
+			n->relkind = TM_R_AFTER;
+		else
+		{
+			expect_word(ps, "before", "expected AFTER or BEFORE after UP TO N units");
+			n->relkind = TM_R_BEFORE;
+		}
+	}
+	else if (accept_word(ps, "after"))
+		n->relkind = TM_R_AFTER;
+	else if (accept_word(ps, "before"))
+		n->relkind = TM_R_BEFORE;
+	else if (accept_word(ps, "during"))
+		n->relkind = TM_R_DURING;
+	else
+	{
+		ps->pos++;				/* NOT */
+		expect_word(ps, "followed", "expected FOLLOWED BY after an event and NOT");
+		expect_word(ps, "by", "expected BY after FOLLOWED");
+		n->relkind = TM_R_NOT_FOLLOWED;
+	}
+	t = peek(ps);
+	if (t->kind != TOK_WORD || strcmp(t->text, "not") == 0 || strcmp(t->text, "age") == 0 ||
+		strcmp(t->text, "sex") == 0 || strcmp(t->text, "observed") == 0 ||
+		strcmp(t->text, "true") == 0 || strcmp(t->text, "false") == 0 ||
+		strcmp(t->text, "unknown") == 0)
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected an event (a source name)");
+	e2 = parse_event(ps);
+	check_relation_side(ps, e2, t);
+	n->args = list_make2(e1, e2);
+	return n;
+}
+
+/* AT LEAST k OF (expr, ...), or NULL if not at AT LEAST. */
+static TmNode *
+parse_atleast(ParseState *ps)
+{
+	Token	   *t = peek(ps);
+	Token	   *kt;
+	TmNode	   *n;
+	double		k;
+
+	if (t->kind != TOK_WORD || strcmp(t->text, "at") != 0 ||
+		ps->toks[ps->pos + 1].kind != TOK_WORD || strcmp(ps->toks[ps->pos + 1].text, "least") != 0)
+		return NULL;
+	n = make_node(TM_N_ATLEAST, location(ps));
+	ps->pos += 2;
+	kt = peek(ps);
+	if (kt->kind != TOK_NUMBER || !kt->is_integer)
+		syntax_error(ps, kt, ERRCODE_SYNTAX_ERROR, "expected a whole number after AT LEAST");
+	k = parse_number(ps);
+	expect_word(ps, "of", "expected OF after AT LEAST k");
+	expect_kind(ps, TOK_LPAREN, "expected \"(\" after AT LEAST k OF");
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		n->args = lappend(n->args, parse_expr(ps));
+		if (peek(ps)->kind == TOK_COMMA)
+		{
+			ps->pos++;
+			continue;
+		}
+		expect_kind(ps, TOK_RPAREN, "expected \",\" or \")\" in AT LEAST k OF (...)");
+		break;
+	}
+	if (k < 1 || k > list_length(n->args))
+		syntax_error(ps, kt, ERRCODE_SYNTAX_ERROR,
+					 psprintf("k must be between 1 and the number of criteria listed (%d)",
+							  list_length(n->args)));
+	n->k = (int) k;
+	return n;
+}
+
 static TmNode *
 parse_event(ParseState *ps)
 {
@@ -522,8 +764,7 @@ parse_event(ParseState *ps)
 	ev->codes = parse_codes(ps);
 	if (accept_word(ps, "except"))
 		ev->except = parse_codes(ps);
-	if (accept_word(ps, "within"))
-		parse_window(ps, ev);
+	parse_window_ago(ps, ev);
 
 	ev->measure = TM_M_EXISTS;
 	t = peek(ps);
@@ -544,8 +785,11 @@ parse_event(ParseState *ps)
 	if (accept_word(ps, "active"))
 	{
 		ev->measure = TM_M_ACTIVE;
+		parse_active_for(ps, ev);
 		return n;
 	}
+	if (parse_time_measure(ps, ev))
+		return n;
 	if (strcmp(t->text, "last") == 0)
 		ev->measure = TM_M_LAST;
 	else if (strcmp(t->text, "first") == 0)
@@ -661,7 +905,9 @@ parse_factor(ParseState *ps)
 	}
 	if (strcmp(t->text, "and") == 0 || strcmp(t->text, "or") == 0)
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected a criterion before the operator");
-	return parse_event(ps);
+	if ((n = parse_atleast(ps)) != NULL)
+		return n;
+	return parse_relation(ps, parse_event(ps));
 }
 
 static TmNode *
@@ -824,7 +1070,8 @@ tm_deparse_codes(StringInfo buf, List *codes)
 }
 
 static const char *const measure_names[] = {
-	"", "count", "last", "first", "min", "max", "avg", "any", "active", "observed"
+	"", "count", "last", "first", "min", "max", "avg", "any", "active", "observed",
+	"days", "active for", "new"
 };
 static const char unit_names[][2][8] = {
 	{"hour", "hours"}, {"day", "days"}, {"week", "weeks"}, {"month", "months"}, {"year", "years"}
@@ -854,9 +1101,41 @@ tm_deparse_event_head(StringInfo buf, const TmEvent *ev)
 		appendStringInfoString(buf, " except ");
 		tm_deparse_codes(buf, ev->except);
 	}
-	if (ev->has_window)
-		appendStringInfo(buf, " within %d %s", ev->window_n, tm_window_unit_name(ev));
+	tm_deparse_window(buf, ev);
 }
+
+/* "hours", "day", ...: a unit, singular for 1 */
+const char *
+tm_unit_name(TmWindowUnit unit, int n)
+{
+	return unit_names[unit][n != 1];
+}
+
+/* " within 6 months", " between 3 months and 1 year ago", " over 1 year ago", or nothing */
+void
+tm_deparse_window(StringInfo buf, const TmEvent *ev)
+{
+	if (!ev->has_window)
+		return;
+	switch (ev->window_kind)
+	{
+		case TM_WK_WITHIN:
+			appendStringInfo(buf, " within %d %s", ev->window_n, tm_window_unit_name(ev));
+			break;
+		case TM_WK_BETWEEN:
+			appendStringInfo(buf, " between %d %s and %d %s ago", ev->window_n,
+							 tm_window_unit_name(ev), ev->window_far.n,
+							 tm_unit_name(ev->window_far.unit, ev->window_far.n));
+			break;
+		case TM_WK_OVER:
+			appendStringInfo(buf, " over %d %s ago", ev->window_n, tm_window_unit_name(ev));
+			break;
+	}
+}
+
+static const char *const relation_names[] = {
+	"after", "before", "during", "not followed by"
+};
 
 static void
 deparse(StringInfo buf, TmNode *n)
@@ -917,7 +1196,16 @@ deparse(StringInfo buf, TmNode *n)
 					appendStringInfoString(buf, " where value ");
 					deparse_test(buf, &ev->where);
 				}
-				if (ev->measure != TM_M_EXISTS && ev->measure != TM_M_ACTIVE)
+				if (ev->measure == TM_M_ACTIVE_FOR)
+				{
+					appendStringInfo(buf, " %d %s", ev->active_for.n,
+									 tm_unit_name(ev->active_for.unit, ev->active_for.n));
+					if (ev->has_gap)
+						appendStringInfo(buf, " gap %d %s", ev->gap.n,
+										 tm_unit_name(ev->gap.unit, ev->gap.n));
+				}
+				if (ev->measure != TM_M_EXISTS && ev->measure != TM_M_ACTIVE &&
+					ev->measure != TM_M_ACTIVE_FOR && ev->measure != TM_M_NEW)
 				{
 					appendStringInfoChar(buf, ' ');
 					deparse_test(buf, &ev->test);
@@ -929,6 +1217,26 @@ deparse(StringInfo buf, TmNode *n)
 				}
 				break;
 			}
+		case TM_N_RELATION:
+			appendStringInfoChar(buf, '(');
+			deparse(buf, linitial(n->args));
+			if (n->has_upto)
+				appendStringInfo(buf, " up to %d %s", n->upto.n,
+								 tm_unit_name(n->upto.unit, n->upto.n));
+			appendStringInfo(buf, " %s ", relation_names[n->relkind]);
+			deparse(buf, lsecond(n->args));
+			appendStringInfoChar(buf, ')');
+			break;
+		case TM_N_ATLEAST:
+			appendStringInfo(buf, "at least %d of (", n->k);
+			foreach(lc, n->args)
+			{
+				if (lc != list_head(n->args))
+					appendStringInfoString(buf, ", ");
+				deparse(buf, lfirst(lc));
+			}
+			appendStringInfoChar(buf, ')');
+			break;
 	}
 }
 

@@ -177,6 +177,57 @@ expand_codes(TmCatalog *cat, List *codes)
 	return out;
 }
 
+/*
+ * The window of an atom as [win_lo, win_hi] (SPEC 7.3), and what the fold
+ * keeps: rows from lower (an event, or its span, reaching it) up to upper.
+ * A bound before the earliest timestamp PostgreSQL holds is no bound.
+ * ACTIVE, ACTIVE FOR and NEW read every row: they ignore the window (NEW
+ * looks at it only for the earliest event).
+ */
+static void
+bind_window(TmPlan *plan, TmAtom *a)
+{
+	TmEvent    *ev = a->ev;
+	TmSpan		near = {ev->window_n, ev->window_unit};
+
+	a->win_has_lo = false;
+	a->win_lo = DT_NOBEGIN;
+	a->win_hi = plan->as_of;
+	if (ev->has_window)
+	{
+		switch (ev->window_kind)
+		{
+			case TM_WK_WITHIN:
+				a->win_has_lo = tm_time_minus(plan, plan->as_of, near, &a->win_lo);
+				break;
+			case TM_WK_BETWEEN:
+				a->win_has_lo = tm_time_minus(plan, plan->as_of, ev->window_far, &a->win_lo);
+				if (!tm_time_minus(plan, plan->as_of, near, &a->win_hi))
+					a->win_hi = DT_NOBEGIN;
+				break;
+			case TM_WK_OVER:
+				if (!tm_time_minus(plan, plan->as_of, near, &a->win_hi))
+					a->win_hi = DT_NOBEGIN;
+				break;
+		}
+	}
+	/* an empty window holds no event (BETWEEN with lo > hi) */
+	a->empty = ev->has_window && (a->win_hi == DT_NOBEGIN ||
+								  (a->win_has_lo && a->win_lo > a->win_hi));
+	if (ev->measure == TM_M_ACTIVE || ev->measure == TM_M_ACTIVE_FOR)
+	{
+		/* ACTIVE and ACTIVE FOR ignore the window (SPEC 7.3 edge rules) */
+		a->empty = false;
+		return;
+	}
+	if (ev->measure == TM_M_NEW)
+		return;
+	a->has_lower = a->win_has_lo;
+	a->lower = a->win_lo;
+	a->has_upper = ev->has_window && ev->window_kind != TM_WK_WITHIN;
+	a->upper = a->win_hi;
+}
+
 /* Assign atom numbers and bind each event atom to its source. */
 static void
 bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
@@ -199,6 +250,8 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	{
 		foreach(lc, n->args)
 			bind_atoms(plan, cat, lfirst(lc));
+		if (n->kind == TM_N_RELATION)
+			tm_timed_plan(plan, n);
 		return;
 	}
 	ev = n->event;
@@ -269,51 +322,13 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s has no end time column", ps->what)));
 
-	if (ev->has_window)
-	{
-		Interval	iv;
-
-		memset(&iv, 0, sizeof(iv));
-		switch (ev->window_unit)
-		{
-			case TM_W_HOUR:
-				iv.time = (int64) ev->window_n * USECS_PER_HOUR;
-				break;
-			case TM_W_DAY:
-				iv.day = ev->window_n;
-				break;
-			case TM_W_WEEK:
-				iv.day = ev->window_n * 7;
-				break;
-			case TM_W_MONTH:
-				iv.month = ev->window_n;
-				break;
-			case TM_W_YEAR:
-				iv.month = ev->window_n * 12;
-				break;
-		}
-		/*
-		 * A window reaching before the earliest timestamp PostgreSQL can
-		 * hold (4714 BC) holds every event: no lower bound, rather than a
-		 * "timestamp out of range" error.  The estimate is generous (31-day
-		 * months, 366-day years), so the exact subtraction cannot overflow.
-		 */
-		{
-			double		days = (double) iv.day + (double) iv.month * 31 +
-				(double) iv.time / USECS_PER_DAY;
-			double		avail = (double) date2j(plan->as_of_year, plan->as_of_mon,
-												plan->as_of_mday) - 2;
-
-			if (iv.month >= 12)
-				days = (double) iv.day + (double) (iv.month / 12) * 366 + (iv.month % 12) * 31;
-			if (days >= avail)
-				return;
-		}
-		a->has_lower = true;
-		a->lower = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-														   TimestampTzGetDatum(plan->as_of),
-														   IntervalPGetDatum(&iv)));
-	}
+	if ((ev->measure == TM_M_ACTIVE_FOR) && ps->end_time.attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no end time column", ps->what)));
+	bind_window(plan, a);
+	a->timed = -1;
+	tm_timed_plan(plan, n);
 }
 
 /* Lay out per-patient state: payloads first (8-byte aligned), then flags. */
@@ -343,12 +358,18 @@ layout_state(TmPlan *plan)
 				a->payload = off;
 				off += MAXALIGN(sizeof(TmAvgState));
 				break;
+			case TM_M_DAYS:
+			case TM_M_NEW:
+				a->payload = off;
+				off += 8;
+				break;
 			default:
 				break;
 		}
 	}
 	for (int i = 0; i < plan->natoms; i++)
 		plan->atoms[i].flag = off++;
+	tm_timed_layout(plan, &off);
 	plan->width = MAXALIGN(Max(off, 1));
 }
 

@@ -44,6 +44,7 @@
 #include "access/skey.h"
 #include "executor/tuptable.h"
 #include "utils/relcache.h"
+#include "storage/dsm.h"
 
 #define TM_SCHEMA "trialmatch"
 
@@ -97,7 +98,11 @@ typedef enum TmMeasureKind
 	TM_M_AVG,
 	TM_M_ANY,
 	TM_M_ACTIVE,
-	TM_M_COVERS					/* OBSERVED: a span covering the whole window */
+	TM_M_COVERS,				/* OBSERVED: a span covering the whole window */
+	/* 1.1, time (SPEC 7.3) */
+	TM_M_DAYS,					/* distinct calendar dates covered */
+	TM_M_ACTIVE_FOR,			/* merged intervals covering [as_of - N, as_of] */
+	TM_M_NEW					/* earliest event starts inside the window */
 } TmMeasureKind;
 
 /* The source OBSERVED reads (use_omop registers it). */
@@ -111,6 +116,30 @@ typedef enum TmWindowUnit
 	TM_W_MONTH,
 	TM_W_YEAR
 } TmWindowUnit;
+
+/* The forms of a window (SPEC 7.2). */
+typedef enum TmWindowKind
+{
+	TM_WK_WITHIN,				/* [as_of - N u, as_of] */
+	TM_WK_BETWEEN,				/* [as_of - B u2, as_of - A u1] */
+	TM_WK_OVER					/* (-infinity, as_of - N u] */
+} TmWindowKind;
+
+/* A length of time: "3 months". */
+typedef struct TmSpan
+{
+	int			n;
+	TmWindowUnit unit;
+} TmSpan;
+
+/* Relations between two events (SPEC 7.3). */
+typedef enum TmRelKind
+{
+	TM_R_AFTER,
+	TM_R_BEFORE,
+	TM_R_DURING,
+	TM_R_NOT_FOLLOWED
+} TmRelKind;
 
 typedef struct TmEvent
 {
@@ -126,6 +155,12 @@ typedef struct TmEvent
 	TmTest		where;
 	TmTest		test;			/* for all measures but EXISTS and ACTIVE */
 	char	   *unit;			/* unit 'X', or NULL */
+	/* 1.1, time: window forms and ACTIVE FOR (parse_window_ago, parse_active) */
+	TmWindowKind window_kind;	/* window_n/unit: N, or A of BETWEEN */
+	TmSpan		window_far;		/* BETWEEN: B */
+	TmSpan		active_for;		/* ACTIVE FOR N u */
+	bool		has_gap;
+	TmSpan		gap;			/* GAP G u */
 } TmEvent;
 
 typedef enum TmNodeKind
@@ -136,7 +171,9 @@ typedef enum TmNodeKind
 	TM_N_CONST,
 	TM_N_AGE,
 	TM_N_SEX,
-	TM_N_EVENT
+	TM_N_EVENT,
+	TM_N_RELATION,				/* args: e1, e2 (events) */
+	TM_N_ATLEAST				/* args: the expressions */
 } TmNodeKind;
 
 typedef struct TmNode
@@ -149,6 +186,12 @@ typedef struct TmNode
 	List	   *sexes;			/* SEX: of char * */
 	TmEvent    *event;			/* EVENT */
 	int			atom;			/* index into the plan's atoms, set by plan.c */
+	/* 1.1, time */
+	TmRelKind	relkind;		/* RELATION */
+	bool		has_upto;		/* RELATION: UP TO N u */
+	TmSpan		upto;
+	int			k;				/* ATLEAST */
+	int			timed;			/* RELATION: index into the plan's timed items */
 } TmNode;
 
 /* parse.c */
@@ -161,6 +204,8 @@ extern const char *tm_measure_name(TmMeasureKind m);
 extern char *tm_caret(const char *expr, int charpos);
 extern const char *tm_cmp_name(TmCmp op);
 extern bool tm_test_passes(const TmTest *test, double v);
+extern const char *tm_unit_name(TmWindowUnit unit, int n);
+extern void tm_deparse_window(StringInfo buf, const TmEvent *ev);
 
 /* How a column is read. */
 typedef struct TmColumn
@@ -423,6 +468,15 @@ typedef struct TmAtom
 	TimestampTz lower;			/* window start */
 	List	   *conversions;	/* TmConversion * with to_unit = ev->unit */
 	struct TmAvgPlan *avg;		/* AVG: operands, exact conversions (avg.c) */
+	/* 1.1, time */
+	bool		has_upper;		/* rows read: start <= upper (BETWEEN, OVER) */
+	TimestampTz upper;
+	bool		empty;			/* an empty window: no row counts */
+	bool		win_has_lo;		/* the window, also for NEW (which reads */
+	TimestampTz win_lo;			/* every row) */
+	TimestampTz win_hi;
+	int			timed;			/* index into plan->timed, or -1 */
+	int			side;			/* in a relation: 0 reference, 1 probe */
 } TmAtom;
 
 /* Per-patient state of an atom (layout depends on the measure). */
@@ -532,6 +586,9 @@ typedef struct TmPlan
 	TmPatients	pats;
 	char	   *state;			/* pats.n * width bytes */
 	TmEvidence *evidence;		/* natoms entries, single-patient mode */
+	struct TmTimedState *tstate;	/* event times of a call (timed.c) */
+	int			ntimed;
+	struct TmTimed *timed;
 	MemoryContext rowcxt;
 	int			planned;		/* parallel workers asked for */
 	int			launched;		/* parallel workers that ran */
@@ -622,6 +679,23 @@ extern void tm_avg_merge(const TmAtom *a, TmAvgState *into, const TmAvgState *fr
 extern TmTruth tm_avg_eval(const TmAtom *a, const TmAvgState *st);
 extern char *tm_avg_text(const TmAtom *a, const TmAvgState *st);
 extern double tm_numeric_to_double(Datum d);
+
+/* timed.c: what needs the times of a patient's events (SPEC 7.3) */
+extern void tm_timed_plan(TmPlan *plan, TmNode *node);
+extern void tm_timed_layout(TmPlan *plan, int *off);
+extern void tm_timed_begin(TmPlan *plan);
+extern void tm_timed_add(TmPlan *plan, const TmAtom *a, int pidx, TimestampTz t,
+						 TimestampTz end, const char *code);
+extern void tm_timed_finish(TmPlan *plan);
+extern bool tm_timed_relation(TmPlan *plan, TmNode *node, int pidx);
+extern void tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf);
+extern bool tm_time_minus(TmPlan *plan, TimestampTz from, TmSpan span, TimestampTz *out);
+extern bool tm_time_plus(TmPlan *plan, TimestampTz from, TmSpan span, TimestampTz *out);
+extern Size tm_timed_estimate_shared(TmPlan *plan);
+extern void tm_timed_init_shared(TmPlan *plan, void *space, dsm_segment *seg);
+extern void tm_timed_attach_worker(TmPlan *plan, void *space, dsm_segment *seg, int worker);
+extern void tm_timed_detach_worker(TmPlan *plan);
+extern void tm_timed_collect_workers(TmPlan *plan, void *space, int nworkers);
 
 /* eval.c */
 extern TmTruth tm_eval(TmPlan *plan, TmNode *node, int pidx);

@@ -313,6 +313,7 @@ sub gen_factor
 		return kw('sex') . ws() . kw('in') . ws() . '('
 		  . join(',' . ws(), map { rand_string() } 1 .. 1 + int(rand(4))) . ')';
 	}
+	return gen_time_factor($depth) if chance(0.3);    # 1.1 time: appended below
 	return gen_event();
 }
 
@@ -602,3 +603,76 @@ is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server alive');
 
 $node->stop;
 done_testing();
+
+
+# ---------------------------------------------------------------------
+# Criteria language 1.1, time (SPEC 7.2, issue 10): windows in the past,
+# days, active for, new, relations, at least k of.  Valid inputs only use
+# what the sources have (ACTIVE FOR and the right side of DURING need
+# med's end column; DAYS WHERE VALUE a value column).
+# ---------------------------------------------------------------------
+sub gen_span
+{
+	my ($min) = @_;
+	my @units = qw(hour hours day days week weeks month months year years);
+	my $n = $valid ? pick($min, 1, 3, 30, 90, 365) :
+	  pick(0, 1, 3, 30, 1000000, 1000001, -1, '1.5', 99999999999);
+	return $n . ws() . kw($valid ? pick(@units) : pick(@units, 'fortnights'));
+}
+
+sub gen_time_window
+{
+	my $r = rand();
+	return ws() . kw('between') . ws() . gen_span(0) . ws() . kw('and') . ws() . gen_span(0)
+	  . ws() . kw('ago') if $r < 0.4;
+	return ws() . kw('over') . ws() . gen_span(0) . ws() . kw('ago') if $r < 0.7;
+	return ws() . kw('within') . ws() . gen_span(1) if $r < 0.85;
+	return '';
+}
+
+# an event with no measure, possibly with a 1.1 window
+sub gen_time_event
+{
+	my ($src) = @_;
+	$src //= $valid ? pick('lab', 'med', 'obs') : pick('lab', 'med', 'obs', 'x1');
+	my $int = lc($src) eq 'obs';
+	return $src . ws() . gen_codes($int) . gen_time_window();
+}
+
+sub gen_time_factor
+{
+	my ($depth) = @_;
+	my $r = rand();
+	if ($r < 0.15)
+	{
+		my $src = $valid ? pick('lab', 'obs') : pick('lab', 'med', 'obs');
+		my $e = gen_time_event($src) . ws() . kw('days');
+		$e .= ws() . kw('where') . ws() . kw('value') . ws() . gen_test() if chance(0.3);
+		return $e . ws() . gen_test();
+	}
+	if ($r < 0.3)
+	{
+		my $e = gen_time_event($valid ? 'med' : undef) . ws() . kw('active') . ws() . kw('for')
+		  . ws() . gen_span(1);
+		$e .= ws() . kw('gap') . ws() . gen_span(0) if chance(0.5);
+		return $e;
+	}
+	return gen_time_event() . ws() . kw('new') if $r < 0.4;
+	if ($r < 0.8)
+	{
+		my $e1 = gen_time_event();
+		my $k = rand();
+		return $e1 . ws() . kw('during') . ws() . gen_time_event($valid ? 'med' : undef)
+		  if $k < 0.25;
+		return $e1 . ws() . kw('not') . ws() . kw('followed') . ws() . kw('by') . ws()
+		  . gen_time_event() if $k < 0.5;
+		my $up = chance(0.4) ? kw('up') . ws() . kw('to') . ws() . gen_span(0) . ws() : '';
+		my $e2 = gen_time_event();
+		$e2 .= ws() . kw('count') . ws() . gen_test() if !$valid && chance(0.2);
+		return $e1 . ws() . $up . kw(pick('after', 'before')) . ws() . $e2;
+	}
+	my $m = 1 + int(rand(4));
+	my $k = $valid ? 1 + int(rand($m)) : pick(0, 1, $m, $m + 1, -1);
+	return kw('at') . ws() . kw('least') . ws() . $k . ws() . kw('of') . ws() . '('
+	  . join(',' . ws(), map { $depth > 0 ? gen_expr($depth - 1) : gen_factor(0) } 1 .. $m) . ')';
+}

@@ -98,5 +98,39 @@ $r = report_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parall
 like($r, qr/3 trials: .*[12] of 2 parallel workers launched.*qlab: whole table/,
 	'match_all: one wide trial among narrow ones reads the table whole, with workers');
 
+# ---------------------------------------------------------------------
+# 1.1 time (issue 10): the event times of relations, days and active for
+# are sorted once per call; workers hand theirs to the leader exactly.
+# ---------------------------------------------------------------------
+$node->safe_psql('postgres', q{
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('TIMED');
+  INSERT INTO trialmatch.criteria VALUES
+    ('TIMED', 1, 'inclusion', 'days', $$qlab 'L1%' within 2 years days >= 30$$),
+    ('TIMED', 2, 'inclusion', 'after', $$qlab 'L2' up to 3 days after qlab 'L3' within 1 year$$),
+    ('TIMED', 3, 'exclusion', 'not followed', $$qlab 'L4' within 90 days not followed by qlab 'L5'$$);
+});
+sub timed_run
+{
+	my ($settings) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET client_min_messages = debug1; $settings\n"
+		  . "SELECT status, count(*) FROM trialmatch.match_patients('TIMED', '2026-06-01') GROUP BY 1 ORDER BY 1;");
+	is($ret, 0, "TIMED with: $settings");
+	my ($launch) = grep { /trialmatch: trial "TIMED"/ } split /\n/, $err;
+	my ($sort) = grep { /event times of \d+ timed criteria sorted/ } split /\n/, $err;
+	return ($out, $launch // '', $sort // '');
+}
+my ($t0, $l0, $s0) = timed_run("SET work_mem = '64MB'; SET trialmatch.max_parallel_workers = 0;");
+my ($t2, $l2, $s2) = timed_run("SET work_mem = '64MB'; SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;");
+like($l2, qr/[12] of 2 parallel workers launched/, 'time constructs: workers launched');
+is($t2, $t0, 'time constructs: the same answers with workers as without');
+like($s0, qr/sorted, Memory: \d+ kB/, 'the sort of event times is reported (in memory)');
+my ($s2n) = $s2 =~ /^.*?(\d+) event times/;
+my ($s0n) = $s0 =~ /^.*?(\d+) event times/;
+is($s2n, $s0n, 'the leader sorts every event time, its workers\' included');
+my ($tl, $ll, $sl) = timed_run("SET work_mem = '64kB'; SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;");
+is($tl, $t0, 'with work_mem at its minimum too');
+like($sl, qr/sorted, Disk: \d+ kB/, 'and then the sort spills to disk');
+
 $node->stop;
 done_testing();

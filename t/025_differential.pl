@@ -385,6 +385,7 @@ sub gen_event
 	{
 		my $u = pick(@wunits);
 		$ev->{window} = [ chance(0.1) ? 1 + rint(1000) : pick(@{ $wmenu{$u} }), $u ];
+		time_window_kind($ev) if chance(0.25);    # 1.1: between/over ... ago (appended below)
 	}
 	my $m;
 	if ($src eq 'lab')
@@ -428,6 +429,7 @@ sub gen_expr
 		return { type => 'sex', eq => pick('F', 'M', 'X', 'f') } if chance(0.5);
 		return { type => 'sex', in => [ pick([ 'M', 'X' ], [ 'F', 'f', 'U' ], ['F'], [ 'M', 'F' ]) ] } ;
 	}
+	return gen_time_node($depth, $narrow) if chance(0.2);    # 1.1 time (appended below)
 	return gen_event($narrow);
 }
 
@@ -443,6 +445,7 @@ sub expr_text
 		return kw('sex') . ' = ' . lit($n->{eq}) if defined $n->{eq};
 		return kw('sex') . ' ' . kw('in') . ' (' . join(', ', map { lit($_) } @{ $n->{in}[0] }) . ')';
 	}
+	return time_node_text($n) if $t eq 'rel' || $t eq 'atleast';
 	if ($t eq 'not')
 	{
 		my $a = expr_text($n->{arg});
@@ -459,13 +462,10 @@ sub expr_text
 	}
 	my $s = kw($n->{src}) . ' ' . codes_text($n->{codes});
 	$s .= ' ' . kw('except') . ' ' . codes_text($n->{except}) if $n->{except};
-	if ($n->{window})
-	{
-		my ($num, $u) = @{ $n->{window} };
-		$s .= ' ' . kw('within') . " $num " . kw(chance(0.5) ? $u : "${u}s");
-	}
+	$s .= window_text($n) if $n->{window};
 	my $m = $n->{measure};
-	if ($m eq 'count') { $s .= ' ' . kw('count') . ' ' . $n->{test}{text}; }
+	if (my $tm = time_measure_text($n)) { $s .= $tm; }
+	elsif ($m eq 'count') { $s .= ' ' . kw('count') . ' ' . $n->{test}{text}; }
 	elsif ($m eq 'countwhere')
 	{
 		$s .= ' ' . kw('count') . ' ' . kw('where') . ' ' . kw('value') . ' ' . $n->{where}{text} . ' ' . $n->{test}{text};
@@ -484,6 +484,7 @@ sub expr_text
 sub atom_sql
 {
 	my ($n, $asof, $alias) = @_;
+	return time_atom_sql($n, $asof, $alias) if $n->{measure} =~ /^(days|daysw|activefor|new)$/;
 	my $s = $sources{ $n->{src} };
 	my $code = "e.$s->{code}";
 	my $t = "e.$s->{t}::timestamptz";
@@ -500,10 +501,8 @@ sub atom_sql
 	}
 	elsif ($n->{window})
 	{
-		my ($num, $u) = @{ $n->{window} };
-		my $lo = "($asof - interval '$num ${u}s')";
 		# a span counts when it overlaps the window (NULL end: ongoing)
-		push @w, $s->{end} ? "(e.$s->{end} IS NULL OR e.$s->{end}::timestamptz >= $lo)" : "$t >= $lo";
+		push @w, window_sql($n, $asof, $s, $t);
 	}
 	my $join = '';
 	my $val = 'e.value';
@@ -562,6 +561,7 @@ sub expr_sql
 	return '(NOT ' . expr_sql($n->{arg}, $asof, $joins) . ')' if $t eq 'not';
 	return '(' . join(' ' . uc($t) . ' ', map { expr_sql($_, $asof, $joins) } @{ $n->{args} }) . ')'
 	  if $t eq 'and' || $t eq 'or';
+	return time_expr_sql($n, $asof, $joins) if $t eq 'rel' || $t eq 'atleast';
 	my $alias = 'a' . (@$joins + 1);
 	my ($sub, $outer) = atom_sql($n, $asof, $alias);
 	push @$joins, "LEFT JOIN $sub $alias ON $alias.pid = p.patient_id";
@@ -1105,3 +1105,249 @@ diag(sprintf('differential: seed %s, %d trials, %d criteria, %d patients (%d sam
 diag("differential: reproductions written to $repro_file") if $nrepro;
 $node->stop;
 done_testing();
+
+# ---------------------------------------------------------------------
+# Criteria language 1.1, time (SPEC 7.3, issue 10): windows in the past,
+# days, active for, new, relations and at least k of, each with its SQL.
+# Dates and times as elsewhere in this oracle: ::timestamptz and ::date in
+# the session time zone, calendar arithmetic with timestamptz + interval.
+# ---------------------------------------------------------------------
+
+# within N u -> between A u and B u2 ago (sometimes empty: lo > hi) or over N u ago
+sub time_window_kind
+{
+	my ($ev) = @_;
+	my ($num, $u) = @{ $ev->{window} };
+	if (chance(0.6))
+	{
+		my $u2 = pick(@wunits);
+		$ev->{window} = [ chance(0.2) ? 0 : $num, $u, 'between', pick(@{ $wmenu{$u2} }), $u2 ];
+	}
+	else { $ev->{window} = [ $num, $u, 'over' ]; }
+}
+
+sub window_text
+{
+	my ($n) = @_;
+	my ($num, $u, $kind, $num2, $u2) = @{ $n->{window} };
+	my $un = sub { kw(chance(0.5) ? $_[0] : "$_[0]s") };
+	$kind //= 'within';
+	return ' ' . kw('within') . " $num " . $un->($u) if $kind eq 'within';
+	return ' ' . kw('between') . " $num " . $un->($u) . ' ' . kw('and') . " $num2 " . $un->($u2)
+	  . ' ' . kw('ago') if $kind eq 'between';
+	return ' ' . kw('over') . " $num " . $un->($u) . ' ' . kw('ago');
+}
+
+# the window as [lo, hi] (lo undef: none)
+sub win_bounds
+{
+	my ($n, $asof) = @_;
+	return (undef, "($asof)") unless $n->{window};
+	my ($num, $u, $kind, $num2, $u2) = @{ $n->{window} };
+	$kind //= 'within';
+	return ("($asof - interval '$num ${u}s')", "($asof)") if $kind eq 'within';
+	return ("($asof - interval '$num2 ${u2}s')", "($asof - interval '$num ${u}s')") if $kind eq 'between';
+	return (undef, "($asof - interval '$num ${u}s')");
+}
+
+# a point in [lo, hi]; a span with start <= hi and (no end or end >= lo);
+# an empty window (lo > hi) holds nothing
+sub window_sql
+{
+	my ($n, $asof, $s, $t) = @_;
+	my ($lo, $hi) = win_bounds($n, $asof);
+	my @c = ("$t <= $hi");
+	if (defined $lo)
+	{
+		push @c, $s->{end} ? "(e.$s->{end} IS NULL OR e.$s->{end}::timestamptz >= $lo)" : "$t >= $lo";
+		push @c, "$lo <= $hi";
+	}
+	return join(' AND ', @c);
+}
+
+# the rows of an event: its codes, except, window (unless nowin), not after as_of
+sub time_rows
+{
+	my ($n, $asof, $nowin) = @_;
+	my $s = $sources{ $n->{src} };
+	my $code = "e.$s->{code}";
+	my $t = "e.$s->{t}::timestamptz";
+	my @w = ('e.patient_id IS NOT NULL', "$code IS NOT NULL", "e.$s->{t} IS NOT NULL", codes_sql($code, $n->{codes}));
+	push @w, 'NOT ' . codes_sql($code, $n->{except}) if $n->{except};
+	push @w, "$t <= $asof";
+	push @w, window_sql($n, $asof, $s, $t) if $n->{window} && !$nowin;
+	my $end = $s->{end} ? "e.$s->{end}::timestamptz" : 'NULL::timestamptz';
+	return "(SELECT e.patient_id AS pid, $t AS t, $end AS en, "
+	  . ($s->{value} ? 'e.value' : 'NULL::numeric') . " AS value FROM $s->{table} e WHERE "
+	  . join(' AND ', @w) . ')';
+}
+
+sub span_text
+{
+	my ($num, $u) = @_;
+	return "$num " . kw(chance(0.5) ? $u : "${u}s");
+}
+
+# an event with no measure (a side of a relation)
+sub gen_side
+{
+	my ($src) = @_;
+	$src //= wpick([ 'lab', 4 ], [ 'diagnosis', 4 ], [ 'medication', 3 ]);
+	my $ev = { type => 'event', src => $src, codes => gen_codes($src, 0, 2), measure => 'exists' };
+	$ev->{except} = gen_codes($src, 0, 1) if chance(0.1);
+	if (chance(0.6))
+	{
+		my $u = pick(@wunits);
+		$ev->{window} = [ pick(@{ $wmenu{$u} }), $u ];
+		time_window_kind($ev) if chance(0.3);
+	}
+	return $ev;
+}
+
+sub gen_time_node
+{
+	my ($depth, $narrow) = @_;
+	my $r = rand();
+	if ($r < 0.45)
+	{
+		my $rel = pick('after', 'before', 'during', 'nfb');
+		my $n = { type => 'rel', rel => $rel,
+			args => [ gen_side(), gen_side($rel eq 'during' ? 'medication' : undef) ] };
+		if (($rel eq 'after' || $rel eq 'before') && chance(0.5))
+		{
+			my $u = pick(@wunits);
+			$n->{upto} = [ chance(0.1) ? 0 : pick(@{ $wmenu{$u} }), $u ];
+		}
+		$measure_count{"rel $rel"}++;
+		return $n;
+	}
+	if ($r < 0.6 && $depth < 3)
+	{
+		my $m = 1 + rint(4);
+		$measure_count{'at least'}++;
+		return { type => 'atleast', k => 1 + rint($m), args => [ map { gen_expr($depth + 1, $narrow) } 1 .. $m ] };
+	}
+	my $ev = gen_side($r < 0.75 ? 'medication' : undef);
+	if ($r < 0.75)
+	{
+		$ev->{measure} = 'activefor';
+		my $u = pick(@wunits);
+		$ev->{for} = [ pick(@{ $wmenu{$u} }), $u ];
+		if (chance(0.6))
+		{
+			my $g = pick(@wunits);
+			$ev->{gap} = [ chance(0.2) ? 0 : pick(@{ $wmenu{$g} }), $g ];
+		}
+	}
+	elsif ($r < 0.9)
+	{
+		$ev->{measure} = $ev->{src} eq 'lab' && chance(0.5) ? 'daysw' : 'days';
+		$ev->{where} = gen_test('value') if $ev->{measure} eq 'daysw';
+		$ev->{test} = gen_test('count');
+	}
+	else { $ev->{measure} = 'new'; }
+	$measure_count{ $ev->{measure} }++;
+	return $ev;
+}
+
+sub time_measure_text
+{
+	my ($n) = @_;
+	my $m = $n->{measure};
+	if ($m eq 'days' || $m eq 'daysw')
+	{
+		my $s = ' ' . kw('days');
+		$s .= ' ' . kw('where') . ' ' . kw('value') . ' ' . $n->{where}{text} if $m eq 'daysw';
+		return $s . ' ' . $n->{test}{text};
+	}
+	if ($m eq 'activefor')
+	{
+		my $s = ' ' . kw('active') . ' ' . kw('for') . ' ' . span_text(@{ $n->{for} });
+		$s .= ' ' . kw('gap') . ' ' . span_text(@{ $n->{gap} }) if $n->{gap};
+		return $s;
+	}
+	return ' ' . kw('new') if $m eq 'new';
+	return undef;
+}
+
+sub time_node_text
+{
+	my ($n) = @_;
+	if ($n->{type} eq 'atleast')
+	{
+		return kw('at') . ' ' . kw('least') . " $n->{k} " . kw('of') . ' ('
+		  . join(', ', map { expr_text($_) } @{ $n->{args} }) . ')';
+	}
+	my %word = (after => 'after', before => 'before', during => 'during', nfb => 'not followed by');
+	my $s = expr_text($n->{args}[0]);
+	$s .= ' ' . kw('up') . ' ' . kw('to') . ' ' . span_text(@{ $n->{upto} }) if $n->{upto};
+	return $s . ' ' . join(' ', map { kw($_) } split / /, $word{ $n->{rel} }) . ' ' . expr_text($n->{args}[1]);
+}
+
+# (subquery of (pid, v), boolean over its alias) of days, active for, new
+sub time_atom_sql
+{
+	my ($n, $asof, $alias) = @_;
+	my $m = $n->{measure};
+	my $s = $sources{ $n->{src} };
+	if ($m eq 'new')
+	{
+		# the earliest event, window ignored, starts inside the window
+		my ($lo, $hi) = win_bounds($n, $asof);
+		my $in = "$alias.v <= $hi" . (defined $lo ? " AND $alias.v >= $lo AND $lo <= $hi" : '');
+		return ('(SELECT pid, min(t) AS v FROM ' . time_rows($n, $asof, 1) . ' r GROUP BY 1)',
+			"($alias.v IS NOT NULL AND $in)");
+	}
+	if ($m eq 'activefor')
+	{
+		# gaps and islands over [start, coalesce(end, as_of)] (an end before
+		# the start: the start), merged while the next start <= latest end + G
+		my ($num, $u) = @{ $n->{for} };
+		my $gap = $n->{gap} ? "interval '$n->{gap}[0] $n->{gap}[1]s'" : "interval '0'";
+		my $sub = "(SELECT DISTINCT pid, true AS v FROM ("
+		  . "SELECT pid, s, e, count(*) FILTER (WHERE pm IS NULL OR s > pm + $gap) OVER (PARTITION BY pid ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS isl FROM ("
+		  . "SELECT pid, s, e, max(e) OVER (PARTITION BY pid ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS pm FROM ("
+		  . "SELECT pid, t AS s, greatest(t, coalesce(en, $asof)) AS e FROM " . time_rows($n, $asof, 1) . ' r0) r1) r2) r3'
+		  . " GROUP BY pid, isl HAVING min(s) <= ($asof - interval '$num ${u}s') AND max(e) >= $asof)";
+		return ($sub, "($alias.v IS NOT NULL)");
+	}
+	# days: each interval (open end: as_of; a point: itself) clipped to the
+	# window, the calendar dates it touches, counted once (date ranges merged)
+	my ($lo, $hi) = win_bounds($n, $asof);
+	my $cs = defined $lo ? "greatest(t, $lo)" : 't';
+	my $ce = $s->{end} ? "least(coalesce(en, $asof), $hi)" : "least(t, $hi)";
+	my $pass = $m eq 'daysw' ? " AND value IS NOT NULL AND value <> 'NaN' AND " . $n->{where}{sql}->('value') : '';
+	my $sub = "(SELECT pid, sum(n) AS v FROM (SELECT pid, max(de) - min(ds) + 1 AS n FROM ("
+	  . "SELECT pid, ds, de, count(*) FILTER (WHERE pm IS NULL OR ds > pm + 1) OVER (PARTITION BY pid ORDER BY ds, de ROWS UNBOUNDED PRECEDING) AS isl FROM ("
+	  . "SELECT pid, ds, de, max(de) OVER (PARTITION BY pid ORDER BY ds, de ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS pm FROM ("
+	  . "SELECT pid, ($cs)::date AS ds, ($ce)::date AS de FROM " . time_rows($n, $asof, 0)
+	  . " r0 WHERE $ce >= $cs$pass) r1) r2) r3 GROUP BY pid, isl) r4 GROUP BY pid)";
+	return ($sub, $n->{test}{sql}->("coalesce($alias.v, 0)"));
+}
+
+sub time_expr_sql
+{
+	my ($n, $asof, $joins) = @_;
+	if ($n->{type} eq 'atleast')
+	{
+		my @b = map { expr_sql($_, $asof, $joins) } @{ $n->{args} };
+		my $t = join(' + ', map { "(($_) IS TRUE)::int" } @b);
+		my $u = join(' + ', map { "(($_) IS NULL)::int" } @b);
+		return "(CASE WHEN $t >= $n->{k} THEN TRUE WHEN $t + $u < $n->{k} THEN FALSE END)";
+	}
+	my ($e1, $e2) = @{ $n->{args} };
+	my $a = time_rows($e1, $asof, 0);
+	my $b = time_rows($e2, $asof, 0);
+	my $rel = $n->{rel};
+	my $up = $n->{upto} ? "interval '$n->{upto}[0] $n->{upto}[1]s'" : undef;
+	my $cond;
+	if ($rel eq 'after') { $cond = 'b.t <= a.t' . ($up ? " AND a.t <= b.t + $up" : ''); }
+	elsif ($rel eq 'before') { $cond = 'a.t <= b.t' . ($up ? " AND b.t <= a.t + $up" : ''); }
+	elsif ($rel eq 'during') { $cond = 'b.t <= a.t AND (b.en IS NULL OR a.t <= b.en)'; }
+	my $where = $rel eq 'nfb' ? "NOT EXISTS (SELECT 1 FROM $b b WHERE b.pid = a.pid AND b.t >= a.t)"
+	  : "EXISTS (SELECT 1 FROM $b b WHERE b.pid = a.pid AND $cond)";
+	my $alias = 'a' . (@$joins + 1);
+	push @$joins, "LEFT JOIN (SELECT DISTINCT a.pid, true AS v FROM $a a WHERE $where) $alias ON $alias.pid = p.patient_id";
+	return "($alias.v IS NOT NULL)";
+}
+
