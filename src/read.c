@@ -209,7 +209,18 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 	TBMIterator *it;
 	TBMIterateResult *tbmres;
 	TupleTableSlot *slot;
+	AttrNumber *map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
 
+	/* the index holds every column read: the heap only for visibility */
+	if (tm_index_only_reads && tm_index_covers(ps, leaf, index, map))
+	{
+		tm_read_units_index_only(plan, srcidx, leafidx, first, count, index, map);
+		index_close(index, AccessShareLock);
+		tbm_free(tbm);
+		pfree(map);
+		return;
+	}
+	pfree(map);
 	for (int u = first; u < first + count; u++)
 	{
 		ScanKeyData keys[3];
