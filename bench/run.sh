@@ -33,6 +33,8 @@
 #                    read them); COVER=0 drops them
 #   WORKERS=2        max_parallel_workers_per_gather and
 #                    trialmatch.max_parallel_workers of the session
+#   TRIALS100=1      also time match_trials with 100 recruiting trials
+#                    (bench/trials100.sql); 0 skips it
 #   ROUNDS=1         timed runs per trial, trialmatch and SQL interleaved;
 #                    the summary shows medians (and min-max when ROUNDS > 1)
 set -euo pipefail
@@ -372,6 +374,22 @@ tps_ratio=$(awk -v a="$tm_tps" -v b="$sql_tps" 'BEGIN { if (b > 0) printf "%.2f"
 printf '   match_trials %10s tps   hand-written SQL %10s tps   match_trials/SQL %s\n' "$tm_tps" "$sql_tps" "$tps_ratio"
 
 # ---------------------------------------------------------------------------
+# match_trials with 100 recruiting trials (bench/trials100.sql: 95 variants)
+# ---------------------------------------------------------------------------
+t100_p50=n/a; t100_p99=n/a; t100_tps=n/a
+if [ "${TRIALS100:-1}" = 1 ]; then
+    psql -d "$db" < bench/trials100.sql >/dev/null
+    echo
+    echo "== match_trials with 100 recruiting trials: pgbench -c 1 -t 1000 / -c 2 -j 2 -T $tps_seconds -M prepared"
+    pgb -c 1 -t 100 -M prepared -f "$work/pgb_tm.sql" >/dev/null        # warm-up
+    pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_t100 -f "$work/pgb_tm.sql" > "$work/lat_t100.out"
+    read -r t100_p50 t100_p99 < <(percentiles "$work"/log_t100.*)
+    t100_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_tm.sql" | tps_of)
+    printf '   match_trials (100 trials)  p50 %8s ms   p99 %8s ms   %10s tps\n' "$t100_p50" "$t100_p99" "$t100_tps"
+    psql -d "$db" -c "DELETE FROM trialmatch.trials WHERE trial_id LIKE 'NCT%-%'" >/dev/null
+fi
+
+# ---------------------------------------------------------------------------
 # summary
 # ---------------------------------------------------------------------------
 echo
@@ -395,6 +413,7 @@ printf '%-34s %12s %12s %10s\n' "latency p50 (ms, -c 1)" "$tm_p50" "$sql_p50" \
 printf '%-34s %12s %12s %10s\n' "latency p99 (ms, -c 1)" "$tm_p99" "$sql_p99" \
     "$(awk -v a="$sql_p99" -v b="$tm_p99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
 printf '%-34s %12s %12s %10s\n' "throughput (tps, -c 2 -j 2)" "$tm_tps" "$sql_tps" "$tps_ratio"
+printf '%-34s %12s\n' "100 trials: p50 / p99 ms, tps" "$t100_p50 / $t100_p99 / $t100_tps"
 printf '%-34s %s\n' "match_trials check" "$([ "$mt_bad" = 0 ] && echo "OK ($mt_n patients)" || echo "MISMATCH ($mt_bad of $mt_n patients)")"
 
 bad=$(psql -d "$db" -Atc "SELECT count(*) FILTER (WHERE mismatches <> 0) FROM public.bench_results")
