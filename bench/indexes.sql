@@ -14,3 +14,10 @@ CREATE INDEX IF NOT EXISTS diagnoses_code_diagnosed_at_cover_idx
     ON public.diagnoses (code, diagnosed_at) INCLUDE (patient_id);
 CREATE INDEX IF NOT EXISTS medications_drug_cover_idx
     ON public.medications (drug) INCLUDE (patient_id, started_at, ended_at);
+-- one patient's rows (match_trials, and the hand-written SQL for one patient)
+CREATE INDEX IF NOT EXISTS labs_patient_id_cover_idx
+    ON public.labs (patient_id) INCLUDE (code, taken_at, value, unit);
+CREATE INDEX IF NOT EXISTS diagnoses_patient_id_cover_idx
+    ON public.diagnoses (patient_id) INCLUDE (code, diagnosed_at);
+CREATE INDEX IF NOT EXISTS medications_patient_id_cover_idx
+    ON public.medications (patient_id) INCLUDE (drug, started_at, ended_at);

@@ -161,7 +161,7 @@ fi
 if [ "$cover" = 1 ]; then
     psql -d "$db" < bench/indexes.sql
 else
-    psql -d "$db" -c "SET client_min_messages = warning; DROP INDEX IF EXISTS public.labs_code_taken_at_cover_idx, public.diagnoses_code_diagnosed_at_cover_idx, public.medications_drug_cover_idx"
+    psql -d "$db" -c "SET client_min_messages = warning; DROP INDEX IF EXISTS public.labs_code_taken_at_cover_idx, public.diagnoses_code_diagnosed_at_cover_idx, public.medications_drug_cover_idx, public.labs_patient_id_cover_idx, public.diagnoses_patient_id_cover_idx, public.medications_patient_id_cover_idx"
 fi
 echo "== database $db (layout $layout, covering indexes $([ "$cover" = 1 ] && echo on || echo off)) in $dir"
 psql -d "$db" -P pager=off -c "SELECT 'patients' AS "table", count(*) AS rows FROM public.patients
@@ -228,6 +228,7 @@ SELECT count(*) AS n FROM (SELECT * FROM trialmatch.match_patients('$t', '$as_of
 SET client_min_messages = warning;
 SELECT extract(epoch FROM clock_timestamp() - :'t0') AS tm_s \\gset
 \\set memory \`sed -n '/^BENCH-MARK $t\$/,\$p' '$errlog' | grep 'trialmatch' | grep -o 'memory .*' | tail -1 | sed 's/^memory //'\`
+\\set reads \`sed -n '/^BENCH-MARK $t\$/,\$p' '$errlog' | grep 'trialmatch' | grep -o 'launched, sources read: [^;]*' | tail -1 | sed 's/^launched, //'\`
 CREATE TEMP TABLE sql_out AS
 $(cat "$work/$t.sql")
 ;
@@ -251,6 +252,7 @@ SELECT format('   %-12s trialmatch %8s s   SQL %8s s   SQL/trialmatch %6s   floo
               coalesce(memory, 'n/a'), CASE WHEN mismatches = 0 THEN 'OK' ELSE 'MISMATCH (' || mismatches || ' patients)' END) AS line
   FROM public.bench_results WHERE trial = '$t' \\gset
 \\echo :line
+\\echo '                ' :reads
 SELECT mismatches > 0 AS bad FROM public.bench_results WHERE trial = '$t' \\gset
 \\if :bad
 \\echo '   first differing patients (trialmatch row, then SQL row):'

@@ -7,7 +7,10 @@
  *	  a range's rows are taken from the index tuples, and the heap is
  *	  visited only for pages the visibility map does not mark all-visible,
  *	  to check the row is visible to the snapshot, as an index-only scan
- *	  does (nodeIndexonlyscan.c).  trialmatch.index_only_reads turns it off.
+ *	  does (nodeIndexonlyscan.c).  The same for one patient's rows, through
+ *	  an index led by the patient column that holds every column read, e.g.
+ *	  labs (patient_id) INCLUDE (code, taken_at, value, unit).
+ *	  trialmatch.index_only_reads turns both off.
  *
  * IDENTIFICATION
  *	  src/indexonly.c
@@ -26,6 +29,7 @@
 #include "storage/predicate.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/fmgroids.h"
 #include "utils/snapmgr.h"
 
 #include "trialmatch.h"
@@ -73,6 +77,104 @@ tm_index_covers(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map)
 	return true;
 }
 
+/* What one index-only read needs across its ranges. */
+typedef struct IoRead
+{
+	TmPlan	   *plan;
+	TmPlanSource *ps;
+	TmLeaf	   *leaf;
+	Relation	index;
+	AttrNumber *map;
+	TupleTableSlot *slot;
+	Buffer		vmbuffer;
+	Datum	   *values;
+	bool	   *isnull;
+	int64		rows;
+	int64		fetches;
+} IoRead;
+
+static void
+io_begin(IoRead *io, TmPlan *plan, TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map)
+{
+	int			n = Max(ps->read.maxatt, 1);
+
+	memset(io, 0, sizeof(IoRead));
+	io->plan = plan;
+	io->ps = ps;
+	io->leaf = leaf;
+	io->index = index;
+	io->map = map;
+	io->slot = table_slot_create(leaf->rel, NULL);
+	io->vmbuffer = InvalidBuffer;
+	io->values = palloc0(sizeof(Datum) * n);
+	io->isnull = palloc(sizeof(bool) * n);
+	memset(io->isnull, true, sizeof(bool) * n);
+}
+
+static void
+io_end(IoRead *io)
+{
+	if (BufferIsValid(io->vmbuffer))
+		ReleaseBuffer(io->vmbuffer);
+	ExecDropSingleTupleTableSlot(io->slot);
+	pfree(io->values);
+	pfree(io->isnull);
+}
+
+/* Fold the rows of one index range (scan keys) from the index tuples. */
+static void
+io_range(IoRead *io, ScanKey keys, int nkeys)
+{
+	Relation	heap = io->leaf->rel;
+	Snapshot	snapshot = GetActiveSnapshot();
+	IndexScanDesc iscan;
+	ItemPointer tid;
+	Datum		ivalues[INDEX_MAX_KEYS];
+	bool		iisnull[INDEX_MAX_KEYS];
+	int			natt = io->ps->read.maxatt;
+
+	iscan = index_beginscan(heap, io->index, snapshot, nkeys, 0);
+	iscan->xs_want_itup = true;
+	index_rescan(iscan, keys, nkeys, NULL, 0);
+	while ((tid = index_getnext_tid(iscan, ForwardScanDirection)) != NULL)
+	{
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * On a page not known all-visible, the heap says whether the row the
+		 * index entry points to is visible; the index tuple holds its values
+		 * either way (an update changing an indexed or included column is
+		 * never HOT, so the entry is that row's).
+		 */
+		if (!VM_ALL_VISIBLE(heap, ItemPointerGetBlockNumber(tid), &io->vmbuffer))
+		{
+			io->fetches++;
+			if (!index_fetch_heap(iscan, io->slot))
+				continue;
+			ExecClearTuple(io->slot);
+			if (iscan->xs_heap_continue)
+				elog(ERROR, "non-MVCC snapshots are not supported in index-only reads");
+		}
+		else
+			PredicateLockPage(heap, ItemPointerGetBlockNumber(tid), snapshot);
+		index_deform_tuple(iscan->xs_itup, iscan->xs_itupdesc, ivalues, iisnull);
+		for (int i = 0; i < natt; i++)
+			if (io->map[i] != 0)
+			{
+				io->values[i] = ivalues[io->map[i] - 1];
+				io->isnull[i] = iisnull[io->map[i] - 1];
+			}
+		io->rows++;
+		MemoryContextReset(io->plan->rowcxt);
+		old = MemoryContextSwitchTo(io->plan->rowcxt);
+		tm_fold_row(io->plan, io->ps, io->values, io->isnull);
+		MemoryContextSwitchTo(old);
+	}
+	index_endscan(iscan);
+}
+
 /*
  * Fold units [first, first + count) of a leaf's index ranges into
  * plan->state from the index alone (tm_read_units decided it can).
@@ -83,74 +185,57 @@ tm_read_units_index_only(TmPlan *plan, int srcidx, int leafidx, int first, int c
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
 	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
-	TmRelation *r = &ps->read;
-	Snapshot	snapshot = GetActiveSnapshot();
-	TupleTableSlot *slot = table_slot_create(leaf->rel, NULL);
-	Buffer		vmbuffer = InvalidBuffer;
-	Datum	   *values = palloc0(sizeof(Datum) * Max(r->maxatt, 1));
-	bool	   *isnull = palloc(sizeof(bool) * Max(r->maxatt, 1));
-	Datum		ivalues[INDEX_MAX_KEYS];
-	bool		iisnull[INDEX_MAX_KEYS];
-	int64		rows = 0;
-	int64		fetches = 0;
+	IoRead		io;
 
-	memset(isnull, true, sizeof(bool) * Max(r->maxatt, 1));
+	io_begin(&io, plan, ps, leaf, index, map);
 	for (int u = first; u < first + count; u++)
 	{
 		ScanKeyData keys[3];
 		int			nkeys = tm_index_unit_keys(plan, srcidx, leafidx, u, index, keys);
-		IndexScanDesc iscan;
-		ItemPointer tid;
 
-		if (nkeys <= 0)
-			continue;
-		iscan = index_beginscan(leaf->rel, index, snapshot, nkeys, 0);
-		iscan->xs_want_itup = true;
-		index_rescan(iscan, keys, nkeys, NULL, 0);
-		while ((tid = index_getnext_tid(iscan, ForwardScanDirection)) != NULL)
-		{
-			MemoryContext old;
-
-			CHECK_FOR_INTERRUPTS();
-
-			/*
-			 * On a page not known all-visible, the heap says whether the row
-			 * the index entry points to is visible; the index tuple holds its
-			 * values either way (an update changing an indexed or included
-			 * column is never HOT, so the entry is that row's).
-			 */
-			if (!VM_ALL_VISIBLE(leaf->rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
-			{
-				fetches++;
-				if (!index_fetch_heap(iscan, slot))
-					continue;
-				ExecClearTuple(slot);
-				if (iscan->xs_heap_continue)
-					elog(ERROR, "non-MVCC snapshots are not supported in index-only reads");
-			}
-			else
-				PredicateLockPage(leaf->rel, ItemPointerGetBlockNumber(tid), snapshot);
-			index_deform_tuple(iscan->xs_itup, iscan->xs_itupdesc, ivalues, iisnull);
-			for (int i = 0; i < r->maxatt; i++)
-				if (map[i] != 0)
-				{
-					values[i] = ivalues[map[i] - 1];
-					isnull[i] = iisnull[map[i] - 1];
-				}
-			rows++;
-			MemoryContextReset(plan->rowcxt);
-			old = MemoryContextSwitchTo(plan->rowcxt);
-			tm_fold_row(plan, ps, values, isnull);
-			MemoryContextSwitchTo(old);
-		}
-		index_endscan(iscan);
+		if (nkeys > 0)
+			io_range(&io, keys, nkeys);
 	}
-	if (BufferIsValid(vmbuffer))
-		ReleaseBuffer(vmbuffer);
 	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read from index \"%s\" only: " INT64_FORMAT " rows, " INT64_FORMAT " heap fetches",
 		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel),
-		 RelationGetRelationName(index), rows, fetches);
-	ExecDropSingleTupleTableSlot(slot);
-	pfree(values);
-	pfree(isnull);
+		 RelationGetRelationName(index), io.rows, io.fetches);
+	io_end(&io);
+}
+
+/*
+ * Fold one patient's rows of a leaf from an index on the patient column
+ * that holds every column read, if the leaf has one; false if not (the
+ * caller reads the rows otherwise).
+ */
+bool
+tm_read_one_index_only(TmPlan *plan, int srcidx, int leafidx, int64 id)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
+	AttrNumber *map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
+	Oid			indexoid;
+	Relation	index;
+	ScanKeyData key;
+	IoRead		io;
+
+	indexoid = tm_find_id_index(leaf->rel, tm_leaf_attnum(leaf, ps->patient.attnum), ps, leaf, map);
+	if (!OidIsValid(indexoid))
+	{
+		pfree(map);
+		return false;
+	}
+	index = index_open(indexoid, AccessShareLock);
+	if (ps->patient.typid == INT4OID)
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum((int32) id));
+	else
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	io_begin(&io, plan, ps, leaf, index, map);
+	io_range(&io, &key, 1);
+	elog(DEBUG2, "trialmatch: one patient's rows of %s (\"%s\") read from index \"%s\" only: " INT64_FORMAT " rows, " INT64_FORMAT " heap fetches",
+		 ps->what, RelationGetRelationName(leaf->rel), RelationGetRelationName(index),
+		 io.rows, io.fetches);
+	io_end(&io);
+	index_close(index, AccessShareLock);
+	pfree(map);
+	return true;
 }

@@ -620,5 +620,8 @@ extern AttrNumber tm_source_reads_column(TmPlanSource *ps, int c);
 extern bool tm_index_covers(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map);
 extern void tm_read_units_index_only(TmPlan *plan, int srcidx, int leafidx, int first, int count,
 									 Relation index, AttrNumber *map);
+extern bool tm_read_one_index_only(TmPlan *plan, int srcidx, int leafidx, int64 id);
+extern Oid	tm_find_id_index(Relation rel, AttrNumber attnum, TmPlanSource *ps, TmLeaf *leaf,
+							 AttrNumber *map);
 
 #endif							/* TRIALMATCH_H */

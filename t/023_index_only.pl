@@ -4,6 +4,8 @@
 # bitmap heap read (trialmatch.index_only_reads = off) and of a whole-table
 # read, on all-visible pages and on pages with updated, deleted and new rows,
 # serial and with workers.  An index missing a column read is not read alone.
+# The same for one patient's rows (match_trials) through a covering index on
+# the patient column.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -26,6 +28,7 @@ $node->safe_psql('postgres', q{
          CASE i % 11 WHEN 0 THEN 'mmol/L' WHEN 1 THEN NULL ELSE 'mg/dL' END
     FROM generate_series(1, 200000) i;
   CREATE INDEX q_lab_cover ON q_lab (code, t) INCLUDE (patient_id, v, u);
+  CREATE INDEX q_lab_pid ON q_lab (patient_id) INCLUDE (code, t, v, u);
   VACUUM ANALYZE q_lab;
   SELECT trialmatch.set_patients('q_pat');
   SELECT trialmatch.add_source('qlab', 'q_lab', time_column => 't', value_column => 'v', unit_column => 'u');
@@ -60,6 +63,24 @@ sub fetches
 	return $n;
 }
 
+# match_trials for every 5th patient: its answer and the index-only lines
+my $mt = q{SELECT md5(string_agg(format('%s %s %s %s %s', p, m.trial_id, m.status, m.failed, m.unknown), ',' ORDER BY p, m.trial_id))
+             FROM generate_series(1, 3000, 5) p, trialmatch.match_trials(p, '2026-06-01') m};
+sub one
+{
+	my ($settings) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "SET client_min_messages = debug2; $settings\n$mt;");
+	is($ret, 0, "match_trials with: $settings");
+	my @io = grep { /one patient's rows of source "qlab" \("q_lab"\) read from index "q_lab_pid" only/ } split /\n/, $err;
+	return ($out, join("\n", @io));
+}
+
+my ($mt_on, $mt_io) = one('');
+like($mt_io, qr/only: \d+ rows, 0 heap fetches/, 'one patient: all-visible: read from the patient index alone');
+my ($mt_off, $mt_io_off) = one('SET trialmatch.index_only_reads = off;');
+is($mt_io_off, '', 'one patient: off: not read index-only');
+is($mt_on, $mt_off, 'one patient: all-visible: the same answers');
+
 my $serial = 'SET trialmatch.max_parallel_workers = 0;';
 my $par = 'SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;';
 
@@ -82,6 +103,10 @@ $node->safe_psql('postgres', q{
   INSERT INTO q_lab SELECT i, 'L7', timestamptz '2026-05-30', 20, 'mg/dL' FROM generate_series(1, 3000, 13) i;
   INSERT INTO q_lab SELECT i, 'L3', timestamptz '2026-05-30', 1, 'mmol/L' FROM generate_series(1, 3000, 17) i;
 });
+($mt_on, $mt_io) = one('');
+ok(fetches($mt_io) > 0, 'one patient: pages not all-visible are checked in the table');
+($mt_off) = one('SET trialmatch.index_only_reads = off;');
+is($mt_on, $mt_off, 'one patient: after changes: the same answers');
 my %heap;
 for my $trial ('N', 'U')
 {
