@@ -35,6 +35,10 @@
 #                    trialmatch.max_parallel_workers of the session
 #   TRIALS100=1      also time match_trials with 100 recruiting trials
 #                    (bench/trials100.sql); 0 skips it
+#   REUSE_CLUSTER=1  keep a cluster that is running in BENCH_DIR (started by
+#                    an earlier run) and leave it running: runs can follow
+#                    one another, or run beside maintenance, without a
+#                    restart
 #   ROUNDS=1         timed runs per trial, trialmatch and SQL interleaved;
 #                    the summary shows medians (and min-max when ROUNDS > 1)
 set -euo pipefail
@@ -112,15 +116,19 @@ trap cleanup EXIT
 if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_pg $bin/initdb -D "$dir/data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 fi
-if as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
-    as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null
+if [ "${REUSE_CLUSTER:-0}" = 1 ] && as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
+    echo "== reusing the running cluster in $dir (started by an earlier run, same settings)"
+else
+    if as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
+        as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null
+    fi
+    as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
+        -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
+        -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
+        -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
+        -c random_page_cost=1.1 -c jit=off" >/dev/null
+    started=1
 fi
-as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
-    -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
-    -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
-    -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
-    -c random_page_cost=1.1 -c jit=off" >/dev/null
-started=1
 
 psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 
