@@ -24,6 +24,23 @@
 #   PORT=55432       port of the throwaway cluster
 #   TPS_SECONDS=15   duration of each pgbench throughput run
 #   SKIP_BUILD=1     do not run install-deps.sh / build.sh
+#   LAYOUT=time      physical order of the event tables: "time" (rows in
+#                    event-time order, as a hospital's tables grow; database
+#                    tm_<scale>_time, made from tm_<scale> by
+#                    bench/time_order.sql) or "patient" (the generator's
+#                    order; database tm_<scale>).  Same rows in both.
+#   COVER=1          create bench/indexes.sql's covering indexes (both sides
+#                    read them); COVER=0 drops them
+#   WORKERS=2        max_parallel_workers_per_gather and
+#                    trialmatch.max_parallel_workers of the session
+#   TRIALS100=1      also time match_trials with 100 recruiting trials
+#                    (bench/trials100.sql); 0 skips it
+#   REUSE_CLUSTER=1  keep a cluster that is running in BENCH_DIR (started by
+#                    an earlier run) and leave it running: runs can follow
+#                    one another, or run beside maintenance, without a
+#                    restart
+#   ROUNDS=1         timed runs per trial, trialmatch and SQL interleaved;
+#                    the summary shows medians (and min-max when ROUNDS > 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -33,7 +50,14 @@ port=${PORT:-55432}
 tps_seconds=${TPS_SECONDS:-15}
 bin=${PGBIN:-/usr/lib/postgresql/15/bin}
 as_of='2026-11-01'
+layout=${LAYOUT:-time}
+cover=${COVER:-1}
+workers=${WORKERS:-2}
+rounds=${ROUNDS:-1}
+[[ "$layout" = time || "$layout" = patient ]] || { echo "LAYOUT must be time or patient" >&2; exit 2; }
+[[ "$workers" =~ ^[0-9]+$ && "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "WORKERS and ROUNDS must be integers" >&2; exit 2; }
 db="tm_$scale"
+[ "$layout" = patient ] || db="tm_${scale}_time"
 trials=(NCT04567890 NCT05123456 NCT05234567 NCT05345678 NCT05456789 NCT05567890)
 # tables each trial reads (the patient table, and every source its criteria name)
 declare -A reads=(
@@ -95,40 +119,66 @@ trap cleanup EXIT
 if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_pg $bin/initdb -D "$dir/data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 fi
-if as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
-    as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null
+if [ "${REUSE_CLUSTER:-0}" = 1 ] && as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
+    echo "== reusing the running cluster in $dir (started by an earlier run, same settings)"
+else
+    if as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
+        as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null
+    fi
+    as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
+        -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
+        -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
+        -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
+        -c random_page_cost=1.1 -c jit=off" >/dev/null
+    started=1
 fi
-as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
-    -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
-    -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
-    -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
-    -c random_page_cost=1.1 -c jit=off" >/dev/null
-started=1
 
 psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 
-if [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
-    psql -d postgres -c "CREATE DATABASE $db"
+generate() {   # database $1 with the generator's (patient-ordered) population
+    local d=$1 generated=0
+    if [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$d'")" = 0 ]; then
+        psql -d postgres -c "CREATE DATABASE $d"
+    fi
+    if [ "$(psql -d "$d" -Atc "SELECT to_regclass('public.bench_generated') IS NOT NULL")" = t ]; then
+        generated=$(psql -d "$d" -Atc "SELECT count(*) FROM public.bench_generated WHERE scale = $scale")
+    fi
+    if [ "$generated" = 0 ]; then
+        echo "== generating $scale synthetic patients (database $d in $dir)"
+        t0=$(date +%s)
+        psql -d "$d" -v scale="$scale" < scripts/gen_data.sql
+        # set hint bits and the visibility map once, so that every timed run reads the same clean pages
+        psql -d "$d" -c "VACUUM (ANALYZE) public.patients, public.labs, public.diagnoses, public.medications"
+        psql -d "$d" -c "CREATE TABLE public.bench_generated (scale int, at timestamptz DEFAULT now()); INSERT INTO public.bench_generated VALUES ($scale)"
+        echo "   generated in $(( $(date +%s) - t0 )) s"
+    fi
+}
+generate "tm_$scale"
+if [ "$layout" = time ] &&
+   [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 1 ] &&
+   [ "$(psql -d "$db" -Atc "SELECT to_regclass('public.bench_time_ordered') IS NOT NULL")" != t ]; then
+    psql -d postgres -c "DROP DATABASE $db"      # an unfinished copy
 fi
-generated=0
-if [ "$(psql -d "$db" -Atc "SELECT to_regclass('public.bench_generated') IS NOT NULL")" = t ]; then
-    generated=$(psql -d "$db" -Atc "SELECT count(*) FROM public.bench_generated WHERE scale = $scale")
-fi
-if [ "$generated" = 0 ]; then
-    echo "== generating $scale synthetic patients (database $db in $dir)"
+if [ "$layout" = time ] &&
+   [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
+    echo "== rewriting the event tables in event-time order (database $db, from tm_$scale)"
     t0=$(date +%s)
-    psql -d "$db" -v scale="$scale" < scripts/gen_data.sql
-    # set hint bits and the visibility map once, so that every timed run reads the same clean pages
-    psql -d "$db" -c "VACUUM (ANALYZE) public.patients, public.labs, public.diagnoses, public.medications"
-    psql -d "$db" -c "CREATE TABLE public.bench_generated (scale int, at timestamptz DEFAULT now()); INSERT INTO public.bench_generated VALUES ($scale)"
-    echo "   generated in $(( $(date +%s) - t0 )) s"
-else
-    echo "== reusing the generated population: database $db in $dir"
-    psql -d "$db" -P pager=off -c "SELECT 'patients' AS "table", count(*) AS rows FROM public.patients
-        UNION ALL SELECT 'labs', count(*) FROM public.labs
-        UNION ALL SELECT 'diagnoses', count(*) FROM public.diagnoses
-        UNION ALL SELECT 'medications', count(*) FROM public.medications"
+    psql -d postgres -c "CREATE DATABASE $db TEMPLATE tm_$scale"
+    psql -d "$db" < bench/time_order.sql
+    psql -d "$db" -c "VACUUM (ANALYZE) public.labs, public.diagnoses, public.medications"
+    psql -d "$db" -c "CREATE TABLE public.bench_time_ordered (at timestamptz DEFAULT now()); INSERT INTO public.bench_time_ordered DEFAULT VALUES"
+    echo "   rewritten in $(( $(date +%s) - t0 )) s"
 fi
+if [ "$cover" = 1 ]; then
+    psql -d "$db" < bench/indexes.sql
+else
+    psql -d "$db" -c "SET client_min_messages = warning; DROP INDEX IF EXISTS public.labs_code_taken_at_cover_idx, public.diagnoses_code_diagnosed_at_cover_idx, public.medications_drug_cover_idx, public.labs_patient_id_cover_idx, public.diagnoses_patient_id_cover_idx, public.medications_patient_id_cover_idx"
+fi
+echo "== database $db (layout $layout, covering indexes $([ "$cover" = 1 ] && echo on || echo off)) in $dir"
+psql -d "$db" -P pager=off -c "SELECT 'patients' AS "table", count(*) AS rows FROM public.patients
+    UNION ALL SELECT 'labs', count(*) FROM public.labs
+    UNION ALL SELECT 'diagnoses', count(*) FROM public.diagnoses
+    UNION ALL SELECT 'medications', count(*) FROM public.medications"
 # the extension as built now, and the demo trials
 psql -d "$db" -c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS trialmatch CASCADE; CREATE EXTENSION trialmatch"
 psql -d "$db" < scripts/demo_trials.sql >/dev/null
@@ -151,11 +201,12 @@ session="$work/session.sql"
     cat <<SQL
 \\set ON_ERROR_STOP on
 \\pset pager off
-SET max_parallel_workers_per_gather = 2;
-SET trialmatch.max_parallel_workers = 2;
+SET max_parallel_workers_per_gather = $workers;
+SET trialmatch.max_parallel_workers = $workers;
 SET jit = off;
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS public.bench_results, public.bench_floor, public.bench_mt_check;
+DROP TABLE IF EXISTS public.bench_results, public.bench_floor, public.bench_mt_check, public.bench_times;
+CREATE TABLE public.bench_times (trial text, round int, tm_s numeric, sql_s numeric);
 CREATE TABLE public.bench_results (trial text PRIMARY KEY, patients bigint, tm_s numeric, sql_s numeric,
                                    floor_s numeric, mem_kb bigint, memory text, mismatches bigint);
 CREATE TABLE public.bench_floor (tbl text PRIMARY KEY, seconds numeric);
@@ -190,6 +241,7 @@ SELECT count(*) AS n FROM (SELECT * FROM trialmatch.match_patients('$t', '$as_of
 SET client_min_messages = warning;
 SELECT extract(epoch FROM clock_timestamp() - :'t0') AS tm_s \\gset
 \\set memory \`sed -n '/^BENCH-MARK $t\$/,\$p' '$errlog' | grep 'trialmatch' | grep -o 'memory .*' | tail -1 | sed 's/^memory //'\`
+\\set reads \`sed -n '/^BENCH-MARK $t\$/,\$p' '$errlog' | grep 'trialmatch' | grep -o 'launched, sources read: [^;]*' | tail -1 | sed 's/^launched, //'\`
 CREATE TEMP TABLE sql_out AS
 $(cat "$work/$t.sql")
 ;
@@ -198,6 +250,7 @@ SELECT count(*) AS n FROM (
 $(cat "$work/$t.sql")
 ) s \\gset
 SELECT extract(epoch FROM clock_timestamp() - :'t0') AS sql_s \\gset
+INSERT INTO public.bench_times VALUES ('$t', 1, :tm_s, :sql_s);
 INSERT INTO public.bench_results (trial, patients, tm_s, sql_s, floor_s, memory, mem_kb, mismatches)
 SELECT '$t', :n, :tm_s, :sql_s,
        (SELECT sum(seconds) FROM public.bench_floor WHERE tbl IN (${tbls%,})),
@@ -212,6 +265,7 @@ SELECT format('   %-12s trialmatch %8s s   SQL %8s s   SQL/trialmatch %6s   floo
               coalesce(memory, 'n/a'), CASE WHEN mismatches = 0 THEN 'OK' ELSE 'MISMATCH (' || mismatches || ' patients)' END) AS line
   FROM public.bench_results WHERE trial = '$t' \\gset
 \\echo :line
+\\echo '                ' :reads
 SELECT mismatches > 0 AS bad FROM public.bench_results WHERE trial = '$t' \\gset
 \\if :bad
 \\echo '   first differing patients (trialmatch row, then SQL row):'
@@ -229,6 +283,41 @@ SELECT patient_id FROM (SELECT patient_id, status, row_number() OVER (PARTITION 
                           FROM tm_out WHERE status <> 'ineligible') s WHERE k <= 10;
 SQL
     done
+    for ((r = 2; r <= rounds; r++)); do
+        for t in "${trials[@]}"; do
+            cat <<SQL
+SELECT clock_timestamp() AS t0 \\gset
+SELECT count(*) AS n FROM (SELECT * FROM trialmatch.match_patients('$t', '$as_of')) s \\gset
+SELECT extract(epoch FROM clock_timestamp() - :'t0') AS tm_s \\gset
+SELECT clock_timestamp() AS t0 \\gset
+SELECT count(*) AS n FROM (
+$(cat "$work/$t.sql")
+) s \\gset
+SELECT extract(epoch FROM clock_timestamp() - :'t0') AS sql_s \\gset
+INSERT INTO public.bench_times VALUES ('$t', $r, :tm_s, :sql_s);
+SQL
+        done
+    done
+    cat <<SQL
+-- medians over the rounds
+UPDATE public.bench_results r
+   SET tm_s = m.tm, sql_s = m.sq
+  FROM (SELECT trial, percentile_cont(0.5) WITHIN GROUP (ORDER BY tm_s)::numeric AS tm,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY sql_s)::numeric AS sq
+          FROM public.bench_times GROUP BY trial) m
+ WHERE m.trial = r.trial;
+\\echo
+\\echo == rounds: trialmatch s / SQL s per round, median ratio (min-max of the per-round ratios)
+\\pset tuples_only on
+\\pset format unaligned
+SELECT format('   %-12s %s   ratio %s (%s-%s)', trial,
+              string_agg(round(tm_s, 2) || '/' || round(sql_s, 2), '  ' ORDER BY round),
+              round(percentile_cont(0.5) WITHIN GROUP (ORDER BY sql_s / tm_s)::numeric, 2),
+              round(min(sql_s / tm_s), 2), round(max(sql_s / tm_s), 2)) AS line
+  FROM public.bench_times GROUP BY trial ORDER BY trial;
+\\pset tuples_only off
+\\pset format aligned
+SQL
     cat <<SQL
 \\echo
 \\echo == match_trials(patient, '$as_of') versus bench/sql/match_trials.sql
@@ -258,7 +347,7 @@ SQL
 chown postgres "$session"
 
 echo
-echo "== scale $scale: one psql session (max_parallel_workers_per_gather = 2, trialmatch.max_parallel_workers = 2)"
+echo "== scale $scale, layout $layout, $rounds round(s): one psql session (max_parallel_workers_per_gather = $workers, trialmatch.max_parallel_workers = $workers)"
 if ! psql -d "$db" -f "$session" 2> "$errlog"; then
     grep -v 'DEBUG: \|^BENCH-MARK' "$errlog" >&2 || true
     echo "the benchmark session failed" >&2
@@ -300,10 +389,26 @@ tps_ratio=$(awk -v a="$tm_tps" -v b="$sql_tps" 'BEGIN { if (b > 0) printf "%.2f"
 printf '   match_trials %10s tps   hand-written SQL %10s tps   match_trials/SQL %s\n' "$tm_tps" "$sql_tps" "$tps_ratio"
 
 # ---------------------------------------------------------------------------
+# match_trials with 100 recruiting trials (bench/trials100.sql: 95 variants)
+# ---------------------------------------------------------------------------
+t100_p50=n/a; t100_p99=n/a; t100_tps=n/a
+if [ "${TRIALS100:-1}" = 1 ]; then
+    psql -d "$db" < bench/trials100.sql >/dev/null
+    echo
+    echo "== match_trials with 100 recruiting trials: pgbench -c 1 -t 1000 / -c 2 -j 2 -T $tps_seconds -M prepared"
+    pgb -c 1 -t 100 -M prepared -f "$work/pgb_tm.sql" >/dev/null        # warm-up
+    pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_t100 -f "$work/pgb_tm.sql" > "$work/lat_t100.out"
+    read -r t100_p50 t100_p99 < <(percentiles "$work"/log_t100.*)
+    t100_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_tm.sql" | tps_of)
+    printf '   match_trials (100 trials)  p50 %8s ms   p99 %8s ms   %10s tps\n' "$t100_p50" "$t100_p99" "$t100_tps"
+    psql -d "$db" -c "DELETE FROM trialmatch.trials WHERE trial_id LIKE 'NCT%-%'" >/dev/null
+fi
+
+# ---------------------------------------------------------------------------
 # summary
 # ---------------------------------------------------------------------------
 echo
-echo "== summary: scale $scale ($(psql -d "$db" -Atc "SELECT count(*) FROM public.labs") lab rows), as_of $as_of, $(nproc) cores"
+echo "== summary: layout $layout, $workers worker(s), median of $rounds round(s), scale $scale ($(psql -d "$db" -Atc "SELECT count(*) FROM public.labs") lab rows), as_of $as_of, $(nproc) cores"
 psql -d "$db" -P pager=off -P footer=off <<'SQL'
 SELECT trial,
        round(tm_s, 3)                       AS "trialmatch s",
@@ -323,6 +428,7 @@ printf '%-34s %12s %12s %10s\n' "latency p50 (ms, -c 1)" "$tm_p50" "$sql_p50" \
 printf '%-34s %12s %12s %10s\n' "latency p99 (ms, -c 1)" "$tm_p99" "$sql_p99" \
     "$(awk -v a="$sql_p99" -v b="$tm_p99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
 printf '%-34s %12s %12s %10s\n' "throughput (tps, -c 2 -j 2)" "$tm_tps" "$sql_tps" "$tps_ratio"
+printf '%-34s %12s\n' "100 trials: p50 / p99 ms, tps" "$t100_p50 / $t100_p99 / $t100_tps"
 printf '%-34s %s\n' "match_trials check" "$([ "$mt_bad" = 0 ] && echo "OK ($mt_n patients)" || echo "MISMATCH ($mt_bad of $mt_n patients)")"
 
 bad=$(psql -d "$db" -Atc "SELECT count(*) FILTER (WHERE mismatches <> 0) FROM public.bench_results")

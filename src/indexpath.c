@@ -117,6 +117,7 @@ find_code_index(TmPlanSource *ps, TmLeaf *leaf, bool prefixes, bool *with_time)
 	AttrNumber	timeatt = tm_leaf_attnum(leaf, ps->time.attnum);
 	ListCell   *lc;
 	Oid			best = InvalidOid;
+	bool		best_cover = false;
 
 	*with_time = false;
 	foreach(lc, indexes)
@@ -124,6 +125,7 @@ find_code_index(TmPlanSource *ps, TmLeaf *leaf, bool prefixes, bool *with_time)
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 		bool		ok;
 		bool		time;
+		bool		cover;
 
 		ok = idx->rd_rel->relam == BTREE_AM_OID &&
 			idx->rd_index->indisvalid &&
@@ -147,10 +149,14 @@ find_code_index(TmPlanSource *ps, TmLeaf *leaf, bool prefixes, bool *with_time)
 			idx->rd_opcintype[1] == ps->time.typid &&
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[1], ps->time.typid, ps->time.typid,
 										   BTGreaterEqualStrategyNumber));
-		if (ok && (!OidIsValid(best) || (time && !*with_time)))
+		/* time second first, then one that can be read alone (indexonly.c) */
+		cover = ok && tm_index_only_reads && tm_index_covers(ps, leaf, idx, NULL);
+		if (ok && (!OidIsValid(best) || (time && !*with_time) ||
+				   (time == *with_time && cover && !best_cover)))
 		{
 			best = RelationGetRelid(idx);
 			*with_time = time;
+			best_cover = cover;
 		}
 		index_close(idx, AccessShareLock);
 	}

@@ -453,6 +453,23 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 }
 
 /*
+ * The attribute number of source column c (tm_source_columns) if a call
+ * reads it from the source's rows, else 0: value, unit and the 1.1 columns
+ * (category, range, text) only when a criterion reads them.  Privileges are checked on these columns, and an
+ * index holding them all can be read alone (indexonly.c).
+ */
+AttrNumber
+tm_source_reads_column(TmPlanSource *ps, int c)
+{
+	if ((c == TM_SC_VALUE && !ps->needs_value) || (c == TM_SC_UNIT && !ps->needs_unit) ||
+		(c == TM_SC_CATEGORY && !ps->needs_category) ||
+		((c == TM_SC_RANGE_LOW || c == TM_SC_RANGE_HIGH) && !ps->needs_range) ||
+		(c == TM_SC_TEXT && !ps->needs_text))
+		return 0;
+	return TM_PLAN_SOURCE_COLUMN(ps, c)->attnum;
+}
+
+/*
  * The caller must be able to SELECT every column we read, and row-level
  * security must not apply to it: we read tables directly and would bypass
  * the policies.
@@ -504,18 +521,7 @@ tm_plan_check_privileges(TmPlan *plan)
 		TmPlanSource *ps = &plan->sources[i];
 
 		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
-			cols[c] = TM_PLAN_SOURCE_COLUMN(ps, c)->attnum;
-		/* value and unit only when a criterion reads them */
-		if (!ps->needs_value)
-			cols[TM_SC_VALUE] = 0;
-		if (!ps->needs_unit)
-			cols[TM_SC_UNIT] = 0;
-		if (!ps->needs_category)
-			cols[TM_SC_CATEGORY] = 0;
-		if (!ps->needs_range)
-			cols[TM_SC_RANGE_LOW] = cols[TM_SC_RANGE_HIGH] = 0;
-		if (!ps->needs_text)
-			cols[TM_SC_TEXT] = 0;
+			cols[c] = tm_source_reads_column(ps, c);
 		check_relation(ps->rel, cols, TM_SOURCE_NCOLUMNS);
 	}
 }

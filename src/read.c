@@ -30,9 +30,13 @@
  * ---------------------------------------------------------------
  */
 
-/* A valid, non-partial btree index whose first column is attnum (integers). */
-static Oid
-find_id_index(Relation rel, AttrNumber attnum)
+/*
+ * A valid, non-partial btree index whose first column is attnum (integers).
+ * With ps (a source's leaf), only one holding every column read
+ * (tm_index_covers, which fills map), for index-only reads.
+ */
+Oid
+tm_find_id_index(Relation rel, AttrNumber attnum, TmPlanSource *ps, TmLeaf *leaf, AttrNumber *map)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -49,7 +53,8 @@ find_id_index(Relation rel, AttrNumber attnum)
 								   TransactionXmin)) &&
 			idx->rd_index->indkey.values[0] == attnum &&
 			idx->rd_opfamily[0] == INTEGER_BTREE_FAM_OID &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			(ps == NULL || tm_index_covers(ps, leaf, idx, map)))
 			found = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);
 		if (OidIsValid(found))
@@ -91,7 +96,7 @@ scan_leaf(TmPlan *plan, TmRelation *r, TmLeaf *leaf, TmScanSpec *spec, TmRowFn f
 	MemoryContext old;
 
 	if (spec->filter_id)
-		indexoid = find_id_index(rel, tm_leaf_attnum(leaf, spec->idcol.attnum));
+		indexoid = tm_find_id_index(rel, tm_leaf_attnum(leaf, spec->idcol.attnum), NULL, NULL, NULL);
 	if (OidIsValid(indexoid))
 	{
 		ScanKeyData key;
@@ -181,6 +186,14 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 	{
 		if (!tm_read_spec_one(ps->patient, id, plan->rowcxt, &spec))
 			return;
+		/* leaf by leaf: from a covering patient index alone where there is one */
+		if (tm_index_only_reads && !ps->read.executor)
+		{
+			for (int l = (leaf >= 0 ? leaf : 0); l < (leaf >= 0 ? leaf + 1 : ps->read.nleaves); l++)
+				if (!tm_read_one_index_only(plan, srcidx, l, id))
+					tm_read_relation(plan, &ps->read, l, &spec, tm_fold_row, ps);
+			return;
+		}
 	}
 	else
 	{
@@ -209,7 +222,18 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 	TBMIterator *it;
 	TBMIterateResult *tbmres;
 	TupleTableSlot *slot;
+	AttrNumber *map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
 
+	/* the index holds every column read: the heap only for visibility */
+	if (tm_index_only_reads && tm_index_covers(ps, leaf, index, map))
+	{
+		tm_read_units_index_only(plan, srcidx, leafidx, first, count, index, map);
+		index_close(index, AccessShareLock);
+		tbm_free(tbm);
+		pfree(map);
+		return;
+	}
+	pfree(map);
 	for (int u = first; u < first + count; u++)
 	{
 		ScanKeyData keys[3];

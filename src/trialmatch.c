@@ -32,6 +32,14 @@ _PG_init(void)
 							2, 0, 1024,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("trialmatch.index_only_reads",
+							 "Read index ranges from the index alone when it holds every column read.",
+							 "Rows on pages the visibility map does not mark all-visible are "
+							 "checked in the table. Off: index ranges are read as a bitmap heap scan.",
+							 &tm_index_only_reads,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	tm_catalog_init();
 	tm_worker_init();
 	MarkGUCPrefixReserved("trialmatch");

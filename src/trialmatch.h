@@ -703,4 +703,14 @@ extern char *tm_evidence(TmPlan *plan, TmNode *node, int pidx);
 extern TmTruth tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx,
 							 TmTruth *results);
 
+/* indexonly.c: index-only reads of index ranges */
+extern bool tm_index_only_reads;
+extern AttrNumber tm_source_reads_column(TmPlanSource *ps, int c);
+extern bool tm_index_covers(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map);
+extern void tm_read_units_index_only(TmPlan *plan, int srcidx, int leafidx, int first, int count,
+									 Relation index, AttrNumber *map);
+extern bool tm_read_one_index_only(TmPlan *plan, int srcidx, int leafidx, int64 id);
+extern Oid	tm_find_id_index(Relation rel, AttrNumber attnum, TmPlanSource *ps, TmLeaf *leaf,
+							 AttrNumber *map);
+
 #endif							/* TRIALMATCH_H */
