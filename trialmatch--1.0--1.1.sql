@@ -242,6 +242,7 @@ CREATE FUNCTION @extschema@.create_cluster(shards text[], partitions integer DEF
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
 AS $$
 DECLARE
     n integer := pg_catalog.cardinality(shards);
@@ -387,7 +388,7 @@ BEGIN
                         || pg_catalog.format('%s (%s)', s.shard, s.connstr);
                 why := why || CASE WHEN why = '' THEN '' ELSE ' ' END
                        || pg_catalog.format('Shard %s: %s', s.shard,
-                                            pg_catalog.regexp_replace(SQLERRM, '^PL/Proxy function [^:]*: ', ''));
+                                            pg_catalog.rtrim(pg_catalog.regexp_replace(SQLERRM, '^PL/Proxy function [^:]*: ', ''), E' \n'));
             END;
         END LOOP;
         IF down = '' THEN

@@ -212,14 +212,15 @@ best() {   # port sql
     echo $b
 }
 fid=$(q $p1 -c "SELECT min(patient_id) FROM public.patients")
+first() { q ${ps[$1]} -c "SELECT min(patient_id) FROM public.patients"; }   # match_trials: a patient of the shard
 printf '   %-36s %8s %8s %8s %8s %12s\n' call "one db" shard0 shard1 shard2 coordinator
 for call in "match_patients('NCT04567890', '$as_of')" "attrition('NCT04567890', '$as_of')" \
             "match_all('$as_of')" "match_trials($fid, '$as_of')"; do
     printf '   %-36s %8s %8s %8s %8s %12s\n' "${call%%(*}" \
         "$(best $p1 "SELECT count(*) FROM trialmatch.$call")" \
-        "$(best ${ps[0]} "SELECT count(*) FROM trialmatch.$call")" \
-        "$(best ${ps[1]} "SELECT count(*) FROM trialmatch.$call")" \
-        "$(best ${ps[2]} "SELECT count(*) FROM trialmatch.$call")" \
+        "$(best ${ps[0]} "SELECT count(*) FROM trialmatch.${call/$fid/$(first 0)}")" \
+        "$(best ${ps[1]} "SELECT count(*) FROM trialmatch.${call/$fid/$(first 1)}")" \
+        "$(best ${ps[2]} "SELECT count(*) FROM trialmatch.${call/$fid/$(first 2)}")" \
         "$(best $pc "SELECT count(*) FROM trialmatch_cluster.$call")"
 done
 echo "   (the shards share this machine's $(nproc) cores: the coordinator's time is that of 3 shards at once)"
