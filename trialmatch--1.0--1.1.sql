@@ -167,9 +167,12 @@ $$;
 -- The shard that holds a patient: the same hash PL/Proxy routes with
 -- (hashint8(patient_id) & (partitions - 1)), partition p living on shard
 -- p % shards (create_cluster assigns them so).  Use it to place data.
+-- Call it once per patient (events follow their patient: join on
+-- patient_id), not once per event row.
 CREATE FUNCTION @extschema@.shard_of(patient_id bigint, partitions integer, shards integer)
 RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN partitions OPERATOR(pg_catalog.<) 1
                   OR (partitions OPERATOR(pg_catalog.&) (partitions OPERATOR(pg_catalog.-) 1))
@@ -242,13 +245,15 @@ CREATE FUNCTION @extschema@.create_cluster(shards text[], partitions integer DEF
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET client_min_messages = warning
 AS $$
 DECLARE
     n integer := pg_catalog.cardinality(shards);
     opts text;
     tabs text;
+    level text := pg_catalog.current_setting('client_min_messages');
 BEGIN
+    -- not the notices of dropping the previous cluster's objects
+    PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'plproxy') THEN
         RAISE EXCEPTION 'PL/Proxy is not installed in this database'
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -540,6 +545,7 @@ BEGIN
     ELSE
         EXECUTE 'CREATE PUBLICATION trialmatch_catalog FOR TABLE ' OPERATOR(pg_catalog.||) tabs;
     END IF;
+    PERFORM pg_catalog.set_config('client_min_messages', level, true);
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@.create_cluster(text[], integer) FROM PUBLIC;

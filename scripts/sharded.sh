@@ -95,8 +95,10 @@ t1=$(date +%s%N)
 for k in 0 1 2; do
     schema | q ${ps[$k]} >/dev/null
     q ${ps[$k]} -c "CREATE EXTENSION trialmatch"
+    # shard_of() once per patient; events follow their patient
+    q $p1 -c "CREATE TABLE IF NOT EXISTS placed AS SELECT patient_id, trialmatch.shard_of(patient_id, $partitions, $nshards) AS shard FROM public.patients"
     for tab in patients labs diagnoses medications; do
-        q $p1 -c "COPY (SELECT * FROM public.$tab WHERE trialmatch.shard_of(patient_id, $partitions, $nshards) = $k) TO STDOUT" \
+        q $p1 -c "COPY (SELECT t.* FROM public.$tab t WHERE t.patient_id IN (SELECT patient_id FROM placed WHERE shard = $k)) TO STDOUT" \
             | q ${ps[$k]} -c "COPY public.$tab FROM STDIN"
     done
     q ${ps[$k]} -c "ANALYZE"
