@@ -520,9 +520,14 @@ BEGIN
                AND r.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
              WHERE r.confirmed_flush_lsn IS NULL OR r.confirmed_flush_lsn OPERATOR(pg_catalog.<) target;
             IF behind IS NULL THEN
-                SELECT pg_catalog.count(*) FILTER (WHERE x.subscriptions OPERATOR(pg_catalog.=) 0) AS unsubscribed,
-                       pg_catalog.sum(x.unsynced) AS unsynced
-                  INTO st FROM trialmatch_cluster._subscription_state() AS x;
+                BEGIN
+                    SELECT pg_catalog.count(*) FILTER (WHERE x.subscriptions OPERATOR(pg_catalog.=) 0) AS unsubscribed,
+                           pg_catalog.sum(x.unsynced) AS unsynced
+                      INTO st FROM trialmatch_cluster._subscription_state() AS x;
+                EXCEPTION WHEN OTHERS THEN
+                    PERFORM trialmatch_cluster._shard_error(SQLERRM);
+                    RAISE;
+                END;
                 IF st.unsubscribed OPERATOR(pg_catalog.=) 0 AND st.unsynced OPERATOR(pg_catalog.=) 0 THEN
                     RETURN true;
                 END IF;

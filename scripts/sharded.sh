@@ -88,7 +88,7 @@ schema() { as_pg $bin/pg_dump -h "$dir" -p $p1 -d postgres --schema-only -t publ
 schema | q $pc >/dev/null                               # empty tables of the same shape:
 q $pc -c "CREATE EXTENSION plproxy" -c "CREATE EXTENSION trialmatch"
 q $pc < scripts/demo_trials.sql >/dev/null             # criteria are validated against them
-q $pc -c "SELECT trialmatch.create_cluster(ARRAY['$(connstr ${ps[0]})', '$(connstr ${ps[1]})', '$(connstr ${ps[2]})'], $partitions)"
+q $pc -c "SELECT trialmatch.create_cluster(ARRAY['$(connstr ${ps[0]})', '$(connstr ${ps[1]})', '$(connstr ${ps[2]})'], $partitions)" >/dev/null
 
 echo "== shards: their patients (hash of patient id), sources registered, catalog subscribed"
 t1=$(date +%s%N)
@@ -188,7 +188,7 @@ lsn=$(q ${ps[1]} -c "SELECT pg_current_wal_lsn()")
 for i in $(seq 1 600); do
     [ "$(q $pst -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break; sleep 0.1
 done
-q $pc -c "SELECT trialmatch.create_cluster(ARRAY['$(connstr ${ps[0]})', '$(connstr $pst)', '$(connstr ${ps[2]})'], $partitions)"
+q $pc -c "SELECT trialmatch.create_cluster(ARRAY['$(connstr ${ps[0]})', '$(connstr $pst)', '$(connstr ${ps[2]})'], $partitions)" >/dev/null
 check_all standby
 err=$(q $pst -c "SELECT trialmatch.screen('NCT04567890')" 2>&1 || true)
 echo "$err" | grep -q "cannot call screen() on a hot standby" || fail "screen() on the standby: $err"
@@ -196,7 +196,7 @@ echo "   screen() on the standby: $(echo "$err" | sed -n 's/^.*ERROR: *//p')"
 echo "   $(echo "$err" | grep HINT)"
 err=$(q $pc -c "SELECT * FROM trialmatch_cluster.screen('NCT04567890')" 2>&1 || true)
 echo "$err" | grep -q "hot standby" || fail "cluster screen() through the standby: $err"
-q $pc -c "SELECT trialmatch.create_cluster(ARRAY['$(connstr ${ps[0]})', '$(connstr ${ps[1]})', '$(connstr ${ps[2]})'], $partitions)"
+q $pc -c "SELECT trialmatch.create_cluster(ARRAY['$(connstr ${ps[0]})', '$(connstr ${ps[1]})', '$(connstr ${ps[2]})'], $partitions)" >/dev/null
 
 echo "== a shard that is down"
 as_pg $bin/pg_ctl -D "$dir/shard2" -m fast stop >/dev/null

@@ -234,6 +234,8 @@ my ($ret, $stdout, $stderr) = $standby->psql('postgres', "\\set VERBOSITY verbos
 like($stderr, qr/ERROR:  25006: cannot call screen\(\) on a hot standby/, 'standby refuses screen() with 25006');
 my $port1 = $shards[1]->port;
 like($stderr, qr/HINT:  Call screen\(\) on the primary \(host \S+, port $port1\)/, 'the hint names the primary');
+($ret, $stdout, $stderr) = $standby->psql('postgres', "SELECT trialmatch.cancel(1)");
+like($stderr, qr/ERROR:  cannot call cancel\(\) on a hot standby/, 'standby refuses cancel()');
 $coord->safe_psql('postgres', $cluster_sql->($shards[0], $standby, $shards[2]));
 check_all($coord, 'trialmatch_cluster', 'through the standby:');
 ($ret, $stdout, $stderr) = $coord->psql('postgres', "SELECT * FROM trialmatch_cluster.screen('A')");
@@ -252,6 +254,10 @@ like($stderr, qr/ERROR:  08006: trialmatch shard 2 \(host=\S+ port=$port2 dbname
 like($stderr, qr/DETAIL:  Shard 2: .*$port2/, 'the detail says why');
 ($ret, $stdout, $stderr) = $coord->psql('postgres', "SELECT * FROM trialmatch_cluster.attrition('A', '$as_of')");
 like($stderr, qr/trialmatch shard 2 .* is not reachable/, 'attrition too');
+($ret, $stdout, $stderr) = $coord->psql('postgres', "SELECT trialmatch_cluster.wait_for_shards('1 s')");
+# behind (its slot no longer confirms) or asked and not reachable
+like($stderr, qr/trialmatch shard 2 .* is not reachable|shards not caught up with \S+: 2 \(/,
+	'wait_for_shards names it too');
 my $on0 = $single->safe_psql('postgres',
 	"SELECT min(patient_id) FROM pat WHERE trialmatch.shard_of(patient_id, $partitions, 3) = 0");
 is($coord->safe_psql('postgres', "SELECT count(*) > 0 FROM trialmatch_cluster.match_trials($on0, '$as_of')"), 't',
