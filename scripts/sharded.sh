@@ -46,7 +46,7 @@ fail() { echo "sharded: FAILED: $*" >&2; exit 1; }
 
 # psql on a port, as postgres; the comparisons run in a time zone other
 # than the servers' (UTC), so the cluster must carry the caller's zone
-q() { local port=$1; shift; as_pg env PGTZ="${QTZ:-UTC}" $bin/psql -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -d postgres "$@"; }
+q() { local port=$1; shift; as_pg env PGTZ="${QTZ:-UTC}" PGOPTIONS="-c client_min_messages=warning" $bin/psql -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -d postgres "$@"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 start_node() {   # name port
