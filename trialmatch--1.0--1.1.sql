@@ -250,3 +250,440 @@ BEGIN
            range_high_column = excluded.range_high_column, text_column = excluded.text_column;
 END
 $$;
+
+-- ====================================================================
+-- Beyond one machine (SPEC 10, issue 13).  Patients are hash-partitioned
+-- over shard databases; a coordinator owns the catalog and publishes it
+-- (logical replication); PL/Proxy functions in schema trialmatch_cluster
+-- on the coordinator fan calls out.  PL/Proxy is optional: nothing here
+-- needs it until trialmatch.create_cluster() is called, which creates the
+-- schema trialmatch_cluster (not an extension member: it is the
+-- coordinator's configuration, dumped like any other schema).
+-- ====================================================================
+
+-- The catalog tables the coordinator publishes and the shards subscribe
+-- to: the one list.  A table of a later version is listed here already
+-- and is included once it exists.  Registrations (patient_source,
+-- sources, vocabulary) stay per database: each shard names its own tables.
+CREATE FUNCTION @extschema@.replicated_tables()
+RETURNS SETOF pg_catalog.regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r
+      FROM (VALUES (1, 'trials'), (2, 'criteria'), (3, 'unit_conversions'),
+                   (4, 'code_sets'), (5, 'note_triggers')) AS v(n, name),
+           LATERAL pg_catalog.to_regclass('@extschema@.' OPERATOR(pg_catalog.||) v.name) AS r
+     WHERE r IS NOT NULL
+     ORDER BY v.n
+$$;
+
+CREATE FUNCTION @extschema@._bad_partitions(partitions integer, shards integer)
+RETURNS integer
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'cannot place patients in % partitions over % shards', partitions, shards
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = 'PL/Proxy routes by hashint8(patient_id) & (partitions - 1): partitions must be a power of two, and every shard needs at least one partition.';
+END
+$$;
+
+-- The shard that holds a patient: the same hash PL/Proxy routes with
+-- (hashint8(patient_id) & (partitions - 1)), partition p living on shard
+-- p % shards (create_cluster assigns them so).  Use it to place data.
+-- Call it once per patient (events follow their patient: join on
+-- patient_id), not once per event row.
+CREATE FUNCTION @extschema@.shard_of(patient_id bigint, partitions integer, shards integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN partitions OPERATOR(pg_catalog.<) 1
+                  OR (partitions OPERATOR(pg_catalog.&) (partitions OPERATOR(pg_catalog.-) 1))
+                     OPERATOR(pg_catalog.<>) 0
+                  OR shards OPERATOR(pg_catalog.<) 1 OR shards OPERATOR(pg_catalog.>) partitions
+                THEN @extschema@._bad_partitions(partitions, shards)
+           ELSE (pg_catalog.hashint8(patient_id) OPERATOR(pg_catalog.&) (partitions OPERATOR(pg_catalog.-) 1))
+                OPERATOR(pg_catalog.%) shards END
+$$;
+
+-- On a shard the apply worker of the subscription writes the catalog with
+-- session_replication_role = replica: ordinary triggers do not fire, and
+-- statement triggers never fire for replicated rows.  Two decisions:
+--  * Validation (criteria_check) stays an ordinary trigger, so it is not
+--    run again on a shard: the coordinator validated the row against its
+--    own registrations, and an error in the apply worker would stop the
+--    replication of every later change.  A shard whose registrations differ
+--    reports the criterion when a call evaluates it.
+--  * Cache invalidation must happen: a backend that keeps its connection
+--    (PL/Proxy keeps them) would otherwise evaluate stale criteria.  These
+--    row (and TRUNCATE) triggers fire only for replicated changes (ENABLE
+--    REPLICA) and queue the same invalidation as the ..._changed triggers.
+CREATE FUNCTION @extschema@._replica_triggers()
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t pg_catalog.regclass;
+BEGIN
+    FOR t IN SELECT r FROM @extschema@.replicated_tables() AS r LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger
+                        WHERE tgrelid OPERATOR(pg_catalog.=) t
+                          AND tgname OPERATOR(pg_catalog.=) 'replica_changed') THEN
+            EXECUTE pg_catalog.format('CREATE TRIGGER replica_changed AFTER INSERT OR UPDATE OR DELETE ON %s '
+                                      'FOR EACH ROW EXECUTE FUNCTION @extschema@.catalog_changed_trigger()', t);
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE REPLICA TRIGGER replica_changed', t);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger
+                        WHERE tgrelid OPERATOR(pg_catalog.=) t
+                          AND tgname OPERATOR(pg_catalog.=) 'replica_truncated') THEN
+            EXECUTE pg_catalog.format('CREATE TRIGGER replica_truncated AFTER TRUNCATE ON %s '
+                                      'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed_trigger()', t);
+            EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE REPLICA TRIGGER replica_truncated', t);
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._replica_triggers() FROM PUBLIC;
+-- (run at the end of this script, once every catalog table exists)
+
+-- Run on a shard before CREATE SUBSCRIPTION (and again after an update
+-- that adds a catalog table): returns the tables the shard will receive.
+CREATE FUNCTION @extschema@.prepare_shard()
+RETURNS SETOF pg_catalog.regclass
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._replica_triggers();
+    RETURN QUERY SELECT r FROM @extschema@.replicated_tables() AS r;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.prepare_shard() FROM PUBLIC;
+
+-- On the coordinator: (re)creates schema trialmatch_cluster, the PL/Proxy
+-- cluster (a foreign server of the same name, partitions p0..pN-1, p on
+-- shard p % shards) and the publication trialmatch_catalog.
+CREATE FUNCTION @extschema@.create_cluster(shards text[], partitions integer DEFAULT 256)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := pg_catalog.cardinality(shards);
+    opts text;
+    tabs text;
+    level text := pg_catalog.current_setting('client_min_messages');
+BEGIN
+    -- not the notices of dropping the previous cluster's objects
+    PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'plproxy') THEN
+        RAISE EXCEPTION 'PL/Proxy is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Install the package postgresql-15-plproxy and run CREATE EXTENSION plproxy.';
+    END IF;
+    IF n OPERATOR(pg_catalog.=) 0 OR pg_catalog.array_position(shards, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'shards must list one connection string per shard'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@.shard_of(0, partitions, n);     -- checks partitions and n
+
+    SELECT pg_catalog.string_agg(pg_catalog.format('p%s %L', p, shards[p OPERATOR(pg_catalog.%) n OPERATOR(pg_catalog.+) 1]),
+                                 ', ' ORDER BY p)
+      INTO opts FROM pg_catalog.generate_series(0, partitions OPERATOR(pg_catalog.-) 1) AS p;
+    DROP SERVER IF EXISTS trialmatch_cluster CASCADE;
+    EXECUTE 'CREATE SERVER trialmatch_cluster FOREIGN DATA WRAPPER plproxy OPTIONS ('
+            OPERATOR(pg_catalog.||) opts OPERATOR(pg_catalog.||) ')';
+    CREATE USER MAPPING FOR PUBLIC SERVER trialmatch_cluster;
+    GRANT USAGE ON FOREIGN SERVER trialmatch_cluster TO PUBLIC;
+
+    DROP SCHEMA IF EXISTS trialmatch_cluster CASCADE;
+    CREATE SCHEMA trialmatch_cluster;
+    GRANT USAGE ON SCHEMA trialmatch_cluster TO PUBLIC;
+    CREATE TABLE trialmatch_cluster.shards (
+        shard      integer PRIMARY KEY,
+        connstr    text NOT NULL,
+        partitions integer NOT NULL      -- of the cluster, the same in every row
+    );
+    INSERT INTO trialmatch_cluster.shards
+    SELECT s OPERATOR(pg_catalog.-) 1, shards[s], create_cluster.partitions
+      FROM pg_catalog.generate_series(1, n) AS s;
+    GRANT SELECT ON trialmatch_cluster.shards TO PUBLIC;
+
+    -- PL/Proxy functions: every remote call runs in the caller's time
+    -- zone (ages and date columns depend on it), set for the remote
+    -- transaction only.  They return all rows or an error, never a part.
+    CREATE FUNCTION trialmatch_cluster._match_patients(trial_id text, as_of timestamptz, tz text)
+    RETURNS TABLE (patient_id bigint, status @extschema@.eligibility, failed text[], unknown text[])
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON ALL;
+        SELECT m.patient_id, m.status, m.failed, m.unknown
+          FROM pg_catalog.set_config('TimeZone', $3, true) AS z(zone),
+               LATERAL trialmatch.match_patients($1, CASE WHEN z.zone IS NOT NULL THEN $2 END) AS m;
+    $p$;
+    CREATE FUNCTION trialmatch_cluster._match_all(as_of timestamptz, trial_ids text[], tz text)
+    RETURNS TABLE (trial_id text, patient_id bigint, status @extschema@.eligibility, failed text[], unknown text[])
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON ALL;
+        SELECT m.trial_id, m.patient_id, m.status, m.failed, m.unknown
+          FROM pg_catalog.set_config('TimeZone', $3, true) AS z(zone),
+               LATERAL trialmatch.match_all(CASE WHEN z.zone IS NOT NULL THEN $1 END, $2) AS m;
+    $p$;
+    CREATE FUNCTION trialmatch_cluster._attrition(trial_id text, as_of timestamptz, tz text)
+    RETURNS TABLE ("position" integer, kind text, label text, passed bigint, failed bigint,
+                   unknown bigint, remaining bigint)
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON ALL;
+        SELECT a.position, a.kind, a.label, a.passed, a.failed, a.unknown, a.remaining
+          FROM pg_catalog.set_config('TimeZone', $3, true) AS z(zone),
+               LATERAL trialmatch.attrition($1, CASE WHEN z.zone IS NOT NULL THEN $2 END) AS a;
+    $p$;
+    CREATE FUNCTION trialmatch_cluster._match_trials(patient_id bigint, as_of timestamptz, tz text)
+    RETURNS TABLE (trial_id text, status @extschema@.eligibility, failed text[], unknown text[])
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON pg_catalog.hashint8($1);
+        SELECT m.trial_id, m.status, m.failed, m.unknown
+          FROM pg_catalog.set_config('TimeZone', $3, true) AS z(zone),
+               LATERAL trialmatch.match_trials($1, CASE WHEN z.zone IS NOT NULL THEN $2 END) AS m;
+    $p$;
+    CREATE FUNCTION trialmatch_cluster._explain_match(trial_id text, patient_id bigint, as_of timestamptz, tz text)
+    RETURNS TABLE ("position" integer, kind text, label text, result text, evidence text)
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON pg_catalog.hashint8($2);
+        SELECT e.position, e.kind, e.label, e.result, e.evidence
+          FROM pg_catalog.set_config('TimeZone', $4, true) AS z(zone),
+               LATERAL trialmatch.explain_match($1, $2, CASE WHEN z.zone IS NOT NULL THEN $3 END) AS e;
+    $p$;
+    -- one element of parts (a partition of each shard) per shard, in parallel
+    CREATE FUNCTION trialmatch_cluster._screen(parts integer[], trial_id text, as_of timestamptz)
+    RETURNS TABLE (part integer, run_id bigint)
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        SPLIT parts;
+        RUN ON parts;
+        SELECT ($1)[1] AS part, trialmatch.screen($2, $3) AS run_id;
+    $p$;
+    -- on every shard: its catalog subscriptions and the tables of them
+    -- not yet synchronized
+    CREATE FUNCTION trialmatch_cluster._subscription_state(OUT subscriptions bigint, OUT unsynced bigint)
+    RETURNS SETOF record
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON ALL;
+        SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription s
+                 WHERE s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                   AND s.subname OPERATOR(pg_catalog.~~) 'trialmatch\_catalog%') AS subscriptions,
+               (SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription_rel r
+                 WHERE r.srsubstate OPERATOR(pg_catalog.<>) 'r') AS unsynced;
+    $p$;
+    CREATE FUNCTION trialmatch_cluster._ping(part integer)
+    RETURNS integer
+    LANGUAGE plproxy AS $p$
+        CLUSTER 'trialmatch_cluster';
+        RUN ON part;
+        SELECT 1;
+    $p$;
+
+    -- An error from a population call: when a shard cannot be reached,
+    -- raise an error that names every such shard (each is tried alone);
+    -- otherwise return, for the caller to re-raise the original error.
+    CREATE FUNCTION trialmatch_cluster._shard_error(message text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    DECLARE
+        s record;
+        down text := '';
+        why text := '';
+    BEGIN
+        -- PL/Proxy's own errors (connecting, sending, receiving) start so;
+        -- a shard's error is passed through as "...: [db] REMOTE ERROR: ..."
+        IF message NOT LIKE 'PL/Proxy function %' THEN
+            RETURN;
+        END IF;
+        FOR s IN SELECT * FROM trialmatch_cluster.shards ORDER BY shard LOOP
+            BEGIN
+                PERFORM trialmatch_cluster._ping(s.shard);
+            EXCEPTION WHEN OTHERS THEN
+                down := down || CASE WHEN down = '' THEN '' ELSE ', ' END
+                        || pg_catalog.format('%s (%s)', s.shard, s.connstr);
+                why := why || CASE WHEN why = '' THEN '' ELSE ' ' END
+                       || pg_catalog.format('Shard %s: %s', s.shard,
+                                            pg_catalog.rtrim(pg_catalog.regexp_replace(SQLERRM, '^PL/Proxy function [^:]*: ', ''), E' \n'));
+            END;
+        END LOOP;
+        IF down = '' THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'trialmatch shard % is not reachable', down
+            USING ERRCODE = 'connection_failure',
+                  DETAIL = why,
+                  HINT = 'No rows were returned: every shard must answer.  Start the shard, or point the cluster at a standby with trialmatch.create_cluster().';
+    END
+    $f$;
+
+    CREATE FUNCTION trialmatch_cluster.match_patients(trial_id text, as_of timestamptz DEFAULT pg_catalog.now())
+    RETURNS TABLE (patient_id bigint, status @extschema@.eligibility, failed text[], unknown text[])
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    BEGIN
+        RETURN QUERY SELECT * FROM trialmatch_cluster._match_patients(trial_id, as_of, pg_catalog.current_setting('TimeZone'));
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM trialmatch_cluster._shard_error(SQLERRM);
+        RAISE;
+    END
+    $f$;
+    CREATE FUNCTION trialmatch_cluster.match_all(as_of timestamptz DEFAULT pg_catalog.now(), trial_ids text[] DEFAULT NULL)
+    RETURNS TABLE (trial_id text, patient_id bigint, status @extschema@.eligibility, failed text[], unknown text[])
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    BEGIN
+        -- trial by trial in trial_id order, like match_all
+        RETURN QUERY SELECT m.* FROM trialmatch_cluster._match_all(as_of, trial_ids, pg_catalog.current_setting('TimeZone')) AS m
+                      ORDER BY m.trial_id, m.patient_id;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM trialmatch_cluster._shard_error(SQLERRM);
+        RAISE;
+    END
+    $f$;
+    CREATE FUNCTION trialmatch_cluster.attrition(trial_id text, as_of timestamptz DEFAULT pg_catalog.now())
+    RETURNS TABLE ("position" integer, kind text, label text, passed bigint, failed bigint,
+                   unknown bigint, remaining bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    BEGIN
+        -- every shard counts its own patients: the funnel is their sum
+        RETURN QUERY
+            SELECT a.position, a.kind, a.label, pg_catalog.sum(a.passed)::bigint, pg_catalog.sum(a.failed)::bigint,
+                   pg_catalog.sum(a.unknown)::bigint, pg_catalog.sum(a.remaining)::bigint
+              FROM trialmatch_cluster._attrition(trial_id, as_of, pg_catalog.current_setting('TimeZone')) AS a
+             GROUP BY a.position, a.kind, a.label
+             ORDER BY a.position;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM trialmatch_cluster._shard_error(SQLERRM);
+        RAISE;
+    END
+    $f$;
+    CREATE FUNCTION trialmatch_cluster.match_trials(patient_id bigint, as_of timestamptz DEFAULT pg_catalog.now())
+    RETURNS TABLE (trial_id text, status @extschema@.eligibility, failed text[], unknown text[])
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    BEGIN
+        RETURN QUERY SELECT * FROM trialmatch_cluster._match_trials(patient_id, as_of, pg_catalog.current_setting('TimeZone'));
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM trialmatch_cluster._shard_error(SQLERRM);
+        RAISE;
+    END
+    $f$;
+    CREATE FUNCTION trialmatch_cluster.explain_match(trial_id text, patient_id bigint, as_of timestamptz DEFAULT pg_catalog.now())
+    RETURNS TABLE ("position" integer, kind text, label text, result text, evidence text)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    BEGIN
+        RETURN QUERY SELECT * FROM trialmatch_cluster._explain_match(trial_id, patient_id, as_of, pg_catalog.current_setting('TimeZone'));
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM trialmatch_cluster._shard_error(SQLERRM);
+        RAISE;
+    END
+    $f$;
+    -- a run queued on every shard: one row per shard with the run's id there
+    CREATE FUNCTION trialmatch_cluster.screen(trial_id text, as_of timestamptz DEFAULT pg_catalog.now())
+    RETURNS TABLE (shard integer, run_id bigint)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    DECLARE
+        parts integer[] := (SELECT pg_catalog.array_agg(s.shard ORDER BY s.shard) FROM trialmatch_cluster.shards s);
+    BEGIN
+        -- partition k (k < number of shards) lives on shard k
+        RETURN QUERY SELECT r.part, r.run_id FROM trialmatch_cluster._screen(parts, trial_id, as_of) AS r
+                      ORDER BY r.part;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM trialmatch_cluster._shard_error(SQLERRM);
+        RAISE;
+    END
+    $f$;
+
+    -- Has every change committed on the coordinator so far reached every
+    -- shard?  Waits until the replication slot of every shard (named
+    -- trialmatch_catalog_<shard>) confirms the coordinator's current WAL
+    -- position and every shard's tables are synchronized; false after
+    -- timeout (with a notice naming the shards still behind).
+    CREATE FUNCTION trialmatch_cluster.wait_for_shards(timeout interval DEFAULT '1 min')
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $f$
+    DECLARE
+        target pg_catalog.pg_lsn := pg_catalog.pg_current_wal_lsn();
+        deadline timestamptz := pg_catalog.clock_timestamp() + timeout;
+        behind text;
+        st record;
+    BEGIN
+        LOOP
+            SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s)', s.shard,
+                       COALESCE(r.confirmed_flush_lsn::text || ' < ' || target::text, 'no slot ' || 'trialmatch_catalog_' || s.shard)),
+                       ', ' ORDER BY s.shard)
+              INTO behind
+              FROM trialmatch_cluster.shards s
+              LEFT JOIN pg_catalog.pg_replication_slots r
+                ON r.slot_name OPERATOR(pg_catalog.=) ('trialmatch_catalog_' || s.shard)
+               AND r.database OPERATOR(pg_catalog.=) pg_catalog.current_database()
+             WHERE r.confirmed_flush_lsn IS NULL OR r.confirmed_flush_lsn OPERATOR(pg_catalog.<) target;
+            IF behind IS NULL THEN
+                BEGIN
+                    SELECT pg_catalog.count(*) FILTER (WHERE x.subscriptions OPERATOR(pg_catalog.=) 0) AS unsubscribed,
+                           pg_catalog.sum(x.unsynced) AS unsynced
+                      INTO st FROM trialmatch_cluster._subscription_state() AS x;
+                EXCEPTION WHEN OTHERS THEN
+                    PERFORM trialmatch_cluster._shard_error(SQLERRM);
+                    RAISE;
+                END;
+                IF st.unsubscribed OPERATOR(pg_catalog.=) 0 AND st.unsynced OPERATOR(pg_catalog.=) 0 THEN
+                    RETURN true;
+                END IF;
+                behind := pg_catalog.format('%s shard(s) without a subscription, %s table(s) not yet synchronized',
+                                            st.unsubscribed, st.unsynced);
+            END IF;
+            IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline THEN
+                RAISE NOTICE 'shards not caught up with %: %', target, behind;
+                RETURN false;
+            END IF;
+            PERFORM pg_catalog.pg_sleep(0.05);
+        END LOOP;
+    END
+    $f$;
+
+    -- the catalog: publish the tables of the one list (adds new ones)
+    SELECT pg_catalog.string_agg(r::text, ', ') INTO tabs FROM @extschema@.replicated_tables() AS r;
+    IF EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) 'trialmatch_catalog') THEN
+        EXECUTE 'ALTER PUBLICATION trialmatch_catalog SET TABLE ' OPERATOR(pg_catalog.||) tabs;
+    ELSE
+        EXECUTE 'CREATE PUBLICATION trialmatch_catalog FOR TABLE ' OPERATOR(pg_catalog.||) tabs;
+    END IF;
+    PERFORM pg_catalog.set_config('client_min_messages', level, true);
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.create_cluster(text[], integer) FROM PUBLIC;
+
+-- ====================================================================
+-- KEEP THIS SECTION LAST: the replica-only invalidation triggers of every
+-- replicated catalog table (issue 13), now that every table of this
+-- version exists.
+-- ====================================================================
+SELECT @extschema@._replica_triggers();

@@ -84,6 +84,9 @@ extern void tm_wake_launcher(void);
 extern void tm_broadcast_run_ended(void);
 extern bool tm_pool_may_read_database_setting(void);
 
+/* standby.c */
+extern void tm_refuse_on_standby(const char *what);
+
 /* progress.c */
 extern TmSlot *tm_my_progress;
 extern void tm_progress_report(const char *phase, int64 done, int64 total);

@@ -230,6 +230,8 @@ tm_screen(PG_FUNCTION_ARGS)
 	int64	   *idp;
 	int			nestlevel;
 
+	tm_refuse_on_standby("screen()");
+
 	if (!tm_pool_preloaded || tm_pool == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -375,6 +377,8 @@ tm_cancel(PG_FUNCTION_ARGS)
 	char	   *state;
 	Oid			requested_by;
 	bool		result = false;
+
+	tm_refuse_on_standby("cancel()");
 
 	spi_connect();
 	if (!read_run(run_id, &state, &requested_by))
