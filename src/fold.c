@@ -424,6 +424,7 @@ row_category(TmRow *r)
 	if (r->cat_read)
 		return;
 	r->cat_read = true;
+	r->has_cat = r->cat_int = false;
 	if (an < 0 || r->isnull[an])
 		return;
 	r->has_cat = true;
@@ -450,6 +451,8 @@ row_range(TmRow *r)
 	if (r->range_read)
 		return;
 	r->range_read = true;
+	r->has_low = r->has_high = false;
+	r->low = r->high = 0;
 	if (lo >= 0 && !r->isnull[lo])
 	{
 		r->low = numeric_value(r->values[lo], r->ps->range_low.typid);
@@ -709,7 +712,7 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	char	   *unit = NULL;
 	bool		unit_read = false;
 	AttrNumber	an;
-	TmRow		rc = {0};
+	TmRow		rc;
 
 	/* cheapest filters first: the code map rejects most rows */
 	an = ps->code.attnum - 1;
@@ -734,9 +737,13 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	}
 	if (e->natoms == 0)
 		return;
+	/* 1.1 columns, read when an atom first needs them (row_vtest) */
 	rc.ps = ps;
 	rc.values = values;
 	rc.isnull = isnull;
+	rc.value_read = rc.cat_read = rc.range_read = false;
+	rc.has_value = false;
+	rc.v = 0;
 	fold_values = values;
 	fold_isnull = isnull;
 

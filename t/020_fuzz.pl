@@ -433,7 +433,7 @@ sub next_input
 $node->safe_psql('postgres', q{
 ALTER TABLE lab ADD COLUMN res text, ADD COLUMN lo numeric, ADD COLUMN hi float8, ADD COLUMN route text;
 UPDATE lab SET res = CASE WHEN value > 1 THEN 'Positive' WHEN value IS NULL THEN NULL ELSE 'Negative' END,
-               lo = 0.5, hi = CASE WHEN code = 'A1' THEN 'Infinity' ELSE 2 END,
+               lo = 0.5, hi = CASE WHEN code = 'A1' THEN 'Infinity'::float8 ELSE 2 END,
                route = CASE WHEN patient_id % 2 = 0 THEN 'IV' END;
 ALTER TABLE med ADD COLUMN dose int4;
 UPDATE med SET dose = patient_id * 100;
