@@ -450,6 +450,35 @@ SELECT count(*) AS sampled,
   FROM p0 r, LATERAL trialmatch.match_trials(r.patient_id, '2026-06-01') t
  WHERE t.trial_id = 'PAR' AND r.patient_id % 10 = 0;
 
+-- index ranges still apply to atoms with filters and 1.1 measures: a rare
+-- code on an analyzed table with an index on (code, time) is read through
+-- the index (checked by hand with client_min_messages = debug1: "1 index
+-- ranges"), with the answers of a whole scan and of 2 workers.  One R1
+-- row per patient (i = patient - 1 mod 3000): 'Positive' when i % 3 = 0,
+-- i % 30 days old.  Eligible: positive and at most 10 days old (i % 30 in
+-- 0, 3, 6, 9: 400); indeterminate: positive, 12-18 days old, so nothing in
+-- criterion 2's 10 days (i % 30 in 12, 15, 18: 300); the other 2300 fail 1.
+INSERT INTO p_lab SELECT i % 3000 + 1, 'R1', timestamptz '2026-06-01' - (i % 30) * interval '1 day',
+       (i % 6) / 2.0, CASE i % 3 WHEN 0 THEN 'Positive' WHEN 1 THEN 'Negative' END, 1, (i % 4) / 2.0
+  FROM generate_series(1, 3000) i;
+SELECT trialmatch.add_attribute('plab', 'res', 'res');
+INSERT INTO trialmatch.trials (trial_id) VALUES ('IDX');
+INSERT INTO trialmatch.criteria VALUES
+  ('IDX', 1, 'inclusion', 'filter', $$plab 'R1' where res is 'Positive' within 20 days$$),
+  ('IDX', 2, 'inclusion', 'is/uln', $$plab 'R1' within 10 days last is 'Positive' or plab 'R1' within 10 days any > 1 x uln$$);
+SET trialmatch.max_parallel_workers = 0;
+CREATE TEMP TABLE i_full AS SELECT * FROM trialmatch.match_patients('IDX', '2026-06-01');
+CREATE INDEX p_lab_code_t ON p_lab (code, t);
+ANALYZE p_lab;
+CREATE TEMP TABLE i_idx AS SELECT * FROM trialmatch.match_patients('IDX', '2026-06-01');
+SET min_parallel_table_scan_size = 0;
+SET trialmatch.max_parallel_workers = 2;
+CREATE TEMP TABLE i_par AS SELECT * FROM trialmatch.match_patients('IDX', '2026-06-01');
+RESET min_parallel_table_scan_size;
+RESET trialmatch.max_parallel_workers;
+SELECT p_diff('i_full', 'i_idx') AS diff_index, p_diff('i_full', 'i_par') AS diff_index_workers FROM i_full LIMIT 1;
+SELECT status, count(*) FROM i_full GROUP BY 1 ORDER BY 1;
+
 -- ---------------------------------------------------------------------
 -- use_omop (SPEC 7.1): categories and ranges on measurement, categories on
 -- observation, the attributes, and the sources death and drug_era because
