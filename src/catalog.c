@@ -71,6 +71,7 @@ static Oid	sentinel_relid = InvalidOid;
 PG_FUNCTION_INFO_V1(tm_catalog_changed_trigger);
 PG_FUNCTION_INFO_V1(tm_criteria_check_trigger);
 PG_FUNCTION_INFO_V1(tm_sources_check_trigger);
+PG_FUNCTION_INFO_V1(tm_code_sets_check_trigger);
 
 static Oid
 lookup_sentinel(void)
@@ -143,6 +144,112 @@ spi_query(const char *sql)
 {
 	if (SPI_execute(sql, spi_read_only, 0) != SPI_OK_SELECT)
 		elog(ERROR, "trialmatch catalog query failed: %s", sql);
+}
+
+/* Does the catalog table exist (a 1.1 table on a 1.0 schema does not)? */
+static bool
+catalog_table_exists(const char *name)
+{
+	Oid			nsp = get_namespace_oid(TM_SCHEMA, true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
+}
+
+TmCodeSet *
+tm_catalog_code_set(TmCatalog *cat, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, cat->code_sets)
+	{
+		TmCodeSet  *cs = lfirst(lc);
+
+		if (strcmp(cs->name, name) == 0)
+			return cs;
+	}
+	return NULL;
+}
+
+TmAttributeDef *
+tm_source_attribute(TmSourceDef *src, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, src->attributes)
+	{
+		TmAttributeDef *a = lfirst(lc);
+
+		if (strcmp(a->name, name) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* Add a code (as stored) to a code set, creating the set. */
+static void
+code_set_add(TmCatalog *cat, const char *name, const char *text)
+{
+	TmCodeSet  *cs = tm_catalog_code_set(cat, name);
+	TmCode	   *code;
+
+	if (cs == NULL)
+	{
+		cs = palloc0(sizeof(TmCodeSet));
+		cs->name = pstrdup(name);
+		cat->code_sets = lappend(cat->code_sets, cs);
+	}
+	code = tm_parse_code_text(text);
+	/* the write trigger refuses such a code; a restore may skip it: ignore it */
+	if (code == NULL)
+		return;
+	cs->codes = lappend(cs->codes, code);
+	cs->texts = lappend(cs->texts, pstrdup(text));
+}
+
+/*
+ * 1.1: the attributes of the sources and the code sets, when the schema
+ * has their tables (a new library runs on a 1.0 schema until ALTER
+ * EXTENSION ... UPDATE).
+ */
+static void
+load_catalog_11(TmCatalog *cat, MemoryContext cxt)
+{
+	MemoryContext old;
+
+	if (catalog_table_exists("source_attributes"))
+	{
+		spi_query("SELECT source, name, column_name::pg_catalog.text FROM " TM_SCHEMA
+				  ".source_attributes ORDER BY source, name");
+		old = MemoryContextSwitchTo(cxt);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			TmSourceDef *src = tm_catalog_source(cat, spi_text(tup, desc, 1));
+			TmAttributeDef *a;
+
+			if (src == NULL)
+				continue;
+			a = palloc0(sizeof(TmAttributeDef));
+			a->name = spi_text(tup, desc, 2);
+			a->column = spi_text(tup, desc, 3);
+			src->attributes = lappend(src->attributes, a);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	if (catalog_table_exists("code_sets"))
+	{
+		spi_query("SELECT set_name, code FROM " TM_SCHEMA ".code_sets ORDER BY set_name, code");
+		old = MemoryContextSwitchTo(cxt);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+
+			code_set_add(cat, spi_text(tup, desc, 1), spi_text(tup, desc, 2));
+		}
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -240,6 +347,8 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 		cat->concept_relid = (Oid) strtoul(spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
 		cat->ancestor_relid = (Oid) strtoul(spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10);
 	}
+
+	load_catalog_11(cat, cxt);
 
 	if (!trials)
 		return cat;
@@ -468,6 +577,8 @@ const Oid	tm_value_types[] = {NUMERICOID, FLOAT4OID, FLOAT8OID, INT2OID, INT4OID
 const Oid	tm_text_types[] = {TEXTOID, VARCHAROID};
 const Oid	tm_int_types[] = {INT2OID, INT4OID, INT8OID};
 const Oid	tm_unit_types[] = {TEXTOID, VARCHAROID, INT4OID, INT8OID};
+const Oid	tm_attribute_types[] = {TEXTOID, VARCHAROID, INT2OID, INT4OID, INT8OID,
+	NUMERICOID, FLOAT4OID, FLOAT8OID, BOOLOID};
 
 #define SRC_COLUMN(col, role, field, planfield, types, always) \
 	{col, role, offsetof(TmSourceDef, field), offsetof(TmPlanSource, planfield), \
@@ -501,6 +612,210 @@ expr_error(const char *expr, int location, int sqlstate, const char *msg,
 			 errmsg_internal("%s", msg),
 			 errdetail("At position %d:\n%s", location, tm_caret(expr, location)),
 			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * Check a code list against the type of the column it is compared with
+ * (42804), its << codes against the vocabulary and its @sets against
+ * trialmatch.code_sets (42704); @sets are checked code by code.
+ */
+static void
+check_code_list(const char *expr, TmNode *node, TmCatalog *cat, List *codes,
+				bool intcodes, const char *what, const char *column,
+				const TmCheckScope *scope)
+{
+	ListCell   *lc;
+
+	foreach(lc, codes)
+	{
+		TmCode	   *c = lfirst(lc);
+		List	   *members = list_make1(c);
+		ListCell   *m;
+
+		if (c->set)
+		{
+			TmCodeSet  *cs = tm_catalog_code_set(cat, c->set);
+
+			if (cs == NULL || cs->codes == NIL)
+			{
+				StringInfoData names;
+				ListCell   *k;
+
+				initStringInfo(&names);
+				foreach(k, cat->code_sets)
+					appendStringInfo(&names, "%s%s", names.len ? ", " : "",
+									 ((TmCodeSet *) lfirst(k))->name);
+				expr_error(expr, c->location, ERRCODE_UNDEFINED_OBJECT,
+						   psprintf("code set \"%s\" does not exist", c->set),
+						   names.len ? psprintf("Code sets: %s.", names.data) :
+						   "Code sets are rows of table trialmatch.code_sets (set_name, code).");
+			}
+			members = cs->codes;
+		}
+		foreach(m, members)
+		{
+			TmCode	   *x = lfirst(m);
+			char	   *shown = x->is_int ? psprintf(INT64_FORMAT, x->ival) :
+				quote_literal_cstr(x->str);
+
+			if (x->descendants && !OidIsValid(cat->ancestor_relid) &&
+				(scope == NULL || scope->vocabulary || scope->code_sets))
+				expr_error(expr, c->set ? c->location : node->location,
+						   ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+						   "<< codes need a registered vocabulary",
+						   "trialmatch.use_omop() registers the schema's concept_ancestor table.");
+			if (x->is_int != intcodes)
+				expr_error(expr, c->set ? c->location : node->location, ERRCODE_DATATYPE_MISMATCH,
+						   c->set ?
+						   psprintf("%s%s has %s codes, but code set \"%s\" holds %s code %s",
+									column, what, intcodes ? "integer" : "text", c->set,
+									x->is_int ? "an integer" : "a string", shown) :
+						   psprintf("%s%s has %s codes, but the criterion gives %s code %s",
+									column, what, intcodes ? "integer" : "text",
+									x->is_int ? "an integer" : "a string", shown),
+						   intcodes ? "Write concept ids as integers, without quotes." :
+						   "Quote codes of a text column: 'E11%'.");
+		}
+	}
+}
+
+/* Does an event name one of these code sets? */
+static bool
+codes_use_sets(List *codes, List *names)
+{
+	ListCell   *lc;
+	ListCell   *n;
+
+	foreach(lc, codes)
+	{
+		TmCode	   *c = lfirst(lc);
+
+		if (c->set)
+			foreach(n, names)
+				if (strcmp(lfirst(n), c->set) == 0)
+					return true;
+	}
+	return false;
+}
+
+static bool
+event_uses_sets(TmEvent *ev, List *names)
+{
+	ListCell   *lc;
+
+	if (names == NIL)
+		return false;
+	if (codes_use_sets(ev->codes, names) || codes_use_sets(ev->except, names) ||
+		codes_use_sets(ev->test_is.codes, names) || codes_use_sets(ev->where_is.codes, names))
+		return true;
+	foreach(lc, ev->filters)
+		if (codes_use_sets(((TmFilter *) lfirst(lc))->codes, names))
+			return true;
+	return false;
+}
+
+/* Does an event's value test read the value column? */
+static bool
+event_reads_value(TmEvent *ev)
+{
+	return (ev->has_where && !ev->where_is.is) ||
+		(ev->measure >= TM_M_LAST && ev->measure <= TM_M_ANY && !ev->test_is.is);
+}
+
+static void
+need_range_column(const char *expr, TmNode *node, TmSourceDef *src, uint8 ref)
+{
+	if (ref == TM_REF_ULN && src->range_high_column == NULL)
+		expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+				   psprintf("source \"%s\" has no range high column", src->name),
+				   "Register the source with a range_high_column to compare with x ULN.");
+	if (ref == TM_REF_LLN && src->range_low_column == NULL)
+		expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+				   psprintf("source \"%s\" has no range low column", src->name),
+				   "Register the source with a range_low_column to compare with x LLN.");
+}
+
+static void
+need_range_columns(const char *expr, TmNode *node, TmSourceDef *src, const TmTest *t)
+{
+	need_range_column(expr, node, src, t->lo_ref);
+	if (t->op == TM_CMP_BETWEEN)
+		need_range_column(expr, node, src, t->hi_ref);
+}
+
+/*
+ * 1.1 parts of an event (SPEC 7): categories need a category column of the
+ * codes' type, normal-range bounds the range columns, filters registered
+ * attributes of a type their test fits.
+ */
+static void
+validate_event_11(const char *expr, TmNode *node, TmCatalog *cat, TmSourceDef *src,
+				  Relation rel, const TmCheckScope *scope)
+{
+	TmEvent    *ev = node->event;
+	char	   *what = psprintf("source \"%s\"", src->name);
+	ListCell   *lc;
+
+	if (ev->test_is.is || ev->where_is.is)
+	{
+		TmColumn	cat_col;
+
+		if (src->category_column == NULL)
+			expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
+					   psprintf("source \"%s\" has no category column", src->name),
+					   "Register the source with a category_column to test categories with IS.");
+		cat_col = tm_resolve_column(rel, src->category_column, what, "category",
+									tm_code_types, lengthof(tm_code_types));
+		check_code_list(expr, node, cat, ev->test_is.is ? ev->test_is.codes : ev->where_is.codes,
+						cat_col.typid == INT4OID || cat_col.typid == INT8OID, what,
+						"the category column of ", scope);
+	}
+	if (ev->measure != TM_M_COUNT && !ev->test_is.is && TM_TEST_HAS_REF(&ev->test))
+		need_range_columns(expr, node, src, &ev->test);
+	if (ev->has_where && !ev->where_is.is && TM_TEST_HAS_REF(&ev->where))
+		need_range_columns(expr, node, src, &ev->where);
+
+	foreach(lc, ev->filters)
+	{
+		TmFilter   *f = lfirst(lc);
+		TmAttributeDef *a = tm_source_attribute(src, f->attribute);
+		TmColumn	col;
+		bool		textcol;
+		bool		intcol;
+
+		if (a == NULL)
+		{
+			StringInfoData names;
+			ListCell   *k;
+
+			initStringInfo(&names);
+			foreach(k, src->attributes)
+				appendStringInfo(&names, "%s%s", names.len ? ", " : "",
+								 ((TmAttributeDef *) lfirst(k))->name);
+			expr_error(expr, f->location, ERRCODE_UNDEFINED_COLUMN,
+					   psprintf("source \"%s\" has no attribute \"%s\"", src->name, f->attribute),
+					   names.len ? psprintf("Attributes of source \"%s\": %s.", src->name, names.data) :
+					   psprintf("Register one with trialmatch.add_attribute('%s', '%s', column_name).",
+								src->name, f->attribute));
+		}
+		col = tm_resolve_column(rel, a->column, what, psprintf("attribute \"%s\"", a->name),
+								tm_attribute_types, lengthof(tm_attribute_types));
+		textcol = col.typid == TEXTOID || col.typid == VARCHAROID;
+		intcol = col.typid == INT2OID || col.typid == INT4OID || col.typid == INT8OID;
+		if (f->is && !textcol && !intcol)
+			expr_error(expr, f->location, ERRCODE_DATATYPE_MISMATCH,
+					   psprintf("attribute \"%s\" of source \"%s\" has type %s, which IS cannot compare with codes",
+								f->attribute, src->name, format_type_be(col.typid)),
+					   "Compare a numeric or boolean attribute with a test: where dose >= 10, where flag = 1.");
+		if (f->is)
+			check_code_list(expr, node, cat, f->codes, intcol, what,
+							psprintf("attribute \"%s\" of ", f->attribute), scope);
+		else if (textcol)
+			expr_error(expr, f->location, ERRCODE_DATATYPE_MISMATCH,
+					   psprintf("attribute \"%s\" of source \"%s\" has type %s, which a numeric test cannot compare",
+								f->attribute, src->name, format_type_be(col.typid)),
+					   psprintf("Compare it with codes: where %s is 'X'.", f->attribute));
+	}
 }
 
 /*
@@ -590,7 +905,7 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 					foreach(lc, scope->sources)
 						if (strcmp(lfirst(lc), ev->source) == 0)
 							break;
-					if (lc == NULL)
+					if (lc == NULL && !event_uses_sets(ev, scope->code_sets))
 						break;
 				}
 				foreach(lc, sources)
@@ -614,8 +929,7 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 							   names.len ? psprintf("Registered sources: %s.", names.data) :
 							   "No source is registered yet: add one with trialmatch.add_source().");
 				}
-				if ((ev->has_where || (ev->measure >= TM_M_LAST && ev->measure <= TM_M_ANY)) &&
-					!src->value_column)
+				if (event_reads_value(ev) && !src->value_column)
 					expr_error(expr, node->location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no value column", src->name),
 							   "Register the source with a value_column to compare values.");
@@ -642,28 +956,11 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 				rel = tm_open_registered(src->relid, what);
 				code = tm_resolve_column(rel, src->code_column, what, "code",
 										 tm_code_types, lengthof(tm_code_types));
-				table_close(rel, AccessShareLock);
 				intcodes = code.typid == INT4OID || code.typid == INT8OID;
 				all = list_concat_copy(ev->codes, ev->except);
-				foreach(lc, all)
-				{
-					TmCode	   *c = lfirst(lc);
-
-					if (c->descendants && !OidIsValid(cat->ancestor_relid) &&
-						(scope == NULL || scope->vocabulary))
-						expr_error(expr, node->location, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-								   "<< codes need a registered vocabulary",
-								   "trialmatch.use_omop() registers the schema's concept_ancestor table.");
-					if (c->is_int != intcodes)
-						expr_error(expr, node->location, ERRCODE_DATATYPE_MISMATCH,
-								   psprintf("source \"%s\" has %s codes, but the criterion gives %s code %s",
-											src->name, intcodes ? "integer" : "text",
-											c->is_int ? "an integer" : "a string",
-											c->is_int ? psprintf(INT64_FORMAT, c->ival) :
-											quote_literal_cstr(c->str)),
-								   intcodes ? "Write concept ids as integers, without quotes." :
-								   "Quote codes of a text column: 'E11%'.");
-				}
+				check_code_list(expr, node, cat, all, intcodes, what, "", scope);
+				validate_event_11(expr, node, cat, src, rel, scope);
+				table_close(rel, AccessShareLock);
 				break;
 			}
 	}
@@ -742,75 +1039,37 @@ tm_criteria_check_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
-/* The names in a transition table of trialmatch.sources, into scope. */
+/*
+ * The names in a column of a transition table (trialmatch.sources: name;
+ * source_attributes: source; code_sets: set_name), into a list.
+ */
 static void
-scope_add_names(TmCheckScope *scope, const char *table)
+scope_add_names(List **names, const char *table, const char *column)
 {
 	StringInfoData sql;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.name FROM %s t", quote_identifier(table));
+	appendStringInfo(&sql, "SELECT t.%s FROM %s t", quote_identifier(column),
+					 quote_identifier(table));
 	spi_query(sql.data);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
 		if (name)
-			scope->sources = lappend(scope->sources, name);
+			*names = lappend(*names, name);
 	}
 }
 
 /*
- * AFTER statement on sources, patient_source and vocabulary: the stored
- * criteria that read what the statement changed must still evaluate, or
- * the change is refused.  Only what changed is checked (SPEC 2): after a
- * nightly reload that drops every table, registering one source again is
- * not blocked by another source that is still missing, so registering
- * them all again, in any order, repairs the catalog.
- *
- * The triggers on sources carry transition tables tm_old / tm_new (1.1);
- * a trigger without them (a 1.0 catalog not yet updated) checks every
- * source, as 1.0 did.
+ * Check every stored criterion (within scope) against cat; one that no
+ * longer validates refuses the change ("cannot change <what>: ...").
  */
-Datum
-tm_sources_check_trigger(PG_FUNCTION_ARGS)
+static void
+recheck_criteria(TmCatalog *cat, const TmCheckScope *use, const char *what)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TmCatalog  *cat;
 	ListCell   *lc;
-	TmCheckScope scope = {false, false, NIL};
-	const TmCheckScope *use = &scope;
-	const char *relname;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "tm_sources_check_trigger: not called by trigger manager");
-	if (!check_function_bodies)
-		return PointerGetDatum(NULL);	/* a restore: see above */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	relname = RelationGetRelationName(trigdata->tg_relation);
-	if (strcmp(relname, "patient_source") == 0)
-		scope.patients = true;
-	else if (strcmp(relname, "vocabulary") == 0)
-		scope.vocabulary = true;
-	else if (trigdata->tg_oldtable == NULL && trigdata->tg_newtable == NULL)
-		use = NULL;
-	else
-	{
-		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
-			elog(ERROR, "SPI_register_trigger_data failed");
-		spi_read_only = false;
-		if (trigdata->tg_oldtable)
-			scope_add_names(&scope, trigdata->tg_trigger->tgoldtable);
-		if (trigdata->tg_newtable)
-			scope_add_names(&scope, trigdata->tg_trigger->tgnewtable);
-		if (scope.sources == NIL)
-		{
-			SPI_finish();
-			return PointerGetDatum(NULL);	/* no row changed */
-		}
-	}
-	cat = load_catalog(CurrentMemoryContext, true, false);
 	foreach(lc, cat->trials)
 	{
 		TmTrial    *t = lfirst(lc);
@@ -842,13 +1101,124 @@ tm_sources_check_trigger(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT ?
 								 ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST : edata->sqlerrcode),
-						 errmsg("cannot change the sources: criterion %d of trial \"%s\" would no longer evaluate",
-								c->position, t->trial_id),
+						 errmsg("cannot change %s: criterion %d of trial \"%s\" would no longer evaluate",
+								what, c->position, t->trial_id),
 						 errdetail("%s", edata->message),
 						 errhint("Change or delete that criterion first.")));
 			}
 			PG_END_TRY();
 		}
+	}
+}
+
+/*
+ * AFTER statement on sources, patient_source and vocabulary: the stored
+ * criteria that read what the statement changed must still evaluate, or
+ * the change is refused.  Only what changed is checked (SPEC 2): after a
+ * nightly reload that drops every table, registering one source again is
+ * not blocked by another source that is still missing, so registering
+ * them all again, in any order, repairs the catalog.
+ *
+ * The triggers on sources carry transition tables tm_old / tm_new (1.1);
+ * a trigger without them (a 1.0 catalog not yet updated) checks every
+ * source, as 1.0 did.
+ */
+Datum
+tm_sources_check_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TmCatalog  *cat;
+	TmCheckScope scope = {false, false, NIL, NIL};
+	const char *column = "name";
+	const TmCheckScope *use = &scope;
+	const char *relname;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tm_sources_check_trigger: not called by trigger manager");
+	if (!check_function_bodies)
+		return PointerGetDatum(NULL);	/* a restore: see above */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	relname = RelationGetRelationName(trigdata->tg_relation);
+	/* 1.1: source_attributes names its source in column "source" */
+	if (strcmp(relname, "source_attributes") == 0)
+		column = "source";
+	if (strcmp(relname, "patient_source") == 0)
+		scope.patients = true;
+	else if (strcmp(relname, "vocabulary") == 0)
+		scope.vocabulary = true;
+	else if (trigdata->tg_oldtable == NULL && trigdata->tg_newtable == NULL)
+		use = NULL;
+	else
+	{
+		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+			elog(ERROR, "SPI_register_trigger_data failed");
+		spi_read_only = false;
+		if (trigdata->tg_oldtable)
+			scope_add_names(&scope.sources, trigdata->tg_trigger->tgoldtable, column);
+		if (trigdata->tg_newtable)
+			scope_add_names(&scope.sources, trigdata->tg_trigger->tgnewtable, column);
+		if (scope.sources == NIL)
+		{
+			SPI_finish();
+			return PointerGetDatum(NULL);	/* no row changed */
+		}
+	}
+	cat = load_catalog(CurrentMemoryContext, true, false);
+	recheck_criteria(cat, use, strcmp(column, "source") == 0 ? "the attributes" : "the sources");
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * 1.1: AFTER statement on code_sets (transition tables tm_old / tm_new):
+ * every code written must parse, and the criteria naming a changed set
+ * must still evaluate (a set in use cannot be emptied, nor hold a code of
+ * the wrong type for a column it is compared with).
+ */
+Datum
+tm_code_sets_check_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TmCatalog  *cat;
+	TmCheckScope scope = {false, false, NIL, NIL};
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tm_code_sets_check_trigger: not called by trigger manager");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	spi_read_only = false;
+	if (trigdata->tg_newtable)
+	{
+		StringInfoData sql;
+
+		/* every code written must be a code of the language */
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT t.set_name, t.code FROM %s t",
+						 quote_identifier(trigdata->tg_trigger->tgnewtable));
+		spi_query(sql.data);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *name = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			char	   *code = spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			if (code && tm_parse_code_text(code) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("invalid code %s in code set \"%s\"", quote_literal_cstr(code),
+								name ? name : ""),
+						 errhint("Write a code as in the criteria language, without quotes: E11%%, 1118084, <<1118084; quote a text code that looks like a number: '250'.")));
+		}
+		scope_add_names(&scope.code_sets, trigdata->tg_trigger->tgnewtable, "set_name");
+	}
+	if (trigdata->tg_oldtable)
+		scope_add_names(&scope.code_sets, trigdata->tg_trigger->tgoldtable, "set_name");
+	if (scope.code_sets != NIL && check_function_bodies)
+	{
+		cat = load_catalog(CurrentMemoryContext, true, false);
+		recheck_criteria(cat, &scope, "the code sets");
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);
@@ -918,6 +1288,7 @@ tm_catalog_serialize(TmCatalog *cat, TmTrial **trials, int ntrials)
 	StringInfoData buf;
 	TmPatientDef *pd = cat->patients;
 	ListCell   *lc;
+	ListCell   *ac;
 
 	initStringInfo(&buf);
 	put_str(&buf, psprintf("%u", pd ? pd->relid : InvalidOid));
@@ -942,6 +1313,26 @@ tm_catalog_serialize(TmCatalog *cat, TmTrial **trials, int ntrials)
 		put_str(&buf, psprintf("%u", s->relid));
 		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
 			put_str(&buf, TM_SOURCE_DEF_COLUMN(s, c));
+		/* 1.1: its attributes */
+		put_str(&buf, psprintf("%d", list_length(s->attributes)));
+		foreach(ac, s->attributes)
+		{
+			TmAttributeDef *a = lfirst(ac);
+
+			put_str(&buf, a->name);
+			put_str(&buf, a->column);
+		}
+	}
+	/* 1.1: the code sets, as stored */
+	put_str(&buf, psprintf("%d", list_length(cat->code_sets)));
+	foreach(lc, cat->code_sets)
+	{
+		TmCodeSet  *cs = lfirst(lc);
+
+		put_str(&buf, cs->name);
+		put_str(&buf, psprintf("%d", list_length(cs->texts)));
+		foreach(ac, cs->texts)
+			put_str(&buf, lfirst(ac));
 	}
 	put_str(&buf, psprintf("%d", list_length(cat->conversions)));
 	foreach(lc, cat->conversions)
@@ -1005,7 +1396,23 @@ tm_catalog_deserialize(const char *p)
 		s->relid = (Oid) strtoul(get_str(&p), NULL, 10);
 		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
 			TM_SOURCE_DEF_COLUMN(s, c) = get_str(&p);
+		for (int k = (int) get_num(&p); k > 0; k--)
+		{
+			TmAttributeDef *a = palloc0(sizeof(TmAttributeDef));
+
+			a->name = get_str(&p);
+			a->column = get_str(&p);
+			s->attributes = lappend(s->attributes, a);
+		}
 		cat->sources = lappend(cat->sources, s);
+	}
+	n = (int) get_num(&p);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name = get_str(&p);
+
+		for (int k = (int) get_num(&p); k > 0; k--)
+			code_set_add(cat, name, get_str(&p));
 	}
 	n = (int) get_num(&p);
 	for (int i = 0; i < n; i++)

@@ -52,6 +52,49 @@ age_years(TmPlan *plan, DateADT birth)
 	return age;
 }
 
+/*
+ * 1.1: the age in a unit (SPEC 7.3): whole years or months as age()
+ * counts them, whole weeks (days / 7, rounded down), days (as_of date -
+ * birth date).  A birth after as_of gives a negative age.
+ */
+static int
+age_in(TmPlan *plan, DateADT birth, TmWindowUnit unit)
+{
+	int			y,
+				m,
+				d;
+	int			mo;
+	int			days;
+
+	switch (unit)
+	{
+		case TM_W_MONTH:
+			j2date(birth + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+			if (y > plan->as_of_year ||
+				(y == plan->as_of_year && (m > plan->as_of_mon ||
+										   (m == plan->as_of_mon && d > plan->as_of_mday))))
+			{
+				mo = (y - plan->as_of_year) * 12 + (m - plan->as_of_mon);
+				if (d < plan->as_of_mday)
+					mo--;
+				return -mo;
+			}
+			mo = (plan->as_of_year - y) * 12 + (plan->as_of_mon - m);
+			if (plan->as_of_mday < d)
+				mo--;
+			return mo;
+		case TM_W_WEEK:
+		case TM_W_DAY:
+			days = (date2j(plan->as_of_year, plan->as_of_mon, plan->as_of_mday) -
+					POSTGRES_EPOCH_JDATE) - birth;
+			if (unit == TM_W_DAY)
+				return days;
+			return days >= 0 ? days / 7 : -((-days + 6) / 7);
+		default:
+			return age_years(plan, birth);
+	}
+}
+
 /* The latest birth date a partly known birth date allows. */
 static DateADT
 latest_birth(DateADT earliest, uint8 prec)
@@ -83,8 +126,8 @@ eval_age(TmPlan *plan, TmNode *node, int pidx)
 
 	if (DATE_IS_NOBEGIN(birth))
 		return TM_UNKNOWN;
-	oldest = age_years(plan, birth);
-	youngest = age_years(plan, latest_birth(birth, prec));
+	oldest = age_in(plan, birth, node->age_unit);
+	youngest = age_in(plan, latest_birth(birth, prec), node->age_unit);
 	first = tm_test_passes(&node->test, oldest);
 	for (int a = youngest; a < oldest; a++)
 		if (tm_test_passes(&node->test, a) != first)
@@ -131,6 +174,10 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 		case TM_M_FIRST:
 			if (!(flag & TM_F_SEEN))
 				return TM_UNKNOWN;
+			/* 1.1: tested row by row; tied events that disagree: unknown */
+			if (a->kind11 != TM_K_PLAIN)
+				return (flag & TM_F_TIE) ? TM_UNKNOWN :
+					(flag & TM_F_PASS) ? TM_TRUE : TM_FALSE;
 			v = ((TmValState *) (row + a->payload))->v;
 			break;
 		case TM_M_MIN:
@@ -293,6 +340,52 @@ append_value(StringInfo buf, TmEvidence *e, TmEvent *ev)
 	append_time(buf, e->time);
 }
 
+/* "lab HBSAG" or, for a row with no code (1.1: codes omitted), "death" */
+static void
+append_source_code(StringInfo buf, TmEvent *ev, TmEvidence *e)
+{
+	appendStringInfoString(buf, ev->source);
+	if (e->code && e->code[0] != '\0')
+		appendStringInfo(buf, " %s", e->code);
+}
+
+/*
+ * 1.1: what decided last/first/any with IS codes or N x uln / N x lln:
+ * "last HBSAG is 'Negative' at 2026-05-01",
+ * "last 1742-6 = 120 at 2026-05-01, limit 3 x uln = 105".
+ */
+static void
+append_evidence_11(StringInfo buf, TmAtom *a, TmEvidence *e, uint8 flag)
+{
+	TmEvent    *ev = a->ev;
+	const TmTest *t = &ev->test;
+
+	appendStringInfo(buf, "%s ", tm_measure_name(ev->measure));
+	if (ev->test_is.is)
+	{
+		appendStringInfo(buf, "%s is %s at ", e->code && e->code[0] ? e->code : ev->source,
+						 e->category ? quote_literal_cstr(e->category) : "?");
+		append_time(buf, e->time);
+	}
+	else
+	{
+		append_value(buf, e, ev);
+		for (int i = 0; i < (t->op == TM_CMP_BETWEEN ? 2 : 1); i++)
+		{
+			uint8		ref = i == 0 ? t->lo_ref : t->hi_ref;
+			double		n = i == 0 ? t->lo : t->hi;
+			double		lim = ref == TM_REF_ULN ? e->high : e->low;
+
+			if (ref == TM_REF_NONE)
+				continue;
+			appendStringInfo(buf, ", limit %s x %s = %s", float8out_internal(n),
+							 ref == TM_REF_ULN ? "uln" : "lln", float8out_internal(n * lim));
+		}
+	}
+	if (flag & TM_F_TIE)
+		appendStringInfoString(buf, "; events at the same time disagree");
+}
+
 static void
 evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 {
@@ -307,7 +400,8 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 		case TM_M_EXISTS:
 			if (e->have)
 			{
-				appendStringInfo(buf, "%s %s at ", ev->source, e->code);
+				append_source_code(buf, ev, e);
+				appendStringInfoString(buf, " at ");
 				append_time(buf, e->time);
 			}
 			else
@@ -319,7 +413,8 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 		case TM_M_ACTIVE:
 			if (e->have)
 			{
-				appendStringInfo(buf, "%s %s active since ", ev->source, e->code);
+				append_source_code(buf, ev, e);
+				appendStringInfoString(buf, " active since ");
 				append_time(buf, e->time);
 				if (e->has_end)
 				{
@@ -372,7 +467,17 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 		case TM_M_COUNT:
 			appendStringInfo(buf, "count " INT64_FORMAT " of ", *(int64 *) (row + a->payload));
 			tm_deparse_event_head(buf, ev);
-			if (ev->has_where)
+			if (ev->has_where && ev->where_is.is)
+			{
+				appendStringInfoString(buf, " where value is ");
+				tm_deparse_codes(buf, ev->where_is.codes);
+			}
+			else if (ev->has_where && TM_TEST_HAS_REF(&ev->where))
+			{
+				appendStringInfoString(buf, " where value ");
+				tm_deparse_test(buf, &ev->where);
+			}
+			else if (ev->has_where)
 				appendStringInfo(buf, " where value %s %s%s%s", tm_cmp_name(ev->where.op),
 								 float8out_internal(ev->where.lo),
 								 ev->where.op == TM_CMP_BETWEEN ? " and " : "",
@@ -408,6 +513,8 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 				appendStringInfo(buf, "none of " INT64_FORMAT " values passes: ", e->nvalues);
 				tm_deparse_event_head(buf, ev);
 			}
+			else if (a->kind11 != TM_K_PLAIN)
+				append_evidence_11(buf, a, e, flag);
 			else
 			{
 				appendStringInfo(buf, "%s ", tm_measure_name(ev->measure));
@@ -415,6 +522,9 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			}
 			break;
 	}
+	/* 1.1: the attributes that let the event shown through its filters */
+	if (e->have && e->filter)
+		appendStringInfo(buf, " (%s)", e->filter);
 }
 
 static void
@@ -458,7 +568,26 @@ evidence_walk(TmPlan *plan, TmNode *node, StringInfo buf)
 					break;
 				}
 				j2date(birth + POSTGRES_EPOCH_JDATE, &y, &m, &d);
-				if (plan->pats.birthprec[0] == TM_BIRTH_YEAR)
+				if (node->age_unit != TM_W_YEAR)
+				{
+					/* 1.1: months, weeks, days */
+					static const char *const names[] = {"", "days", "weeks", "months", ""};
+					int			young = age_in(plan, latest_birth(birth, plan->pats.birthprec[0]),
+											   node->age_unit);
+					int			old = age_in(plan, birth, node->age_unit);
+
+					if (young == old)
+						appendStringInfo(buf, "age %d %s", old, names[node->age_unit]);
+					else
+						appendStringInfo(buf, "age %d to %d %s", young, old, names[node->age_unit]);
+					if (plan->pats.birthprec[0] == TM_BIRTH_YEAR)
+						appendStringInfo(buf, " (born in %04d)", y);
+					else if (plan->pats.birthprec[0] == TM_BIRTH_MONTH)
+						appendStringInfo(buf, " (born in %04d-%02d)", y, m);
+					else
+						appendStringInfo(buf, " (born %04d-%02d-%02d)", y, m, d);
+				}
+				else if (plan->pats.birthprec[0] == TM_BIRTH_YEAR)
 				{
 					int			young = age_years(plan, latest_birth(birth, TM_BIRTH_YEAR));
 					int			old = age_years(plan, birth);

@@ -30,7 +30,10 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
+
+#include <math.h>
 
 #include "trialmatch.h"
 
@@ -233,6 +236,12 @@ numeric_value(Datum d, Oid typid)
  * Folding one source row into the atoms' state
  * ---------------------------------------------------------------
  */
+
+/* The row being folded, for the evidence of filtered atoms (note_filters). */
+static Datum *fold_values;
+static bool *fold_isnull;
+static void note_filters(TmPlan *plan, int atom, Datum *values, bool *isnull);
+
 static void
 note_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t, bool has_end,
 			  TimestampTz end, bool has_value, double v, double cv, const char *unit)
@@ -252,6 +261,8 @@ note_evidence(TmPlan *plan, int atom, TmCodeEntry *e, TimestampTz t, bool has_en
 		pfree(ev->unit);
 	ev->unit = unit ? pstrdup(unit) : NULL;
 	MemoryContextSwitchTo(old);
+	if (plan->atoms[atom].nfilters > 0)
+		note_filters(plan, atom, fold_values, fold_isnull);
 }
 
 /*
@@ -363,6 +374,324 @@ fold_replaces(TmMeasureKind measure, bool have, TimestampTz t, double v,
 	}
 }
 
+/* ---------------------------------------------------------------
+ * 1.1: filters, categories, normal-range bounds (SPEC 7.3)
+ * ---------------------------------------------------------------
+ */
+
+/* The columns of the row being folded, read once each when first needed. */
+typedef struct TmRow
+{
+	TmPlanSource *ps;
+	Datum	   *values;
+	bool	   *isnull;
+	bool		value_read;
+	bool		has_value;
+	double		v;
+	bool		cat_read;
+	bool		has_cat;
+	bool		cat_int;
+	int64		cat_ival;
+	const char *cat_str;
+	int			cat_len;
+	bool		range_read;
+	bool		has_low;
+	bool		has_high;
+	double		low;
+	double		high;
+} TmRow;
+
+static void
+row_value(TmRow *r)
+{
+	AttrNumber	an = r->ps->value.attnum - 1;
+
+	if (r->value_read)
+		return;
+	r->value_read = true;
+	if (an >= 0 && !r->isnull[an])
+	{
+		r->v = numeric_value(r->values[an], r->ps->value.typid);
+		r->has_value = !isnan(r->v);
+	}
+}
+
+static void
+row_category(TmRow *r)
+{
+	AttrNumber	an = r->ps->category.attnum - 1;
+
+	if (r->cat_read)
+		return;
+	r->cat_read = true;
+	r->has_cat = r->cat_int = false;
+	if (an < 0 || r->isnull[an])
+		return;
+	r->has_cat = true;
+	if (r->ps->category.typid == INT4OID || r->ps->category.typid == INT8OID)
+	{
+		r->cat_int = true;
+		r->cat_ival = tm_id_value(r->values[an], r->ps->category.typid);
+	}
+	else
+	{
+		text	   *txt = DatumGetTextPP(r->values[an]);
+
+		r->cat_str = VARDATA_ANY(txt);
+		r->cat_len = VARSIZE_ANY_EXHDR(txt);
+	}
+}
+
+static void
+row_range(TmRow *r)
+{
+	AttrNumber	lo = r->ps->range_low.attnum - 1;
+	AttrNumber	hi = r->ps->range_high.attnum - 1;
+
+	if (r->range_read)
+		return;
+	r->range_read = true;
+	r->has_low = r->has_high = false;
+	r->low = r->high = 0;
+	if (lo >= 0 && !r->isnull[lo])
+	{
+		r->low = numeric_value(r->values[lo], r->ps->range_low.typid);
+		r->has_low = isfinite(r->low);
+	}
+	if (hi >= 0 && !r->isnull[hi])
+	{
+		r->high = numeric_value(r->values[hi], r->ps->range_high.typid);
+		r->has_high = isfinite(r->high);
+	}
+}
+
+/* Does a row's category match a code list (as codes match)? */
+static bool
+row_category_matches(TmRow *r, List *codes)
+{
+	if (r->cat_int)
+		return code_matches(codes, (const char *) &r->cat_ival, sizeof(int64), true);
+	return code_matches(codes, r->cat_str, r->cat_len, false);
+}
+
+static bool
+ref_usable(TmRow *r, uint8 ref)
+{
+	return ref == TM_REF_NONE || (ref == TM_REF_ULN ? r->has_high : r->has_low);
+}
+
+/*
+ * The vtest of SPEC 7.2 on one row: IS codes (is, with codes expanded) on
+ * the category, or a numeric test (with N x uln / N x lln bounds) on the
+ * value.  1: the row passes; 0: it is usable and fails; -1: not usable (no
+ * category, no value, or a limit the test names is NULL or not finite).
+ * Part 2's "days where value vtest" calls this too.
+ */
+static int
+row_vtest(TmRow *r, const TmTest *test, bool is, List *codes)
+{
+	if (is)
+	{
+		row_category(r);
+		if (!r->has_cat)
+			return -1;
+		return row_category_matches(r, codes) ? 1 : 0;
+	}
+	row_value(r);
+	if (!r->has_value)
+		return -1;
+	if (!TM_TEST_HAS_REF(test))
+		return tm_test_passes(test, r->v) ? 1 : 0;
+	row_range(r);
+	if (!isfinite(r->v) || !ref_usable(r, test->lo_ref) ||
+		(test->op == TM_CMP_BETWEEN && !ref_usable(r, test->hi_ref)))
+		return -1;
+	return tm_test_passes_ref(test, r->v, r->low, r->high) ? 1 : 0;
+}
+
+static char *
+datum_text(Datum d, Oid typid)
+{
+	switch (typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			return TextDatumGetCString(d);
+		case BOOLOID:
+			return pstrdup(DatumGetBool(d) ? "true" : "false");
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return psprintf(INT64_FORMAT, typid == INT2OID ? (int64) DatumGetInt16(d) :
+							tm_id_value(d, typid));
+		default:
+			return float8out_internal(numeric_value(d, typid));
+	}
+}
+
+/* Does a row pass every filter of an atom?  A NULL attribute never does. */
+static bool
+row_filters_pass(TmAtom *a, Datum *values, bool *isnull)
+{
+	for (int i = 0; i < a->nfilters; i++)
+	{
+		TmPlanFilter *pf = &a->filters[i];
+		AttrNumber	an = pf->col.attnum - 1;
+		Datum		d = values[an];
+		Oid			typid = pf->col.typid;
+
+		if (isnull[an])
+			return false;
+		if (pf->f->is)
+		{
+			if (typid == TEXTOID || typid == VARCHAROID)
+			{
+				text	   *txt = DatumGetTextPP(d);
+
+				if (!code_matches(pf->codes, VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt), false))
+					return false;
+			}
+			else
+			{
+				int64		k = typid == INT2OID ? (int64) DatumGetInt16(d) : tm_id_value(d, typid);
+
+				if (!code_matches(pf->codes, (const char *) &k, sizeof(k), true))
+					return false;
+			}
+		}
+		else
+		{
+			double		v = typid == BOOLOID ? (DatumGetBool(d) ? 1.0 : 0.0) :
+				numeric_value(d, typid);
+
+			if (isnan(v) || !tm_test_passes(&pf->f->test, v))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Evidence of a filtered atom: the attributes of the row shown. */
+static void
+note_filters(TmPlan *plan, int atom, Datum *values, bool *isnull)
+{
+	TmAtom	   *a = &plan->atoms[atom];
+	TmEvidence *ev = &plan->evidence[atom];
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(plan->evidence));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < a->nfilters; i++)
+	{
+		TmPlanFilter *pf = &a->filters[i];
+
+		appendStringInfo(&buf, "%s%s %s", i ? ", " : "", pf->f->attribute,
+						 quote_literal_cstr(datum_text(values[pf->col.attnum - 1], pf->col.typid)));
+	}
+	ev->filter = buf.data;
+	MemoryContextSwitchTo(old);
+}
+
+/* Evidence of a 1.1 atom: its category or normal range. */
+static void
+note_evidence_11(TmPlan *plan, int atom, TmRow *r, bool tie)
+{
+	TmEvidence *ev = &plan->evidence[atom];
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(plan->evidence));
+
+	ev->category = NULL;
+	if (r->cat_read && r->has_cat)
+		ev->category = r->cat_int ? psprintf(INT64_FORMAT, r->cat_ival) :
+			pnstrdup(r->cat_str, r->cat_len);
+	ev->has_low = r->range_read && r->has_low;
+	ev->has_high = r->range_read && r->has_high;
+	ev->low = r->low;
+	ev->high = r->high;
+	ev->tie = tie;
+	MemoryContextSwitchTo(old);
+}
+
+
+/*
+ * A row into a 1.1 atom (categories, normal-range bounds): every row is
+ * tested on its own.  last/first keep the latest (earliest) usable event,
+ * ties by the larger value (categories: no value), and TM_F_TIE when
+ * events still tied disagree about the test (SPEC 7.3): the merge applies
+ * the same rule (merge_row).
+ */
+static void
+fold_atom_11(TmPlan *plan, TmAtom *a, int ai, TmCodeEntry *e, char *row, TmRow *r,
+			 TimestampTz t, bool has_end, TimestampTz end)
+{
+	TmEvent    *ev = a->ev;
+	uint8	   *flag = (uint8 *) (row + a->flag);
+	int			res;
+
+	if (ev->measure == TM_M_COUNT)
+	{
+		if (row_vtest(r, &ev->where, ev->where_is.is, a->where_codes) == 1)
+			(*(int64 *) (row + a->payload))++;
+		return;
+	}
+	res = row_vtest(r, &ev->test, ev->test_is.is, a->test_codes);
+	if (res < 0)
+		return;
+	if (ev->measure == TM_M_ANY)
+	{
+		*flag |= TM_F_SEEN;
+		if (plan->evidence)
+			plan->evidence[ai].nvalues++;
+		if (res == 1)
+		{
+			*flag |= TM_F_PASS;
+			if (plan->evidence && later_evidence(plan, ai, e, t))
+			{
+				int64		n = plan->evidence[ai].nvalues;
+
+				note_evidence(plan, ai, e, t, has_end, end, r->has_value, r->v, r->v, NULL);
+				note_evidence_11(plan, ai, r, false);
+				plan->evidence[ai].nvalues = n;
+			}
+		}
+		return;
+	}
+	/* last, first */
+	{
+		TmValState *st = (TmValState *) (row + a->payload);
+		double		v = ev->test_is.is ? 0 : r->v;
+
+		if (!(*flag & TM_F_SEEN) || fold_replaces(ev->measure, true, t, v, st->n, st->v))
+		{
+			st->v = v;
+			st->n = t;
+			*flag = TM_F_SEEN | (res == 1 ? TM_F_PASS : 0);
+			if (plan->evidence)
+			{
+				note_evidence(plan, ai, e, t, has_end, end, r->has_value, r->v, r->v, NULL);
+				note_evidence_11(plan, ai, r, false);
+			}
+		}
+		else if (t == st->n && v == st->v)
+		{
+			if ((res == 1) != ((*flag & TM_F_PASS) != 0))
+				*flag |= TM_F_TIE;
+			/* the evidence shows the largest category, whatever the order read */
+			if (plan->evidence && ev->test_is.is)
+			{
+				char	   *c = r->cat_int ? psprintf(INT64_FORMAT, r->cat_ival) :
+					pnstrdup(r->cat_str, r->cat_len);
+
+				if (plan->evidence[ai].category == NULL ||
+					strcmp(c, plan->evidence[ai].category) > 0)
+				{
+					note_evidence(plan, ai, e, t, has_end, end, r->has_value, r->v, r->v, NULL);
+					note_evidence_11(plan, ai, r, false);
+				}
+			}
+		}
+	}
+}
+
 /*
  * Fold one row of a source (arg: its TmPlanSource) into plan->state, and
  * into plan->evidence in single-patient calls.  A TmRowFn.
@@ -383,12 +712,18 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	char	   *unit = NULL;
 	bool		unit_read = false;
 	AttrNumber	an;
+	TmRow		rc;
 
 	/* cheapest filters first: the code map rejects most rows */
 	an = ps->code.attnum - 1;
-	if (isnull[an])
-		return;
-	if (ps->code.typid == INT4OID || ps->code.typid == INT8OID)
+	if (an < 0 || isnull[an])
+	{
+		/* 1.1: no code: only atoms with codes omitted take the row */
+		e = ps->nullcode;
+		if (e == NULL || e->natoms == 0)
+			return;
+	}
+	else if (ps->code.typid == INT4OID || ps->code.typid == INT8OID)
 	{
 		int64		k = tm_id_value(values[an], ps->code.typid);
 
@@ -402,6 +737,15 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	}
 	if (e->natoms == 0)
 		return;
+	/* 1.1 columns, read when an atom first needs them (row_vtest) */
+	rc.ps = ps;
+	rc.values = values;
+	rc.isnull = isnull;
+	rc.value_read = rc.cat_read = rc.range_read = false;
+	rc.has_value = false;
+	rc.v = 0;
+	fold_values = values;
+	fold_isnull = isnull;
 
 	an = ps->time.attnum - 1;
 	if (!isnull[an])
@@ -443,13 +787,18 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		/* the window: an event, or its span, must reach the window start */
 		if (a->has_lower && (ps->end_time.attnum ? end < a->lower : t < a->lower))
 			continue;
+		/* 1.1: filters on attributes; a row failing one is invisible to the atom */
+		if (a->nfilters > 0 && !row_filters_pass(a, values, isnull))
+			continue;
 		/* ... and start by its end (BETWEEN, OVER); an empty window holds none */
 		if ((a->has_upper && t > a->upper) || (a->empty && ev->measure != TM_M_NEW))
 			continue;
-		/* times kept for the end of the call (timed.c) */
-		if (a->timed >= 0 && !ev->has_where)
+		/* times kept for the end of the call (timed.c); DAYS WHERE VALUE: the passing events */
+		if (a->timed >= 0)
 		{
-			tm_timed_add(plan, a, pidx, t, ps->end_time.attnum ? end : t, e->text);
+			if (!ev->has_where ||
+				row_vtest(&rc, &ev->where, ev->where_is.is, a->where_codes) == 1)
+				tm_timed_add(plan, a, pidx, t, ps->end_time.attnum ? end : t, e->text);
 			continue;
 		}
 		if (ev->measure == TM_M_NEW)
@@ -466,6 +815,11 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 			}
 			else if (plan->evidence && t == *m && strcmp(e->text, plan->evidence[ai].code) > 0)
 				note_evidence(plan, ai, e, t, has_end, end, false, 0, 0, NULL);
+			continue;
+		}
+		if (a->kind11 != TM_K_PLAIN)
+		{
+			fold_atom_11(plan, a, ai, e, row, &rc, t, has_end, end);
 			continue;
 		}
 
@@ -519,13 +873,6 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		{
 			if (has_value && tm_test_passes(&ev->where, v))
 				(*(int64 *) (row + a->payload))++;
-			continue;
-		}
-		if (a->timed >= 0)
-		{
-			/* DAYS WHERE VALUE: only the events whose value passes */
-			if (has_value && tm_test_passes(&ev->where, v))
-				tm_timed_add(plan, a, pidx, t, ps->end_time.attnum ? end : t, e->text);
 			continue;
 		}
 		if (!has_value)
@@ -628,12 +975,31 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	}
 }
 
-/* Per-call caches of each source: the code maps. */
+/*
+ * Per-call caches of each source: the code maps, and (1.1) the atoms that
+ * take rows with no code: those whose codes are omitted (SPEC 7.3: every
+ * row counts, NULL code included; an except list never matches NULL).
+ */
 void
 tm_codemaps_init(TmPlan *plan)
 {
 	for (int i = 0; i < plan->nsources; i++)
-		plan->sources[i].codemap = codemap_create(64);
+	{
+		TmPlanSource *ps = &plan->sources[i];
+		TmCodeEntry *e = palloc0(sizeof(TmCodeEntry));
+
+		ps->codemap = codemap_create(64);
+		e->key = e->text = "";
+		e->atoms = palloc(sizeof(int) * Max(ps->natoms, 1));
+		for (int k = 0; k < ps->natoms; k++)
+		{
+			TmAtom	   *a = &plan->atoms[ps->atoms[k]];
+
+			if (a->ev->codes == NIL && a->ev->measure != TM_M_COVERS)
+				e->atoms[e->natoms++] = ps->atoms[k];
+		}
+		ps->nullcode = e;
+	}
 }
 
 void
@@ -711,8 +1077,23 @@ merge_row(TmPlan *plan, char *into, const char *from)
 					TmValState *si = (TmValState *) (into + a->payload);
 					const TmValState *sf = (const TmValState *) (from + a->payload);
 
-					if ((ff & TM_F_SEEN) &&
-						fold_replaces(a->ev->measure, *fi & TM_F_SEEN, sf->n, sf->v, si->n, si->v))
+					if (!(ff & TM_F_SEEN))
+						break;
+					if (a->kind11 != TM_K_PLAIN)
+					{
+						/* 1.1: the same rule as fold_atom_11, ties included */
+						if (!(*fi & TM_F_SEEN) ||
+							fold_replaces(a->ev->measure, true, sf->n, sf->v, si->n, si->v))
+						{
+							*si = *sf;
+							*fi = ff;
+						}
+						else if (sf->n == si->n && sf->v == si->v &&
+								 ((ff & TM_F_TIE) || (ff & TM_F_PASS) != (*fi & TM_F_PASS)))
+							*fi |= TM_F_TIE;
+						break;
+					}
+					if (fold_replaces(a->ev->measure, *fi & TM_F_SEEN, sf->n, sf->v, si->n, si->v))
 					{
 						*si = *sf;
 						*fi |= TM_F_SEEN;

@@ -37,10 +37,39 @@
 bool		tm_index_only_reads = true;
 
 /*
+ * Does the index return the leaf's column for registered attribute regatt
+ * (a plain column of the heap column's own type)?  Records it in map.
+ */
+static bool
+index_covers_column(TmLeaf *leaf, Relation index, TupleDesc heapdesc, AttrNumber regatt,
+					AttrNumber *map, AttrNumber maxatt)
+{
+	AttrNumber	att = tm_leaf_attnum(leaf, regatt);
+	int			found = 0;
+
+	if (att <= 0)
+		return false;
+	for (int i = 0; i < index->rd_index->indnatts && found == 0; i++)
+		if (index->rd_index->indkey.values[i] == att &&
+			TupleDescAttr(index->rd_att, i)->atttypid ==
+			TupleDescAttr(heapdesc, att - 1)->atttypid &&
+			index_can_return(index, i + 1))
+			found = i + 1;
+	if (found == 0)
+		return false;
+	if (map)
+	{
+		Assert(regatt <= maxatt);
+		map[regatt - 1] = found;
+	}
+	return true;
+}
+
+/*
  * Can this index give every column the fold reads from a leaf of the
- * source?  If so, and map is not NULL, map[i] is the index column (1-based)
- * holding registered attribute i + 1, or 0 for attributes not read.
- * Plain columns only (no expressions), of the heap column's own type.
+ * source (registered columns and attribute filters)?  If so, and map is
+ * not NULL, map[i] is the index column (1-based) holding registered
+ * attribute i + 1, or 0 for attributes not read.
  */
 bool
 tm_index_covers(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map)
@@ -52,28 +81,15 @@ tm_index_covers(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map)
 	for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
 	{
 		AttrNumber	regatt = tm_source_reads_column(ps, c);
-		AttrNumber	att;
-		int			found = 0;
 
-		if (regatt == 0)
-			continue;
-		att = tm_leaf_attnum(leaf, regatt);
-		if (att <= 0)
+		if (regatt != 0 &&
+			!index_covers_column(leaf, index, heapdesc, regatt, map, ps->read.maxatt))
 			return false;
-		for (int i = 0; i < index->rd_index->indnatts && found == 0; i++)
-			if (index->rd_index->indkey.values[i] == att &&
-				TupleDescAttr(index->rd_att, i)->atttypid ==
-				TupleDescAttr(heapdesc, att - 1)->atttypid &&
-				index_can_return(index, i + 1))
-				found = i + 1;
-		if (found == 0)
-			return false;
-		if (map)
-		{
-			Assert(regatt <= ps->read.maxatt);
-			map[regatt - 1] = found;
-		}
 	}
+	/* 1.1: the columns of attribute filters */
+	for (int i = 0; i < ps->nfiltercols; i++)
+		if (!index_covers_column(leaf, index, heapdesc, ps->filtercols[i], map, ps->read.maxatt))
+			return false;
 	return true;
 }
 

@@ -270,6 +270,14 @@ lex(ParseState *ps)
 				t->text = pstrdup("<>");
 			i = j;
 		}
+		else if (s[i] == '@')
+		{
+			/* 1.1: @name, a code set */
+			t->kind = TOK_OP;
+			t->len = 1;
+			t->text = pstrdup("@");
+			i++;
+		}
 		else if (s[i] == '(' || s[i] == ')' || s[i] == ',')
 		{
 			t->kind = s[i] == '(' ? TOK_LPAREN : s[i] == ')' ? TOK_RPAREN : TOK_COMMA;
@@ -352,17 +360,45 @@ parse_number(ParseState *ps)
 	return parse_number_text(ps, NULL);
 }
 
+/*
+ * bound := number [X (ULN | LLN)].  ref_refusal: NULL where a normal-range
+ * bound is allowed, else why it is not (42601 at the X).
+ */
+static double
+parse_bound(ParseState *ps, char **text, uint8 *ref, const char *ref_refusal)
+{
+	double		v = parse_number_text(ps, text);
+	Token	   *x = peek(ps);
+
+	*ref = TM_REF_NONE;
+	if (x->kind != TOK_WORD || strcmp(x->text, "x") != 0)
+		return v;
+	if (ref_refusal)
+		syntax_error(ps, x, ERRCODE_SYNTAX_ERROR, ref_refusal);
+	ps->pos++;
+	if (accept_word(ps, "uln"))
+		*ref = TM_REF_ULN;
+	else if (accept_word(ps, "lln"))
+		*ref = TM_REF_LLN;
+	else
+		syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR, "expected ULN or LLN after X");
+	return v;
+}
+
+#define TM_REF_NOT_HERE "x ULN and x LLN compare an event's value with its own normal range: only LAST, FIRST, ANY and COUNT WHERE VALUE take them"
+
 static void
-parse_test(ParseState *ps, TmTest *test)
+parse_test_ref(ParseState *ps, TmTest *test, const char *ref_refusal)
 {
 	Token	   *t = peek(ps);
 
+	test->lo_ref = test->hi_ref = TM_REF_NONE;
 	if (accept_word(ps, "between"))
 	{
 		test->op = TM_CMP_BETWEEN;
-		test->lo = parse_number_text(ps, &test->lo_text);
+		test->lo = parse_bound(ps, &test->lo_text, &test->lo_ref, ref_refusal);
 		expect_word(ps, "and", "expected the AND of BETWEEN");
-		test->hi = parse_number_text(ps, &test->hi_text);
+		test->hi = parse_bound(ps, &test->hi_text, &test->hi_ref, ref_refusal);
 		return;
 	}
 	if (t->kind != TOK_OP)
@@ -384,9 +420,16 @@ parse_test(ParseState *ps, TmTest *test)
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
 					 "expected a comparison (<, <=, =, <>, >=, >) or BETWEEN");
 	ps->pos++;
-	test->lo = parse_number_text(ps, &test->lo_text);
+	test->lo = parse_bound(ps, &test->lo_text, &test->lo_ref, ref_refusal);
 	test->hi = test->lo;
 	test->hi_text = test->lo_text;
+	test->hi_ref = test->lo_ref;
+}
+
+static void
+parse_test(ParseState *ps, TmTest *test)
+{
+	parse_test_ref(ps, test, TM_REF_NOT_HERE);
 }
 
 static TmCode *
@@ -395,6 +438,18 @@ parse_code(ParseState *ps)
 	Token	   *t = peek(ps);
 	TmCode	   *code = palloc0(sizeof(TmCode));
 
+	if (t->kind == TOK_OP && strcmp(t->text, "@") == 0)
+	{
+		/* 1.1: @name, a code set, resolved against the catalog */
+		code->location = t->charpos + 1;
+		ps->pos++;
+		t = peek(ps);
+		if (t->kind != TOK_WORD)
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected the name of a code set after @");
+		code->set = t->text;
+		ps->pos++;
+		return code;
+	}
 	if (t->kind == TOK_OP && strcmp(t->text, "<<") == 0)
 	{
 		/* << concept: the concept and all its descendants (SNOMED ECL) */
@@ -432,7 +487,7 @@ parse_code(ParseState *ps)
 	}
 	else
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
-					 "expected a code: a quoted string, an integer or << and an integer");
+					 "expected a code: a quoted string, an integer, << and an integer, or @ and a code set");
 	ps->pos++;
 	return code;
 }
@@ -508,6 +563,55 @@ parse_window(ParseState *ps, TmEvent *ev)
 		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
 					 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
 	ps->pos++;
+}
+
+/* Does a code list follow (1.1: codes may be omitted)? */
+static bool
+codes_follow(ParseState *ps)
+{
+	Token	   *t = peek(ps);
+
+	return t->kind == TOK_STRING || t->kind == TOK_NUMBER || t->kind == TOK_LPAREN ||
+		(t->kind == TOK_OP && (strcmp(t->text, "<<") == 0 || strcmp(t->text, "@") == 0));
+}
+
+/* 1.1: filter := WHERE attribute (IS codes | test), after the WHERE */
+static TmFilter *
+parse_filter(ParseState *ps)
+{
+	TmFilter   *f = palloc0(sizeof(TmFilter));
+	Token	   *t = peek(ps);
+
+	if (t->kind != TOK_WORD)
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected an attribute name after WHERE");
+	f->attribute = t->text;
+	f->location = t->charpos + 1;
+	ps->pos++;
+	if (accept_word(ps, "is"))
+	{
+		f->is = true;
+		f->codes = parse_codes(ps);
+	}
+	else
+		parse_test_ref(ps, &f->test,
+					   "x ULN and x LLN compare an event's value with its own normal range, not an attribute");
+	return f;
+}
+
+/*
+ * 1.1: vtest := test | IS codes: the test of a row's value (last, first,
+ * any, count where value; part 2's days where value).
+ */
+static void
+parse_vtest(ParseState *ps, TmTest *test, TmVTest *vt)
+{
+	if (accept_word(ps, "is"))
+	{
+		vt->is = true;
+		vt->codes = parse_codes(ps);
+		return;
+	}
+	parse_test_ref(ps, test, NULL);
 }
 
 /* ---------------------------------------------------------------
@@ -605,16 +709,6 @@ parse_active_for(ParseState *ps, TmEvent *ev)
 	}
 }
 
-/*
- * A value test that may also be IS codes (SPEC 7.2 vtest).  Only the
- * numeric test here; categories extend this one function.
- */
-static void
-parse_vtest(ParseState *ps, TmTest *test)
-{
-	parse_test(ps, test);
-}
-
 /* DAYS [WHERE VALUE vtest] test, NEW; false if neither. */
 static bool
 parse_time_measure(ParseState *ps, TmEvent *ev)
@@ -626,7 +720,7 @@ parse_time_measure(ParseState *ps, TmEvent *ev)
 		{
 			expect_word(ps, "value", "expected VALUE after DAYS WHERE");
 			ev->has_where = true;
-			parse_vtest(ps, &ev->where);
+			parse_vtest(ps, &ev->where, &ev->where_is);
 		}
 		parse_test(ps, &ev->test);
 		return true;
@@ -761,9 +855,12 @@ parse_event(ParseState *ps)
 	ev->source = t->text;
 	ev->source_location = n->location;
 	ps->pos++;
-	ev->codes = parse_codes(ps);
+	if (codes_follow(ps))
+		ev->codes = parse_codes(ps);
 	if (accept_word(ps, "except"))
 		ev->except = parse_codes(ps);
+	while (accept_word(ps, "where"))
+		ev->filters = lappend(ev->filters, parse_filter(ps));
 	parse_window_ago(ps, ev);
 
 	ev->measure = TM_M_EXISTS;
@@ -777,7 +874,7 @@ parse_event(ParseState *ps)
 		{
 			expect_word(ps, "value", "expected VALUE after COUNT WHERE");
 			ev->has_where = true;
-			parse_test(ps, &ev->where);
+			parse_vtest(ps, &ev->where, &ev->where_is);
 		}
 		parse_test(ps, &ev->test);
 		return n;
@@ -805,9 +902,20 @@ parse_event(ParseState *ps)
 	else
 		return n;				/* AND, OR, ... : the caller decides */
 	ps->pos++;
-	parse_test(ps, &ev->test);
-	if (accept_word(ps, "unit"))
+	if (ev->measure == TM_M_LAST || ev->measure == TM_M_FIRST || ev->measure == TM_M_ANY)
+		parse_vtest(ps, &ev->test, &ev->test_is);
+	else
+		parse_test_ref(ps, &ev->test,
+					   "x ULN and x LLN cannot be used with MIN, MAX or AVG: each event has its own normal range");
+	if (peek(ps)->kind == TOK_WORD && strcmp(peek(ps)->text, "unit") == 0)
 	{
+		if (ev->test_is.is)
+			syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR,
+						 "UNIT cannot be used with IS: categories have no unit");
+		if (TM_TEST_HAS_REF(&ev->test))
+			syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR,
+						 "UNIT cannot be combined with x ULN or x LLN: the normal range is in the unit of the value");
+		ps->pos++;
 		if (peek(ps)->kind != TOK_STRING)
 			syntax_error(ps, peek(ps), ERRCODE_SYNTAX_ERROR,
 						 "expected a quoted unit after UNIT");
@@ -866,6 +974,16 @@ parse_factor(ParseState *ps)
 	{
 		n = make_node(TM_N_AGE, loc);
 		parse_test(ps, &n->test);
+		/* 1.1: AGE test [YEARS | MONTHS | WEEKS | DAYS] */
+		n->age_unit = TM_W_YEAR;
+		if (accept_word(ps, "years") || accept_word(ps, "year"))
+			n->age_unit = TM_W_YEAR;
+		else if (accept_word(ps, "months") || accept_word(ps, "month"))
+			n->age_unit = TM_W_MONTH;
+		else if (accept_word(ps, "weeks") || accept_word(ps, "week"))
+			n->age_unit = TM_W_WEEK;
+		else if (accept_word(ps, "days") || accept_word(ps, "day"))
+			n->age_unit = TM_W_DAY;
 		return n;
 	}
 	if (accept_word(ps, "sex"))
@@ -1022,6 +1140,89 @@ tm_test_passes(const TmTest *test, double v)
 	return false;
 }
 
+/*
+ * 1.1: a test with N x uln / N x lln bounds, for a row with normal range
+ * [low, high].  The caller has checked that the value and every limit the
+ * test names are finite (SPEC 7.3: otherwise the row is not usable).
+ */
+bool
+tm_test_passes_ref(const TmTest *test, double v, double low, double high)
+{
+	TmTest		t = *test;
+
+	if (t.lo_ref != TM_REF_NONE)
+		t.lo *= t.lo_ref == TM_REF_ULN ? high : low;
+	if (t.op != TM_CMP_BETWEEN)
+		t.hi = t.lo;
+	else if (t.hi_ref != TM_REF_NONE)
+		t.hi *= t.hi_ref == TM_REF_ULN ? high : low;
+	return tm_test_passes(&t, v);
+}
+
+/*
+ * 1.1: a code of trialmatch.code_sets, written as in the language but
+ * without quotes: 'E11%' (quotes allowed) or E11% is a string code,
+ * 1118084 an integer code, <<1118084 a concept and its descendants.
+ * NULL if it is none of these.
+ */
+TmCode *
+tm_parse_code_text(const char *text)
+{
+	TmCode	   *code = palloc0(sizeof(TmCode));
+	const char *p = text;
+	int			len = strlen(text);
+	char	   *end;
+
+	if (len == 0)
+		return NULL;
+	if (p[0] == '<' && p[1] == '<')
+	{
+		p += 2;
+		while (*p == ' ')
+			p++;
+		code->descendants = true;
+	}
+	if (code->descendants || (*p == '-' || (*p >= '0' && *p <= '9')))
+	{
+		bool		digits = true;
+		const char *q = (*p == '-') ? p + 1 : p;
+
+		if (*q == '\0')
+			digits = false;
+		for (; *q; q++)
+			if (*q < '0' || *q > '9')
+				digits = false;
+		if (digits)
+		{
+			errno = 0;
+			code->is_int = true;
+			code->ival = strtoi64(p, &end, 10);
+			if (errno == ERANGE || *end != '\0')
+				return NULL;
+			return code;
+		}
+		if (code->descendants)
+			return NULL;
+	}
+	if (len >= 2 && text[0] == '\'' && text[len - 1] == '\'')
+	{
+		/* quoted: a string code even if it looks like a number */
+		text = pnstrdup(text + 1, len - 2);
+		len -= 2;
+		if (len == 0 || strchr(text, '\'') != NULL)
+			return NULL;
+	}
+	code->str = (char *) text;
+	code->len = len;
+	if (text[len - 1] == '%')
+	{
+		code->prefix = true;
+		code->len = len - 1;
+		code->str = pnstrdup(text, len - 1);
+	}
+	return code;
+}
+
 static void
 deparse_quoted(StringInfo buf, const char *s, bool prefix)
 {
@@ -1038,13 +1239,46 @@ deparse_quoted(StringInfo buf, const char *s, bool prefix)
 }
 
 static void
+deparse_bound(StringInfo buf, double v, uint8 ref)
+{
+	appendStringInfoString(buf, float8out_internal(v));
+	if (ref != TM_REF_NONE)
+		appendStringInfoString(buf, ref == TM_REF_ULN ? " x uln" : " x lln");
+}
+
+static void
 deparse_test(StringInfo buf, const TmTest *t)
 {
 	if (t->op == TM_CMP_BETWEEN)
-		appendStringInfo(buf, "between %s and %s", float8out_internal(t->lo),
-						 float8out_internal(t->hi));
+	{
+		appendStringInfoString(buf, "between ");
+		deparse_bound(buf, t->lo, t->lo_ref);
+		appendStringInfoString(buf, " and ");
+		deparse_bound(buf, t->hi, t->hi_ref);
+	}
 	else
-		appendStringInfo(buf, "%s %s", tm_cmp_name(t->op), float8out_internal(t->lo));
+	{
+		appendStringInfo(buf, "%s ", tm_cmp_name(t->op));
+		deparse_bound(buf, t->lo, t->lo_ref);
+	}
+}
+
+void
+tm_deparse_test(StringInfo buf, const TmTest *t)
+{
+	deparse_test(buf, t);
+}
+
+static void
+deparse_vtest(StringInfo buf, const TmTest *t, const TmVTest *vt)
+{
+	if (vt->is)
+	{
+		appendStringInfoString(buf, "is ");
+		tm_deparse_codes(buf, vt->codes);
+	}
+	else
+		deparse_test(buf, t);
 }
 
 void
@@ -1060,7 +1294,9 @@ tm_deparse_codes(StringInfo buf, List *codes)
 
 		if (lc != list_head(codes))
 			appendStringInfoString(buf, ", ");
-		if (c->is_int)
+		if (c->set)
+			appendStringInfo(buf, "@%s", c->set);
+		else if (c->is_int)
 			appendStringInfo(buf, "%s" INT64_FORMAT, c->descendants ? "<< " : "", c->ival);
 		else
 			deparse_quoted(buf, c->str, c->prefix);
@@ -1094,12 +1330,31 @@ tm_measure_name(TmMeasureKind m)
 void
 tm_deparse_event_head(StringInfo buf, const TmEvent *ev)
 {
-	appendStringInfo(buf, "%s ", ev->source);
-	tm_deparse_codes(buf, ev->codes);
+	ListCell   *lc;
+
+	appendStringInfoString(buf, ev->source);
+	if (ev->codes)
+	{
+		appendStringInfoChar(buf, ' ');
+		tm_deparse_codes(buf, ev->codes);
+	}
 	if (ev->except)
 	{
 		appendStringInfoString(buf, " except ");
 		tm_deparse_codes(buf, ev->except);
+	}
+	foreach(lc, ev->filters)
+	{
+		TmFilter   *f = lfirst(lc);
+
+		appendStringInfo(buf, " where %s ", f->attribute);
+		if (f->is)
+		{
+			appendStringInfoString(buf, "is ");
+			tm_deparse_codes(buf, f->codes);
+		}
+		else
+			deparse_test(buf, &f->test);
 	}
 	tm_deparse_window(buf, ev);
 }
@@ -1167,6 +1422,8 @@ deparse(StringInfo buf, TmNode *n)
 		case TM_N_AGE:
 			appendStringInfoString(buf, "age ");
 			deparse_test(buf, &n->test);
+			if (n->age_unit != TM_W_YEAR)
+				appendStringInfo(buf, " %s", unit_names[n->age_unit][1]);
 			break;
 		case TM_N_SEX:
 			appendStringInfoString(buf, "sex in (");
@@ -1194,7 +1451,7 @@ deparse(StringInfo buf, TmNode *n)
 				if (ev->has_where)
 				{
 					appendStringInfoString(buf, " where value ");
-					deparse_test(buf, &ev->where);
+					deparse_vtest(buf, &ev->where, &ev->where_is);
 				}
 				if (ev->measure == TM_M_ACTIVE_FOR)
 				{
@@ -1208,7 +1465,7 @@ deparse(StringInfo buf, TmNode *n)
 					ev->measure != TM_M_ACTIVE_FOR && ev->measure != TM_M_NEW)
 				{
 					appendStringInfoChar(buf, ' ');
-					deparse_test(buf, &ev->test);
+					deparse_vtest(buf, &ev->test, &ev->test_is);
 				}
 				if (ev->unit)
 				{

@@ -228,6 +228,154 @@ bind_window(TmPlan *plan, TmAtom *a)
 	a->upper = a->win_hi;
 }
 
+/*
+ * 1.1: replace @name codes by the codes of the set (trialmatch.code_sets),
+ * then expand << codes.
+ */
+static List *
+expand_code_list(TmCatalog *cat, List *codes)
+{
+	ListCell   *lc;
+	List	   *out = NIL;
+	bool		any = false;
+
+	foreach(lc, codes)
+		any |= ((TmCode *) lfirst(lc))->set != NULL;
+	if (any)
+	{
+		foreach(lc, codes)
+		{
+			TmCode	   *c = lfirst(lc);
+			TmCodeSet  *cs;
+
+			if (c->set == NULL)
+			{
+				out = lappend(out, c);
+				continue;
+			}
+			cs = tm_catalog_code_set(cat, c->set);
+			if (cs == NULL || cs->codes == NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("code set \"%s\" does not exist", c->set),
+						 errhint("Code sets are rows of table trialmatch.code_sets (set_name, code).")));
+			out = list_concat(out, cs->codes);
+		}
+		codes = out;
+	}
+	return expand_codes(cat, codes);
+}
+
+/* Do all codes have the column's type (the schema may have drifted)? */
+static void
+check_code_types(List *codes, TmColumn col, const char *role, const char *what)
+{
+	ListCell   *lc;
+	bool		intcode = col.typid == INT2OID || col.typid == INT4OID || col.typid == INT8OID;
+
+	foreach(lc, codes)
+		if (((TmCode *) lfirst(lc))->is_int != intcode)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s column of %s has type %s, which does not match the codes of a criterion",
+							role, what, format_type_be(col.typid)),
+					 errhint("Register the source again, or change the criterion.")));
+}
+
+static void
+need_range(TmPlanSource *ps, uint8 ref)
+{
+	TmColumn   *col = ref == TM_REF_ULN ? &ps->range_high : &ps->range_low;
+
+	if (ref == TM_REF_NONE)
+		return;
+	if (col->attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no range %s column", ps->what, ref == TM_REF_ULN ? "high" : "low")));
+	ps->needs_range = true;
+	ps->maxattno = Max(ps->maxattno, col->attnum);
+}
+
+/*
+ * 1.1 parts of an atom: categories (IS codes), normal-range bounds,
+ * filters on attributes; which columns the source then reads.
+ */
+static void
+bind_atom_11(TmPlan *plan, TmCatalog *cat, TmAtom *a, TmPlanSource *ps)
+{
+	TmEvent    *ev = a->ev;
+	ListCell   *lc;
+	bool		category = false;
+	const TmTest *reftest = NULL;
+
+	if ((ev->measure == TM_M_LAST || ev->measure == TM_M_FIRST || ev->measure == TM_M_ANY) &&
+		ev->test_is.is)
+	{
+		category = true;
+		a->test_codes = expand_code_list(cat, ev->test_is.codes);
+	}
+	if (ev->has_where && ev->where_is.is)
+	{
+		category = true;
+		a->where_codes = expand_code_list(cat, ev->where_is.codes);
+	}
+	if (category)
+	{
+		if (ps->category.attnum == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s has no category column", ps->what)));
+		check_code_types(list_concat_copy(a->test_codes, a->where_codes), ps->category,
+						 "category", ps->what);
+		ps->needs_category = true;
+		ps->maxattno = Max(ps->maxattno, ps->category.attnum);
+		a->kind11 = TM_K_CATEGORY;
+	}
+	if ((ev->measure == TM_M_LAST || ev->measure == TM_M_FIRST || ev->measure == TM_M_ANY) &&
+		!ev->test_is.is && TM_TEST_HAS_REF(&ev->test))
+		reftest = &ev->test;
+	if ((ev->measure == TM_M_COUNT || ev->measure == TM_M_DAYS) && ev->has_where &&
+		!ev->where_is.is && TM_TEST_HAS_REF(&ev->where))
+		reftest = &ev->where;
+	if (reftest)
+	{
+		need_range(ps, reftest->lo_ref);
+		if (reftest->op == TM_CMP_BETWEEN)
+			need_range(ps, reftest->hi_ref);
+		a->kind11 = TM_K_RANGE;
+	}
+
+	if (ev->filters == NIL)
+		return;
+	a->nfilters = list_length(ev->filters);
+	a->filters = palloc0(sizeof(TmPlanFilter) * a->nfilters);
+	foreach(lc, ev->filters)
+	{
+		TmFilter   *f = lfirst(lc);
+		TmPlanFilter *pf = &a->filters[foreach_current_index(lc)];
+		TmAttributeDef *ad = tm_source_attribute(ps->def, f->attribute);
+
+		if (ad == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s has no attribute \"%s\"", ps->what, f->attribute)));
+		pf->f = f;
+		pf->col = tm_resolve_column(ps->rel, ad->column, ps->what, "attribute",
+									tm_attribute_types, lengthof(tm_attribute_types));
+		if (f->is)
+		{
+			pf->codes = expand_code_list(cat, f->codes);
+			check_code_types(pf->codes, pf->col, "attribute", ps->what);
+		}
+		ps->maxattno = Max(ps->maxattno, pf->col.attnum);
+		ps->filtercols = ps->filtercols ?
+			repalloc(ps->filtercols, sizeof(AttrNumber) * (ps->nfiltercols + 1)) :
+			palloc(sizeof(AttrNumber));
+		ps->filtercols[ps->nfiltercols++] = pf->col.attnum;
+	}
+}
+
 /* Assign atom numbers and bind each event atom to its source. */
 static void
 bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
@@ -260,8 +408,8 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	memset(a, 0, sizeof(TmAtom));
 	a->ev = ev;
 	a->payload = -1;
-	a->codes = expand_codes(cat, ev->codes);
-	a->except = expand_codes(cat, ev->except);
+	a->codes = expand_code_list(cat, ev->codes);
+	a->except = expand_code_list(cat, ev->except);
 	a->source = plan_source(plan, cat, ev->source);
 	ps = &plan->sources[a->source];
 	ps->atoms[ps->natoms++] = n->atom;
@@ -273,14 +421,16 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 				 errmsg("%s has no code column", ps->what),
 				 errhint("Register the source again with a code_column, or change the criterion.")));
 	intcode = ps->code.typid == INT4OID || ps->code.typid == INT8OID;
-	foreach(lc, list_concat_copy(ev->codes, ev->except))
+	foreach(lc, list_concat_copy(a->codes, a->except))
 		if (((TmCode *) lfirst(lc))->is_int != intcode)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("code column \"%s\" of %s has type %s, which does not match the codes of a criterion",
 							ps->def->code_column, ps->what, format_type_be(ps->code.typid)),
 					 errhint("Register the source again, or change the criterion.")));
-	if (ev->has_where || (ev->measure >= TM_M_LAST && ev->measure <= TM_M_ANY))
+	bind_atom_11(plan, cat, a, ps);
+	if ((ev->has_where && !ev->where_is.is) ||
+		(ev->measure >= TM_M_LAST && ev->measure <= TM_M_ANY && !ev->test_is.is))
 	{
 		if (ps->value.attnum == 0)
 			ereport(ERROR,
@@ -523,6 +673,9 @@ tm_plan_check_privileges(TmPlan *plan)
 		for (int c = 0; c < TM_SOURCE_NCOLUMNS; c++)
 			cols[c] = tm_source_reads_column(ps, c);
 		check_relation(ps->rel, cols, TM_SOURCE_NCOLUMNS);
+		/* 1.1: the attribute columns filters read */
+		if (ps->nfiltercols > 0)
+			check_relation(ps->rel, ps->filtercols, ps->nfiltercols);
 	}
 }
 

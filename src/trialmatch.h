@@ -75,7 +75,16 @@ typedef struct TmTest
 	double		hi;				/* upper bound for BETWEEN */
 	char	   *lo_text;		/* the operands as written (avg compares */
 	char	   *hi_text;		/* them as decimals), or NULL */
+	uint8		lo_ref;			/* 1.1: TM_REF_*: lo is N x uln / N x lln */
+	uint8		hi_ref;
 } TmTest;
+
+/* 1.1 normal-range bounds (SPEC 7.3): N x uln, N x lln */
+#define TM_REF_NONE		0
+#define TM_REF_ULN		1
+#define TM_REF_LLN		2
+#define TM_TEST_HAS_REF(t) ((t)->lo_ref != TM_REF_NONE || \
+	((t)->op == TM_CMP_BETWEEN && (t)->hi_ref != TM_REF_NONE))
 
 typedef struct TmCode
 {
@@ -85,7 +94,29 @@ typedef struct TmCode
 	int64		ival;
 	char	   *str;			/* without the trailing % */
 	int			len;
+	char	   *set;			/* 1.1: @name, a code set (trialmatch.code_sets) */
+	int			location;		/* of @name, for errors */
 } TmCode;
+
+/*
+ * 1.1: a test of a row's value (SPEC 7.2 vtest): a numeric test, or IS
+ * codes on the category column.
+ */
+typedef struct TmVTest
+{
+	bool		is;				/* IS codes */
+	List	   *codes;			/* of TmCode *, for IS */
+} TmVTest;
+
+/* 1.1: WHERE attribute (IS codes | test) */
+typedef struct TmFilter
+{
+	char	   *attribute;
+	int			location;
+	bool		is;
+	List	   *codes;			/* of TmCode *, for IS */
+	TmTest		test;
+} TmFilter;
 
 typedef enum TmMeasureKind
 {
@@ -161,6 +192,9 @@ typedef struct TmEvent
 	TmSpan		active_for;		/* ACTIVE FOR N u */
 	bool		has_gap;
 	TmSpan		gap;			/* GAP G u */
+	List	   *filters;		/* 1.1: of TmFilter * */
+	TmVTest		where_is;		/* 1.1: count where value is codes */
+	TmVTest		test_is;		/* 1.1: last/first/any is codes */
 } TmEvent;
 
 typedef enum TmNodeKind
@@ -183,6 +217,7 @@ typedef struct TmNode
 	List	   *args;			/* AND, OR, NOT: of TmNode * */
 	TmTruth		constval;		/* CONST */
 	TmTest		test;			/* AGE */
+	TmWindowUnit age_unit;		/* AGE: 1.1 years (default), months, weeks, days */
 	List	   *sexes;			/* SEX: of char * */
 	TmEvent    *event;			/* EVENT */
 	int			atom;			/* index into the plan's atoms, set by plan.c */
@@ -206,6 +241,9 @@ extern const char *tm_cmp_name(TmCmp op);
 extern bool tm_test_passes(const TmTest *test, double v);
 extern const char *tm_unit_name(TmWindowUnit unit, int n);
 extern void tm_deparse_window(StringInfo buf, const TmEvent *ev);
+extern bool tm_test_passes_ref(const TmTest *test, double v, double low, double high);
+extern TmCode *tm_parse_code_text(const char *text);
+extern void tm_deparse_test(StringInfo buf, const TmTest *t);
 
 /* How a column is read. */
 typedef struct TmColumn
@@ -234,7 +272,23 @@ typedef struct TmSourceDef
 	char	   *range_low_column;	/* 1.1: the row's own normal range */
 	char	   *range_high_column;
 	char	   *text_column;	/* 1.1: free text (SPEC 8) */
+	List	   *attributes;		/* 1.1: of TmAttributeDef * */
 } TmSourceDef;
+
+/* 1.1: a column of a source the language can filter on (add_attribute) */
+typedef struct TmAttributeDef
+{
+	char	   *name;
+	char	   *column;
+} TmAttributeDef;
+
+/* 1.1: a named code list (trialmatch.code_sets) */
+typedef struct TmCodeSet
+{
+	char	   *name;
+	List	   *codes;			/* of TmCode * */
+	List	   *texts;			/* of char *: the codes as stored */
+} TmCodeSet;
 
 typedef struct TmPatientDef
 {
@@ -282,6 +336,7 @@ typedef struct TmCatalog
 	List	   *conversions;	/* of TmConversion * */
 	Oid			concept_relid;	/* OMOP vocabulary, or InvalidOid */
 	Oid			ancestor_relid;
+	List	   *code_sets;		/* 1.1: of TmCodeSet * */
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
@@ -289,6 +344,9 @@ extern char *tm_catalog_serialize(TmCatalog *cat, TmTrial **trials, int ntrials)
 extern TmCatalog *tm_catalog_deserialize(const char *text);
 extern TmTrial *tm_catalog_trial(TmCatalog *cat, const char *trial_id);
 extern TmSourceDef *tm_catalog_source(TmCatalog *cat, const char *name);
+extern TmCodeSet *tm_catalog_code_set(TmCatalog *cat, const char *name);
+extern TmAttributeDef *tm_source_attribute(TmSourceDef *src, const char *name);
+extern const Oid tm_attribute_types[9];
 extern void tm_catalog_init(void);
 extern Relation tm_open_registered(Oid relid, const char *what);
 extern TmColumn tm_resolve_column(Relation rel, const char *colname, const char *what,
@@ -310,6 +368,7 @@ typedef struct TmCheckScope
 	bool		patients;		/* age and sex: the patient table changed */
 	bool		vocabulary;		/* << codes: the vocabulary changed */
 	List	   *sources;		/* names of the sources registered or dropped */
+	List	   *code_sets;		/* 1.1: names of the code sets written */
 } TmCheckScope;
 
 extern void tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
@@ -445,6 +504,9 @@ typedef struct TmPlanSource
 	bool		needs_category; /* 1.1 columns, read only when a criterion needs them */
 	bool		needs_range;
 	bool		needs_text;
+	int			nfiltercols;	/* 1.1: attribute columns read by filters */
+	AttrNumber *filtercols;
+	struct TmCodeEntry *nullcode;	/* 1.1: atoms taking rows with no code */
 	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
 	bool		use_index;		/* population calls: some leaf reads index ranges */
 	bool		index_time;		/* every such leaf's index has the time second */
@@ -477,7 +539,26 @@ typedef struct TmAtom
 	TimestampTz win_hi;
 	int			timed;			/* index into plan->timed, or -1 */
 	int			side;			/* in a relation: 0 reference, 1 probe */
+	/* 1.1 */
+	uint8		kind11;			/* TM_K_*: how the measure reads a row */
+	List	   *test_codes;		/* ev->test_is codes, sets and << expanded */
+	List	   *where_codes;	/* ev->where_is codes, expanded */
+	int			nfilters;
+	struct TmPlanFilter *filters;
 } TmAtom;
+
+/* TmAtom.kind11: a 1.0 measure, or one that tests a row on its own */
+#define TM_K_PLAIN		0
+#define TM_K_CATEGORY	1		/* IS codes on the category column */
+#define TM_K_RANGE		2		/* a test with N x uln / N x lln */
+
+/* A filter bound to its column (plan.c) */
+typedef struct TmPlanFilter
+{
+	TmFilter   *f;
+	TmColumn	col;
+	List	   *codes;			/* expanded */
+} TmPlanFilter;
 
 /* Per-patient state of an atom (layout depends on the measure). */
 typedef struct TmValState
@@ -514,7 +595,8 @@ typedef struct TmAvgState
 #define TM_AVG_NINF		0x04	/* a -Infinity value was seen */
 
 #define TM_F_SEEN		0x01	/* an event (or a usable value) was seen */
-#define TM_F_PASS		0x02	/* ANY: some value passed */
+#define TM_F_PASS		0x02	/* ANY: some value passed; 1.1 last/first: it passes */
+#define TM_F_TIE		0x04	/* 1.1 last/first: tied events disagree */
 
 #define TM_BIRTH_DAY	0		/* the whole date */
 #define TM_BIRTH_MONTH	1		/* year and month */
@@ -549,6 +631,14 @@ typedef struct TmEvidence
 	double		cvalue;			/* converted */
 	char	   *unit;
 	int64		nvalues;
+	/* 1.1 */
+	char	   *category;		/* the category of the event shown */
+	bool		has_low;
+	bool		has_high;
+	double		low;			/* its normal range */
+	double		high;
+	bool		tie;			/* tied events disagree */
+	char	   *filter;			/* "route = IV": a filter that kept the event */
 } TmEvidence;
 
 typedef struct TmPlan

@@ -423,6 +423,98 @@ sub next_input
 	return mutate(pick(@seeds));
 }
 
+# ---------------------------------------------------------------------
+# Language 1.1, part 1 (SPEC 7, issue 9): categories (IS codes), normal-range
+# bounds (N x uln / N x lln), filters on attributes, code sets (@name),
+# omitted codes, age in months/weeks/days.  The lab table gets a category,
+# a normal range and an attribute; med an attribute; two code sets.  A
+# share of generated events use the 1.1 rules (valid and invalid), and the
+# dictionary learns the new keywords.
+# ---------------------------------------------------------------------
+$node->safe_psql('postgres', q{
+ALTER TABLE lab ADD COLUMN res text, ADD COLUMN lo numeric, ADD COLUMN hi float8, ADD COLUMN route text;
+UPDATE lab SET res = CASE WHEN value > 1 THEN 'Positive' WHEN value IS NULL THEN NULL ELSE 'Negative' END,
+               lo = 0.5, hi = CASE WHEN code = 'A1' THEN 'Infinity'::float8 ELSE 2 END,
+               route = CASE WHEN patient_id % 2 = 0 THEN 'IV' END;
+ALTER TABLE med ADD COLUMN dose int4;
+UPDATE med SET dose = patient_id * 100;
+SELECT trialmatch.add_source('lab', 'lab', time_column => 'taken_at', value_column => 'value',
+  unit_column => 'unit', category_column => 'res', range_low_column => 'lo', range_high_column => 'hi');
+SELECT trialmatch.add_attribute('lab', 'route', 'route');
+SELECT trialmatch.add_attribute('med', 'dose', 'dose');
+INSERT INTO trialmatch.code_sets VALUES ('fzset', 'A1'), ('fzset', 'E11%'), ('fzpos', 'Pos%');
+});
+push @keywords, qw(is x uln lln months weeks days route dose);
+push @dict, qw(is x uln lln @ @fzset @fzpos @nosuch where route dose), 'x uln', '2 x lln';
+
+sub gen_bound
+{
+	my $n = rand_number();
+	return $n unless chance(0.5);
+	return $n . ws() . kw('x') . ws() . kw(pick('uln', 'lln')) if $valid;
+	return $n . ws() . kw(pick('x', 'X', 'x x')) . ws() . kw(pick('uln', 'lln', 'ulm', ''));
+}
+
+sub gen_test11
+{
+	return kw('between') . ws() . gen_bound() . ws() . kw('and') . ws() . gen_bound() if chance(0.3);
+	return pick('<', '<=', '=', '<>', '>=', '>') . ws() . gen_bound();
+}
+
+sub gen_codes11
+{
+	my ($int) = @_;
+	return gen_codes($int) if $int || chance(0.6);
+	my $set = $valid ? pick('@fzset', '@fzpos') : pick('@fzset', '@fzpos', '@nosuch', '@', '@ 1', '@@x');
+	return chance(0.5) ? $set : '(' . gen_code(0) . ',' . ws() . $set . ')';
+}
+
+my $gen_event_10 = \&gen_event;
+{
+	no warnings 'redefine';
+	*gen_event = sub {
+		return $gen_event_10->() if chance(0.6);
+		my $src = $valid ? pick('lab', 'lab', 'med') : pick('lab', 'med', 'obs', 'lab');
+		my $e = $src;
+		$e .= ws() . ($src eq 'lab' ? gen_codes11(0) : gen_codes(0)) if !$valid || chance(0.8);
+		$e .= ws() . kw('except') . ws() . gen_codes(0) if chance(0.1);
+		if (chance(0.3))
+		{
+			$e .= ws() . kw('where') . ws()
+			  . ($src eq 'med' ? kw('dose') . ws() . gen_test()
+				: kw('route') . ws() . kw('is') . ws() . gen_codes11(0));
+			$e .= ws() . kw('where') . ws() . kw(pick('nosuch', 'value', 'route')) . ws() . gen_test()
+			  if !$valid && chance(0.3);
+		}
+		$e .= ws() . kw('within') . ws() . pick(1, 30, 365) . ws() . kw(pick('days', 'months', 'year'))
+		  if chance(0.4);
+		return $e if $src eq 'med' && $valid;
+		my $r = rand();
+		if ($r < 0.35)
+		{
+			$e .= ws() . kw(pick('last', 'first', 'any')) . ws() . kw('is') . ws() . gen_codes11(0);
+			$e .= ws() . kw('unit') . ws() . rand_string() if !$valid && chance(0.2);
+		}
+		elsif ($r < 0.65)
+		{
+			$e .= ws() . kw(pick('last', 'first', 'any', $valid ? () : ('min', 'max', 'avg'))) . ws() . gen_test11();
+			$e .= ws() . kw('unit') . ws() . rand_string() if !$valid && chance(0.2);
+		}
+		elsif ($r < 0.85)
+		{
+			$e .= ws() . kw('count') . ws() . kw('where') . ws() . kw('value') . ws()
+			  . (chance(0.5) ? kw('is') . ws() . gen_codes11(0) : gen_test11()) . ws() . gen_test();
+		}
+		return $e;
+	};
+	my $gen_factor_10 = \&gen_factor;
+	*gen_factor = sub {
+		return kw('age') . ws() . gen_test() . ws() . kw(pick(qw(years months weeks days month day)))
+		  if chance(0.05);
+		return $gen_factor_10->(@_);
+	};
+}
+
 # A few extremes once, then random inputs.
 my @extremes = (
 	'not ' x 30000 . 'true',
