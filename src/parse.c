@@ -1269,8 +1269,8 @@ tm_deparse_test(StringInfo buf, const TmTest *t)
 	deparse_test(buf, t);
 }
 
-static void
-deparse_vtest(StringInfo buf, const TmTest *t, const TmVTest *vt)
+void
+tm_deparse_vtest(StringInfo buf, const TmTest *t, const TmVTest *vt)
 {
 	if (vt->is)
 	{
@@ -1451,7 +1451,7 @@ deparse(StringInfo buf, TmNode *n)
 				if (ev->has_where)
 				{
 					appendStringInfoString(buf, " where value ");
-					deparse_vtest(buf, &ev->where, &ev->where_is);
+					tm_deparse_vtest(buf, &ev->where, &ev->where_is);
 				}
 				if (ev->measure == TM_M_ACTIVE_FOR)
 				{
@@ -1465,7 +1465,7 @@ deparse(StringInfo buf, TmNode *n)
 					ev->measure != TM_M_ACTIVE_FOR && ev->measure != TM_M_NEW)
 				{
 					appendStringInfoChar(buf, ' ');
-					deparse_vtest(buf, &ev->test, &ev->test_is);
+					tm_deparse_vtest(buf, &ev->test, &ev->test_is);
 				}
 				if (ev->unit)
 				{

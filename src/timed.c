@@ -720,10 +720,10 @@ tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf)
 			appendStringInfo(buf, INT64_FORMAT " day%s of ", it->ndays, it->ndays == 1 ? "" : "s");
 			tm_deparse_event_head(buf, ev);
 			if (ev->has_where)
-				appendStringInfo(buf, " where value %s %s%s%s", tm_cmp_name(ev->where.op),
-								 ev->where.lo_text ? ev->where.lo_text : "?",
-								 ev->where.op == TM_CMP_BETWEEN ? " and " : "",
-								 ev->where.op == TM_CMP_BETWEEN && ev->where.hi_text ? ev->where.hi_text : "");
+			{
+				appendStringInfoString(buf, " where value ");
+				tm_deparse_vtest(buf, &ev->where, &ev->where_is);
+			}
 			if (it->ndays > 0)
 			{
 				appendStringInfoString(buf, " (");

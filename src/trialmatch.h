@@ -244,6 +244,7 @@ extern void tm_deparse_window(StringInfo buf, const TmEvent *ev);
 extern bool tm_test_passes_ref(const TmTest *test, double v, double low, double high);
 extern TmCode *tm_parse_code_text(const char *text);
 extern void tm_deparse_test(StringInfo buf, const TmTest *t);
+extern void tm_deparse_vtest(StringInfo buf, const TmTest *t, const TmVTest *vt);
 
 /* How a column is read. */
 typedef struct TmColumn
