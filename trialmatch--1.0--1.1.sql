@@ -250,3 +250,436 @@ BEGIN
            range_high_column = excluded.range_high_column, text_column = excluded.text_column;
 END
 $$;
+
+-- ====================================================================
+-- Clinical notes (SPEC 8, issue 11): `source mentions 'phrase'` reads a
+-- source's text column; each match is classified by the triggers below
+-- (negated, possible, hypothetical, other; pseudo-triggers and
+-- termination terms shape their scope).  The table is part of the
+-- catalog: a change is seen by the next call in every session.
+-- Rows with shipped = true are the default English set and are recreated
+-- by CREATE EXTENSION; pg_dump keeps only the hospital's own rows
+-- (shipped = false).  A shipped trigger changed or deleted is therefore
+-- back after a dump and restore: to switch one off for good, add the same
+-- phrase as category 'pseudo' (at equal length a pseudo-trigger wins).
+-- ====================================================================
+CREATE TABLE @extschema@.note_triggers (
+    phrase    text NOT NULL,
+    category  text NOT NULL
+              CHECK (category IN ('negated', 'possible', 'hypothetical', 'other', 'pseudo', 'termination')),
+    direction text NOT NULL DEFAULT 'forward'
+              CHECK (direction IN ('forward', 'backward', 'both')),
+    shipped   boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (phrase, category, direction)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.note_triggers', 'WHERE NOT shipped');
+GRANT SELECT ON @extschema@.note_triggers TO PUBLIC;
+CREATE TRIGGER note_triggers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.note_triggers
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.catalog_changed_trigger();
+
+-- The default English triggers.  Derived from the NegEx lexicon
+-- (negex.python/negex_triggers.txt) and ConText's hypothetical triggers
+-- (genConText/hypothetical_triggers.txt) of github.com/chapmanbe/negex,
+-- by Wendy W. Chapman et al., University of Pittsburgh, licensed under the
+-- Apache License, Version 2.0 (http://www.apache.org/licenses/LICENSE-2.0).
+-- Mapping: PSEU -> pseudo, PREN -> negated forward, PREP -> possible
+-- forward, POST -> negated backward, POSP -> possible backward, CONJ ->
+-- termination; hypothetical PREN -> hypothetical forward.
+INSERT INTO @extschema@.note_triggers (phrase, category, direction, shipped)
+SELECT phrase, category, direction, true FROM (VALUES
+    ('no increase', 'pseudo', 'both'),
+    ('no suspicious change', 'pseudo', 'both'),
+    ('no significant change', 'pseudo', 'both'),
+    ('no change', 'pseudo', 'both'),
+    ('no interval change', 'pseudo', 'both'),
+    ('no definite change', 'pseudo', 'both'),
+    ('no significant interval change', 'pseudo', 'both'),
+    ('not extend', 'pseudo', 'both'),
+    ('not cause', 'pseudo', 'both'),
+    ('not drain', 'pseudo', 'both'),
+    ('not certain if', 'pseudo', 'both'),
+    ('not certain whether', 'pseudo', 'both'),
+    ('gram negative', 'pseudo', 'both'),
+    ('without difficulty', 'pseudo', 'both'),
+    ('not necessarily', 'pseudo', 'both'),
+    ('not only', 'pseudo', 'both'),
+    ('absence of', 'negated', 'forward'),
+    ('cannot', 'negated', 'forward'),
+    ('cannot see', 'negated', 'forward'),
+    ('checked for', 'negated', 'forward'),
+    ('declined', 'negated', 'forward'),
+    ('declines', 'negated', 'forward'),
+    ('denied', 'negated', 'forward'),
+    ('denies', 'negated', 'forward'),
+    ('denying', 'negated', 'forward'),
+    ('evaluate for', 'negated', 'forward'),
+    ('fails to reveal', 'negated', 'forward'),
+    ('free of', 'negated', 'forward'),
+    ('negative for', 'negated', 'forward'),
+    ('never developed', 'negated', 'forward'),
+    ('never had', 'negated', 'forward'),
+    ('no', 'negated', 'forward'),
+    ('no abnormal', 'negated', 'forward'),
+    ('no cause of', 'negated', 'forward'),
+    ('no complaints of', 'negated', 'forward'),
+    ('no evidence', 'negated', 'forward'),
+    ('no new evidence', 'negated', 'forward'),
+    ('no other evidence', 'negated', 'forward'),
+    ('no evidence to suggest', 'negated', 'forward'),
+    ('no findings of', 'negated', 'forward'),
+    ('no findings to indicate', 'negated', 'forward'),
+    ('no mammographic evidence of', 'negated', 'forward'),
+    ('no new', 'negated', 'forward'),
+    ('no radiographic evidence of', 'negated', 'forward'),
+    ('no sign of', 'negated', 'forward'),
+    ('no significant', 'negated', 'forward'),
+    ('no signs of', 'negated', 'forward'),
+    ('no suggestion of', 'negated', 'forward'),
+    ('no suspicious', 'negated', 'forward'),
+    ('not', 'negated', 'forward'),
+    ('not appear', 'negated', 'forward'),
+    ('not appreciate', 'negated', 'forward'),
+    ('not associated with', 'negated', 'forward'),
+    ('not complain of', 'negated', 'forward'),
+    ('not demonstrate', 'negated', 'forward'),
+    ('not exhibit', 'negated', 'forward'),
+    ('not feel', 'negated', 'forward'),
+    ('not had', 'negated', 'forward'),
+    ('not have', 'negated', 'forward'),
+    ('not know of', 'negated', 'forward'),
+    ('not known to have', 'negated', 'forward'),
+    ('not reveal', 'negated', 'forward'),
+    ('not see', 'negated', 'forward'),
+    ('not to be', 'negated', 'forward'),
+    ('patient was not', 'negated', 'forward'),
+    ('rather than', 'negated', 'forward'),
+    ('resolved', 'negated', 'forward'),
+    ('test for', 'negated', 'forward'),
+    ('to exclude', 'negated', 'forward'),
+    ('unremarkable for', 'negated', 'forward'),
+    ('with no', 'negated', 'forward'),
+    ('without', 'negated', 'forward'),
+    ('without any evidence of', 'negated', 'forward'),
+    ('without evidence', 'negated', 'forward'),
+    ('without indication of', 'negated', 'forward'),
+    ('without sign of', 'negated', 'forward'),
+    ('rules out', 'negated', 'forward'),
+    ('rules out for', 'negated', 'forward'),
+    ('rules him out', 'negated', 'forward'),
+    ('rules him out for', 'negated', 'forward'),
+    ('rules her out', 'negated', 'forward'),
+    ('rules her out for', 'negated', 'forward'),
+    ('rules the patient out', 'negated', 'forward'),
+    ('rules the patient out for', 'negated', 'forward'),
+    ('ruled out', 'negated', 'forward'),
+    ('ruled out for', 'negated', 'forward'),
+    ('ruled out against', 'negated', 'forward'),
+    ('ruled him out', 'negated', 'forward'),
+    ('ruled him out for', 'negated', 'forward'),
+    ('ruled him out against', 'negated', 'forward'),
+    ('ruled her out', 'negated', 'forward'),
+    ('ruled her out for', 'negated', 'forward'),
+    ('ruled her out against', 'negated', 'forward'),
+    ('ruled the patient out', 'negated', 'forward'),
+    ('ruled the patient out for', 'negated', 'forward'),
+    ('ruled the patient out against', 'negated', 'forward'),
+    ('did rule out', 'negated', 'forward'),
+    ('did rule out for', 'negated', 'forward'),
+    ('did rule out against', 'negated', 'forward'),
+    ('did rule him out', 'negated', 'forward'),
+    ('did rule him out for', 'negated', 'forward'),
+    ('did rule him out against', 'negated', 'forward'),
+    ('did rule her out', 'negated', 'forward'),
+    ('did rule her out for', 'negated', 'forward'),
+    ('did rule her out against', 'negated', 'forward'),
+    ('did rule the patient out', 'negated', 'forward'),
+    ('did rule the patient out for', 'negated', 'forward'),
+    ('did rule the patient out against', 'negated', 'forward'),
+    ('can rule out', 'negated', 'forward'),
+    ('can rule out for', 'negated', 'forward'),
+    ('can rule out against', 'negated', 'forward'),
+    ('can rule him out', 'negated', 'forward'),
+    ('can rule him out for', 'negated', 'forward'),
+    ('can rule him out against', 'negated', 'forward'),
+    ('can rule her out', 'negated', 'forward'),
+    ('can rule her out for', 'negated', 'forward'),
+    ('can rule her out against', 'negated', 'forward'),
+    ('can rule the patient out', 'negated', 'forward'),
+    ('can rule the patient out for', 'negated', 'forward'),
+    ('can rule the patient out against', 'negated', 'forward'),
+    ('adequate to rule out', 'negated', 'forward'),
+    ('adequate to rule out for', 'negated', 'forward'),
+    ('adequate to rule him out', 'negated', 'forward'),
+    ('adequate to rule him out for', 'negated', 'forward'),
+    ('adequate to rule her out', 'negated', 'forward'),
+    ('adequate to rule her out for', 'negated', 'forward'),
+    ('adequate to rule the patient out', 'negated', 'forward'),
+    ('adequate to rule the patient out for', 'negated', 'forward'),
+    ('adequate to rule the patient out against', 'negated', 'forward'),
+    ('sufficient to rule out', 'negated', 'forward'),
+    ('sufficient to rule out for', 'negated', 'forward'),
+    ('sufficient to rule out against', 'negated', 'forward'),
+    ('sufficient to rule him out', 'negated', 'forward'),
+    ('sufficient to rule him out for', 'negated', 'forward'),
+    ('sufficient to rule him out against', 'negated', 'forward'),
+    ('sufficient to rule her out', 'negated', 'forward'),
+    ('sufficient to rule her out for', 'negated', 'forward'),
+    ('sufficient to rule her out against', 'negated', 'forward'),
+    ('sufficient to rule the patient out', 'negated', 'forward'),
+    ('sufficient to rule the patient out for', 'negated', 'forward'),
+    ('sufficient to rule the patient out against', 'negated', 'forward'),
+    ('rule out', 'possible', 'forward'),
+    ('r/o', 'possible', 'forward'),
+    ('ro', 'possible', 'forward'),
+    ('rule him out', 'possible', 'forward'),
+    ('rule her out', 'possible', 'forward'),
+    ('rule the patient out', 'possible', 'forward'),
+    ('rule out for', 'possible', 'forward'),
+    ('rule him out for', 'possible', 'forward'),
+    ('rule her out for', 'possible', 'forward'),
+    ('rule the patient out for', 'possible', 'forward'),
+    ('be ruled out for', 'possible', 'forward'),
+    ('should be ruled out for', 'possible', 'forward'),
+    ('ought to be ruled out for', 'possible', 'forward'),
+    ('may be ruled out for', 'possible', 'forward'),
+    ('might be ruled out for', 'possible', 'forward'),
+    ('could be ruled out for', 'possible', 'forward'),
+    ('will be ruled out for', 'possible', 'forward'),
+    ('can be ruled out for', 'possible', 'forward'),
+    ('must be ruled out for', 'possible', 'forward'),
+    ('is to be ruled out for', 'possible', 'forward'),
+    ('what must be ruled out is', 'possible', 'forward'),
+    ('unlikely', 'negated', 'backward'),
+    ('free', 'negated', 'backward'),
+    ('was ruled out', 'negated', 'backward'),
+    ('is ruled out', 'negated', 'backward'),
+    ('are ruled out', 'negated', 'backward'),
+    ('have been ruled out', 'negated', 'backward'),
+    ('has been ruled out', 'negated', 'backward'),
+    ('did not rule out', 'possible', 'backward'),
+    ('not ruled out', 'possible', 'backward'),
+    ('not been ruled out', 'possible', 'backward'),
+    ('being ruled out', 'possible', 'backward'),
+    ('be ruled out', 'possible', 'backward'),
+    ('should be ruled out', 'possible', 'backward'),
+    ('ought to be ruled out', 'possible', 'backward'),
+    ('may be ruled out', 'possible', 'backward'),
+    ('might be ruled out', 'possible', 'backward'),
+    ('could be ruled out', 'possible', 'backward'),
+    ('will be ruled out', 'possible', 'backward'),
+    ('can be ruled out', 'possible', 'backward'),
+    ('must be ruled out', 'possible', 'backward'),
+    ('is to be ruled out', 'possible', 'backward'),
+    ('but', 'termination', 'both'),
+    ('however', 'termination', 'both'),
+    ('nevertheless', 'termination', 'both'),
+    ('yet', 'termination', 'both'),
+    ('though', 'termination', 'both'),
+    ('although', 'termination', 'both'),
+    ('still', 'termination', 'both'),
+    ('aside from', 'termination', 'both'),
+    ('except', 'termination', 'both'),
+    ('apart from', 'termination', 'both'),
+    ('secondary to', 'termination', 'both'),
+    ('as the cause of', 'termination', 'both'),
+    ('as the cause for', 'termination', 'both'),
+    ('as the source of', 'termination', 'both'),
+    ('as the source for', 'termination', 'both'),
+    ('as the reason of', 'termination', 'both'),
+    ('as the reason for', 'termination', 'both'),
+    ('as the etiology of', 'termination', 'both'),
+    ('as the etiology for', 'termination', 'both'),
+    ('as the origin of', 'termination', 'both'),
+    ('as the origin for', 'termination', 'both'),
+    ('as the secondary cause of', 'termination', 'both'),
+    ('as the secondary cause for', 'termination', 'both'),
+    ('as the secondary source of', 'termination', 'both'),
+    ('as the secondary source for', 'termination', 'both'),
+    ('as the secondary reason of', 'termination', 'both'),
+    ('as the secondary reason for', 'termination', 'both'),
+    ('as the secondary etiology of', 'termination', 'both'),
+    ('as the secondary etiology for', 'termination', 'both'),
+    ('as the secondary origin of', 'termination', 'both'),
+    ('as the secondary origin for', 'termination', 'both'),
+    ('as a cause of', 'termination', 'both'),
+    ('as a cause for', 'termination', 'both'),
+    ('as a source of', 'termination', 'both'),
+    ('as a source for', 'termination', 'both'),
+    ('as a reason of', 'termination', 'both'),
+    ('as a reason for', 'termination', 'both'),
+    ('as a etiology of', 'termination', 'both'),
+    ('as a etiology for', 'termination', 'both'),
+    ('as a origin of', 'termination', 'both'),
+    ('as a origin for', 'termination', 'both'),
+    ('as a secondary cause of', 'termination', 'both'),
+    ('as a secondary cause for', 'termination', 'both'),
+    ('as a secondary source of', 'termination', 'both'),
+    ('as a secondary source for', 'termination', 'both'),
+    ('as a secondary reason of', 'termination', 'both'),
+    ('as a secondary reason for', 'termination', 'both'),
+    ('as a secondary etiology of', 'termination', 'both'),
+    ('as a secondary etiology for', 'termination', 'both'),
+    ('as a secondary origin of', 'termination', 'both'),
+    ('as a secondary origin for', 'termination', 'both'),
+    ('as an cause of', 'termination', 'both'),
+    ('as an cause for', 'termination', 'both'),
+    ('as an source of', 'termination', 'both'),
+    ('as an source for', 'termination', 'both'),
+    ('as an reason of', 'termination', 'both'),
+    ('as an reason for', 'termination', 'both'),
+    ('as an etiology of', 'termination', 'both'),
+    ('as an etiology for', 'termination', 'both'),
+    ('as an origin of', 'termination', 'both'),
+    ('as an origin for', 'termination', 'both'),
+    ('as an secondary cause of', 'termination', 'both'),
+    ('as an secondary cause for', 'termination', 'both'),
+    ('as an secondary source of', 'termination', 'both'),
+    ('as an secondary source for', 'termination', 'both'),
+    ('as an secondary reason of', 'termination', 'both'),
+    ('as an secondary reason for', 'termination', 'both'),
+    ('as an secondary etiology of', 'termination', 'both'),
+    ('as an secondary etiology for', 'termination', 'both'),
+    ('as an secondary origin of', 'termination', 'both'),
+    ('as an secondary origin for', 'termination', 'both'),
+    ('cause of', 'termination', 'both'),
+    ('cause for', 'termination', 'both'),
+    ('causes of', 'termination', 'both'),
+    ('causes for', 'termination', 'both'),
+    ('source of', 'termination', 'both'),
+    ('source for', 'termination', 'both'),
+    ('sources of', 'termination', 'both'),
+    ('sources for', 'termination', 'both'),
+    ('reason of', 'termination', 'both'),
+    ('reason for', 'termination', 'both'),
+    ('reasons of', 'termination', 'both'),
+    ('reasons for', 'termination', 'both'),
+    ('etiology of', 'termination', 'both'),
+    ('etiology for', 'termination', 'both'),
+    ('trigger event for', 'termination', 'both'),
+    ('origin of', 'termination', 'both'),
+    ('origin for', 'termination', 'both'),
+    ('origins of', 'termination', 'both'),
+    ('origins for', 'termination', 'both'),
+    ('other possibilities of', 'termination', 'both'),
+    ('by his wife', 'pseudo', 'both'),
+    ('by her husband', 'pseudo', 'both'),
+    ('if negative', 'pseudo', 'both'),
+    ('know if', 'pseudo', 'both'),
+    ('if', 'hypothetical', 'forward'),
+    ('return', 'hypothetical', 'forward'),
+    ('returning', 'hypothetical', 'forward'),
+    ('should he', 'hypothetical', 'forward'),
+    ('should she', 'hypothetical', 'forward'),
+    ('call', 'hypothetical', 'forward'),
+    ('should there', 'hypothetical', 'forward'),
+    ('should the', 'hypothetical', 'forward'),
+    ('as needed', 'hypothetical', 'forward'),
+    ('come back for', 'hypothetical', 'forward'),
+    ('come back to', 'hypothetical', 'forward'),
+    ('look out for', 'hypothetical', 'forward')
+) AS v(phrase, category, direction);
+
+-- trialmatch's additions (SPEC 8's examples, ConText's "other" class:
+-- experiencers), tuned on reports 1-60 of the NegEx test kit only.
+INSERT INTO @extschema@.note_triggers (phrase, category, direction, shipped)
+SELECT phrase, category, direction, true FROM (VALUES
+    ('possible', 'possible', 'forward'),
+    ('possibly', 'possible', 'forward'),
+    ('probable', 'possible', 'forward'),
+    ('questionable', 'possible', 'forward'),
+    ('suspicious for', 'possible', 'forward'),
+    ('cannot exclude', 'possible', 'forward'),
+    ('cannot be excluded', 'possible', 'backward'),
+    ('can not be excluded', 'possible', 'backward'),
+    ('cannot rule out', 'possible', 'forward'),
+    ('family history of', 'other', 'forward'),
+    ('family history', 'other', 'forward'),
+    ('mother', 'other', 'forward'),
+    ('father', 'other', 'forward'),
+    ('sister', 'other', 'forward'),
+    ('brother', 'other', 'forward'),
+    ('grandmother', 'other', 'forward'),
+    ('grandfather', 'other', 'forward'),
+    ('aunt', 'other', 'forward'),
+    ('uncle', 'other', 'forward'),
+    ('cousin', 'other', 'forward'),
+    ('parents', 'other', 'forward'),
+    ('sibling', 'other', 'forward'),
+    ('siblings', 'other', 'forward')
+) AS v(phrase, category, direction);
+
+
+-- use_omop registers OMOP's note table as the source `note` (note_text;
+-- note_datetime, else note_date) when it exists: a helper, called at the
+-- end of use_omop (the CREATE OR REPLACE below is use_omop as above plus
+-- that call).
+CREATE FUNCTION @extschema@._use_omop_notes(schema_name pg_catalog.name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass := to_regclass(format('%I.note', schema_name));
+    has_datetime boolean;
+BEGIN
+    IF rel IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) rel
+                      AND a.attname OPERATOR(pg_catalog.=) 'note_datetime'
+                      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+      INTO has_datetime;
+    PERFORM @extschema@.add_source('note', rel, patient_column => 'person_id', code_column => NULL,
+        time_column => CASE WHEN has_datetime THEN 'note_datetime' ELSE 'note_date' END,
+        time_fallback_column => CASE WHEN has_datetime THEN 'note_date' END,
+        text_column => 'note_text');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.use_omop(schema_name pg_catalog.name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema_name) THEN
+        RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    PERFORM @extschema@.set_patients(format('%I.person', schema_name)::regclass,
+        id_column => 'person_id', birth_date_column => 'birth_datetime', sex_column => NULL,
+        gender_concept_column => 'gender_concept_id', birth_year_column => 'year_of_birth',
+        birth_month_column => 'month_of_birth', birth_day_column => 'day_of_birth');
+    INSERT INTO @extschema@.vocabulary AS v (singleton, concept, concept_ancestor)
+    VALUES (true, format('%I.concept', schema_name)::regclass,
+            format('%I.concept_ancestor', schema_name)::regclass)
+    ON CONFLICT (singleton) DO UPDATE
+       SET concept = excluded.concept, concept_ancestor = excluded.concept_ancestor;
+    FOR t IN SELECT * FROM (VALUES
+        ('condition', 'condition_occurrence', 'condition_concept_id', 'condition_start_datetime',
+         'condition_start_date', 'condition_end_datetime', 'condition_end_date', NULL, NULL),
+        ('drug', 'drug_exposure', 'drug_concept_id', 'drug_exposure_start_datetime',
+         'drug_exposure_start_date', 'drug_exposure_end_datetime', 'drug_exposure_end_date', NULL, NULL),
+        ('measurement', 'measurement', 'measurement_concept_id', 'measurement_datetime',
+         'measurement_date', NULL, NULL, 'value_as_number', 'unit_concept_id'),
+        ('observation', 'observation', 'observation_concept_id', 'observation_datetime',
+         'observation_date', NULL, NULL, 'value_as_number', 'unit_concept_id'),
+        ('procedure', 'procedure_occurrence', 'procedure_concept_id', 'procedure_datetime',
+         'procedure_date', NULL, NULL, NULL, NULL),
+        ('visit', 'visit_occurrence', 'visit_concept_id', 'visit_start_datetime',
+         'visit_start_date', 'visit_end_datetime', 'visit_end_date', NULL, NULL),
+        ('observation_period', 'observation_period', 'period_type_concept_id',
+         'observation_period_start_date', NULL, 'observation_period_end_date', NULL, NULL, NULL)
+      ) AS v(name, tab, code, t1, t2, e1, e2, val, unit)
+    LOOP
+        PERFORM @extschema@.add_source(t.name, format('%I.%I', schema_name, t.tab)::regclass,
+            patient_column => 'person_id', code_column => t.code,
+            time_column => t.t1, time_fallback_column => t.t2,
+            end_time_column => t.e1, end_time_fallback_column => t.e2,
+            value_column => t.val, unit_column => t.unit);
+    END LOOP;
+    PERFORM @extschema@._use_omop_notes(schema_name);
+END
+$$;

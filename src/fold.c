@@ -158,6 +158,8 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 	{
 		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
 
+		if (a->ev->phrases != NIL)
+			continue;			/* MENTIONS: notes.c reads the text */
 		if ((a->codes == NIL || code_matches(a->codes, key, keylen, is_int)) &&
 			!code_matches(a->except, key, keylen, is_int))
 			e->atoms[e->natoms++] = ps->atoms[k];
@@ -383,6 +385,14 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	char	   *unit = NULL;
 	bool		unit_read = false;
 	AttrNumber	an;
+
+	/* MENTIONS atoms read the text (notes.c) */
+	if (ps->nmentions > 0)
+	{
+		tm_notes_fold_row(plan, ps, values, isnull);
+		if (ps->nmentions == ps->natoms || ps->code.attnum == 0)
+			return;
+	}
 
 	/* cheapest filters first: the code map rejects most rows */
 	an = ps->code.attnum - 1;

@@ -126,6 +126,7 @@ typedef struct TmEvent
 	TmTest		where;
 	TmTest		test;			/* for all measures but EXISTS and ACTIVE */
 	char	   *unit;			/* unit 'X', or NULL */
+	List	   *phrases;		/* MENTIONS (SPEC 8): of TmPhrase * (notes.h); NIL otherwise */
 } TmEvent;
 
 typedef enum TmNodeKind
@@ -237,6 +238,8 @@ typedef struct TmCatalog
 	List	   *conversions;	/* of TmConversion * */
 	Oid			concept_relid;	/* OMOP vocabulary, or InvalidOid */
 	Oid			ancestor_relid;
+	List	   *note_triggers;	/* of TmNoteTrigger * (notes.h), SPEC 8 */
+	struct TmNegex *negex;		/* the triggers compiled (negex.c), or NULL */
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
@@ -405,6 +408,9 @@ typedef struct TmPlanSource
 	bool		index_time;		/* every such leaf's index has the time second */
 	int			nunits;
 	TmIndexUnit *units;
+	int			nmentions;		/* atoms of this source that are MENTIONS */
+	Oid			note_index;		/* a GIN index on a tsvector of the text, or 0 */
+	Datum		note_query;		/* the tsquery of every phrase read through it */
 } TmPlanSource;
 
 /*
@@ -495,6 +501,8 @@ typedef struct TmEvidence
 	double		cvalue;			/* converted */
 	char	   *unit;
 	int64		nvalues;
+	char	   *note;			/* MENTIONS: the sentence, match and trigger */
+	int			note_rank;		/* the class of that match (notes.c) */
 } TmEvidence;
 
 typedef struct TmPlan
@@ -628,5 +636,7 @@ extern TmTruth tm_eval(TmPlan *plan, TmNode *node, int pidx);
 extern char *tm_evidence(TmPlan *plan, TmNode *node, int pidx);
 extern TmTruth tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx,
 							 TmTruth *results);
+
+#include "notes.h"
 
 #endif							/* TRIALMATCH_H */
