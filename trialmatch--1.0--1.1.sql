@@ -605,7 +605,22 @@ SELECT phrase, category, direction, true FROM (VALUES
     ('cousin', 'other', 'forward'),
     ('parents', 'other', 'forward'),
     ('sibling', 'other', 'forward'),
-    ('siblings', 'other', 'forward')
+    ('siblings', 'other', 'forward'),
+    ('was negative', 'negated', 'backward'),
+    ('were negative', 'negated', 'backward'),
+    ('is negative', 'negated', 'backward'),
+    ('are negative', 'negated', 'backward'),
+    ('resolved', 'negated', 'backward'),
+    ('none', 'negated', 'backward'),
+    ('quit', 'negated', 'backward'),
+    ('without change', 'pseudo', 'both'),
+    ('positive for', 'termination', 'both'),
+    ('which', 'termination', 'both'),
+    ('who', 'termination', 'both'),
+    ('states', 'termination', 'both'),
+    ('reports', 'termination', 'both'),
+    ('remained', 'termination', 'both'),
+    ('consistent with', 'termination', 'both')
 ) AS v(phrase, category, direction);
 
 

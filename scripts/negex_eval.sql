@@ -4,7 +4,16 @@
 -- '<phrase>'`; a result that is not TRUE on a Negated pair is a hit (a
 -- negation found), on an Affirmed pair a false alarm.
 --
---   psql -v tsv=/path/annotations-1-60.tsv -f scripts/negex_eval.sql
+--   psql -v tsv=/path/annotations-1-60.tsv [-v negation_only=1] -f scripts/negex_eval.sql
+--
+-- The kit annotates negation only: a hypothetical ("return if she has
+-- nausea"), someone else's ("family history of colon cancer") or a
+-- possible mention counts as Affirmed, so every such trigger of the
+-- default set is a false alarm here.  With negation_only=1 the triggers
+-- are NegEx's kind (negated, pseudo, termination, and NegEx's own
+-- "rule out" possible triggers): the figure comparable to NegEx's.  The
+-- trigger table is changed in this database only, inside a transaction
+-- that is rolled back.
 --
 -- Run in a scratch database with trialmatch installed and nothing
 -- registered: it registers its own patient table and notes source, and
@@ -28,6 +37,12 @@ CREATE TABLE negex_eval.notes AS
 CREATE TABLE negex_eval.concepts AS
   SELECT row_number() OVER (ORDER BY concept) AS n, concept
     FROM (SELECT DISTINCT concept FROM negex_eval.pairs) c;
+BEGIN;
+\if :{?negation_only}
+DELETE FROM trialmatch.note_triggers
+ WHERE category IN ('hypothetical', 'other')
+    OR (category = 'possible' AND phrase NOT LIKE '%rule%' AND phrase NOT IN ('r/o', 'ro'));
+\endif
 SELECT trialmatch.set_patients('negex_eval.pairs', birth_date_column => NULL, sex_column => NULL);
 SELECT trialmatch.add_source('note', 'negex_eval.notes', time_column => 'written_at', text_column => 'body');
 DELETE FROM trialmatch.trials WHERE trial_id LIKE 'negex-%';
@@ -49,3 +64,8 @@ SELECT count(*) AS pairs,
        round(count(*) FILTER (WHERE judgement = 'Negated' AND status <> 'eligible')::numeric
              / nullif(count(*) FILTER (WHERE judgement = 'Negated'), 0), 3) AS recall
   FROM negex_eval.results;
+\if :{?keep}
+COMMIT;
+\else
+ROLLBACK;
+\endif

@@ -99,6 +99,18 @@ trig_cmp(const void *a, const void *b)
 	return (int) (y->cls == TM_NOTE_PSEUDO) - (int) (x->cls == TM_NOTE_PSEUDO);
 }
 
+static bool
+same_words(const TmPhrase *a, const TmPhrase *b)
+{
+	if (a->nwords != b->nwords)
+		return false;
+	for (int i = 0; i < a->nwords; i++)
+		if (a->lens[i] != b->lens[i] || a->prefix[i] != b->prefix[i] ||
+			memcmp(a->words[i], b->words[i], a->lens[i]) != 0)
+			return false;
+	return true;
+}
+
 /* Compile the trigger rows into lookup tables, in the current memory context. */
 TmNegex *
 tm_negex_compile(List *triggers)
@@ -125,6 +137,25 @@ tm_negex_compile(List *triggers)
 		/* a prefix* trigger word is a prefix, as in a phrase */
 	}
 	qsort(nx->trigs, nx->n, sizeof(TmTrig), trig_cmp);
+
+	/* one entry per phrase and category: directions of duplicate rows combine */
+	{
+		int			kept = 0;
+
+		for (int i = 0; i < nx->n; i++)
+		{
+			int			j;
+
+			for (j = 0; j < kept; j++)
+				if (nx->trigs[j].cls == nx->trigs[i].cls && same_words(nx->trigs[j].p, nx->trigs[i].p))
+					break;
+			if (j < kept)
+				nx->trigs[j].dir |= nx->trigs[i].dir;
+			else
+				nx->trigs[kept++] = nx->trigs[i];
+		}
+		nx->n = kept;
+	}
 	nx->chain = palloc(sizeof(int) * Max(nx->n, 1));
 	for (int b = 0; b < 256; b++)
 		nx->first[b] = -1;

@@ -27,8 +27,10 @@
  * matches the phrase 'ｍｒｉ' or 'ＭＲＩ', not 'mri').
  *
  * Sentences.  A sentence ends between two words when the characters
- * between them hold '.', '!', '?' or ';' (a '.' between two digits, as in
- * "3.5", does not end one), or a blank line.
+ * between them hold '.', '!', '?', ';' or ':' (a '.' between two digits,
+ * as in "3.5", does not end one), or a blank line.  A colon ends a heading
+ * or a field name ("REFERRING DIAGNOSIS: syncope"), whose context does not
+ * carry over.
  *
  * Memory.  Tokenizing allocates in the caller's per-row context, which the
  * scan resets before every row: a note of many megabytes costs a few times
@@ -233,7 +235,7 @@ gap_ends_sentence(const char *s, int len, int a, int b)
 	{
 		char		c = s[i];
 
-		if (c == '!' || c == '?' || c == ';')
+		if (c == '!' || c == '?' || c == ';' || c == ':')
 			return true;
 		if (c == '.')
 		{
