@@ -607,6 +607,7 @@ SELECT phrase, category, direction, true FROM (VALUES
     ('sibling', 'other', 'forward'),
     ('siblings', 'other', 'forward'),
     ('was negative', 'negated', 'backward'),
+    ('were ruled out', 'negated', 'backward'),
     ('were negative', 'negated', 'backward'),
     ('is negative', 'negated', 'backward'),
     ('are negative', 'negated', 'backward'),

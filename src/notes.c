@@ -62,6 +62,9 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_ts_config.h"
 #include "utils/timestamp.h"
 
 #include "trialmatch.h"
@@ -675,7 +678,11 @@ tm_notes_fold_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
  * match are those whose tsvector holds every word of some phrase: the
  * query is the OR over phrases of the AND of their words (prefix words as
  * 'word':*), built with to_tsquery in the index's configuration, so it
- * goes through the same dictionaries as the indexed text.  The index only
+ * goes through the same dictionaries as the indexed text.  Only phrases of
+ * ASCII letters are looked up so (phrases_query).  One known gap: the
+ * default text search parser keeps URLs, e-mail addresses, host names and
+ * file paths whole ("brain.example.org"), where notes.c sees words; a
+ * phrase found only inside such a token is missed when the index is used.  The index only
  * narrows the rows read: every row it returns is matched and classified
  * as a scan would, so the result is the same either way.  Phrases with a
  * digit, or a word the configuration drops (a stop word), cannot be looked
@@ -706,9 +713,16 @@ tsvector_expr_config(Node *node, AttrNumber textatt)
 	return DatumGetObjectId(((Const *) cfg)->constvalue);
 }
 
-/* The tsquery text of the phrases: ('a' & 'b') | ('c':*), or NULL if one cannot be looked up. */
+/*
+ * The tsquery text of the phrases: ('a' & 'b') | ('c':*), or NULL if one
+ * cannot be looked up.  Only words of ASCII letters: every text search
+ * parser and locale splits and lower-cases those as notes.c does (digits
+ * form numbers, and non-ASCII letters depend on the locale there).  Prefix
+ * words only with pg_catalog.simple: a stemmed prefix need not be a prefix
+ * of the stemmed word.
+ */
 static char *
-phrases_query(List *phrases)
+phrases_query(List *phrases, bool simple)
 {
 	StringInfoData q;
 	ListCell   *lc;
@@ -724,8 +738,10 @@ phrases_query(List *phrases)
 		for (int k = 0; k < p->nwords; k++)
 		{
 			for (const char *c = p->words[k]; *c; c++)
-				if (isdigit((unsigned char) *c) || *c == '\'' || *c == '\\')
+				if (!(*c >= 'a' && *c <= 'z'))
 					return NULL;
+			if (p->prefix[k] && !simple)
+				return NULL;
 			appendStringInfo(&q, "%s'%s'%s", k ? " & " : "", p->words[k],
 							 p->prefix[k] ? ":*" : "");
 		}
@@ -753,16 +769,6 @@ tm_notes_choose_index(TmPlan *plan, int srcidx)
 	leaf = &ps->read.leaves[0];
 	if (leaf->rel != ps->rel)
 		return;
-	initStringInfo(&q);
-	for (int k = 0; k < ps->natoms; k++)
-	{
-		char	   *one = phrases_query(plan->atoms[ps->atoms[k]].ev->phrases);
-
-		if (one == NULL)
-			return;
-		appendStringInfo(&q, "%s%s", q.len ? " | " : "", one);
-	}
-
 	indexes = RelationGetIndexList(leaf->rel);
 	foreach(lc, indexes)
 	{
@@ -780,6 +786,32 @@ tm_notes_choose_index(TmPlan *plan, int srcidx)
 
 			if (exprs != NIL)
 				cfg = tsvector_expr_config(linitial(exprs), ps->text.attnum);
+		}
+		if (OidIsValid(cfg))
+		{
+			HeapTuple	tup = SearchSysCache1(TSCONFIGOID, ObjectIdGetDatum(cfg));
+			bool		simple = false;
+
+			if (HeapTupleIsValid(tup))
+			{
+				Form_pg_ts_config c = (Form_pg_ts_config) GETSTRUCT(tup);
+
+				simple = c->cfgnamespace == PG_CATALOG_NAMESPACE &&
+					strcmp(NameStr(c->cfgname), "simple") == 0;
+				ReleaseSysCache(tup);
+			}
+			initStringInfo(&q);
+			for (int k = 0; k < ps->natoms; k++)
+			{
+				char	   *one = phrases_query(plan->atoms[ps->atoms[k]].ev->phrases, simple);
+
+				if (one == NULL)
+				{
+					cfg = InvalidOid;
+					break;
+				}
+				appendStringInfo(&q, "%s%s", q.len ? " | " : "", one);
+			}
 		}
 		if (OidIsValid(cfg))
 		{
