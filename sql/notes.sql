@@ -46,6 +46,8 @@ INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr) VALUES
  ('NOTES', 4, 'exclusion', 'not mentioned', $$not n_note mentions 'brain metastases' within 6 months$$);
 -- canonical form
 SELECT trialmatch.check_expr($$n_note MENTIONS ('brain metasta*', 'it''s')   within 1 YEAR$$);
+-- ... which parses again to itself (a backslash is no escape in the language)
+SELECT trialmatch.check_expr(trialmatch.check_expr($$n_note mentions ('a\b', 'c''d')$$));
 
 -- each patient's result for each criterion
 CREATE FUNCTION n_results(as_of timestamptz) RETURNS TABLE (patient_id int8, r text) LANGUAGE sql AS $$

@@ -27,8 +27,12 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+#include "utils/memutils.h"
+
 #include "trialmatch.h"
 
+#define TM_NEGEX_BUCKETS 1024	/* a power of two */
 #define TM_DIR_FORWARD	0x01
 #define TM_DIR_BACKWARD 0x02
 
@@ -44,8 +48,9 @@ struct TmNegex
 {
 	int			n;
 	TmTrig	   *trigs;			/* longest first */
-	int			first[256];		/* by the first byte of the first word: start in trigs */
-	int		   *chain;			/* next trigger with the same first byte, -1 */
+	int			first[TM_NEGEX_BUCKETS];	/* by the hash of the first word: start in trigs */
+	int		   *chain;			/* next trigger in the same bucket, -1 */
+	int			prefixed;		/* triggers whose first word is a prefix*: a chain */
 };
 
 static TmNoteClass
@@ -118,6 +123,7 @@ tm_negex_compile(List *triggers)
 	TmNegex    *nx = palloc0(sizeof(TmNegex));
 	ListCell   *lc;
 
+	nx->prefixed = -1;
 	nx->trigs = palloc(sizeof(TmTrig) * Max(list_length(triggers), 1));
 	foreach(lc, triggers)
 	{
@@ -157,13 +163,21 @@ tm_negex_compile(List *triggers)
 		nx->n = kept;
 	}
 	nx->chain = palloc(sizeof(int) * Max(nx->n, 1));
-	for (int b = 0; b < 256; b++)
+	for (int b = 0; b < TM_NEGEX_BUCKETS; b++)
 		nx->first[b] = -1;
-	/* chains keep the longest-first order */
+	/* chains keep the longest-first order; a prefix* first word goes in every bucket's reach below */
 	for (int i = nx->n - 1; i >= 0; i--)
 	{
-		unsigned char b = (unsigned char) nx->trigs[i].p->words[0][0];
+		const TmPhrase *p = nx->trigs[i].p;
+		uint32		b = p->prefix[0] ? TM_NEGEX_BUCKETS :
+			hash_bytes((const unsigned char *) p->words[0], p->lens[0]) & (TM_NEGEX_BUCKETS - 1);
 
+		if (b == TM_NEGEX_BUCKETS)
+		{
+			nx->chain[i] = nx->prefixed;
+			nx->prefixed = i;
+			continue;
+		}
 		nx->chain[i] = nx->first[b];
 		nx->first[b] = i;
 	}
@@ -182,27 +196,41 @@ word_is(const TmNoteText *t, int w, const TmPhrase *p, int k)
 		memcmp(t->norm + nw->norm, p->words[k], p->lens[k]) == 0;
 }
 
-/* The longest trigger starting at word i and ending by limit, or -1. */
+/*
+ * The longest trigger starting at word i and ending by limit, or -1 (at
+ * equal length the one sorted first: a pseudo-trigger).
+ */
 static int
 trigger_at(const TmNegex *nx, const TmNoteText *t, int i, int limit)
 {
 	const TmNoteWord *w = &t->words[i];
-	unsigned char b = (unsigned char) t->norm[w->norm];
+	uint32		b = hash_bytes((const unsigned char *) t->norm + w->norm, w->normlen) &
+		(TM_NEGEX_BUCKETS - 1);
+	int			best = -1;
 
-	for (int k = nx->first[b]; k >= 0; k = nx->chain[k])
+	/* both chains are longest first: the first hit of each is its longest */
+	for (int pass = 0; pass < 2; pass++)
 	{
-		const TmTrig *tr = &nx->trigs[k];
-		int			j;
+		for (int k = pass == 0 ? nx->first[b] : nx->prefixed; k >= 0; k = nx->chain[k])
+		{
+			const TmTrig *tr = &nx->trigs[k];
+			int			j;
 
-		if (i + tr->nwords > limit)
-			continue;
-		for (j = 0; j < tr->nwords; j++)
-			if (!word_is(t, i + j, tr->p, j))
+			if (i + tr->nwords > limit)
+				continue;
+			if (best >= 0 && tr->nwords <= nx->trigs[best].nwords)
 				break;
-		if (j == tr->nwords)
-			return k;
+			for (j = 0; j < tr->nwords; j++)
+				if (!word_is(t, i + j, tr->p, j))
+					break;
+			if (j == tr->nwords)
+			{
+				best = k;
+				break;
+			}
+		}
 	}
-	return -1;
+	return best;
 }
 
 /* Precedence among the triggers that reach a match: larger decides. */
@@ -229,7 +257,7 @@ precedence(TmNoteClass c)
  * in [*tstart, *tend), or -1.
  */
 TmNoteClass
-tm_negex_classify(const TmNegex *nx, const TmNoteText *t, int ms, int me,
+tm_negex_classify(const TmNegex *nx, TmNoteText *t, int ms, int me,
 				  int *tstart, int *tend)
 {
 	int			ss = ms;
@@ -248,13 +276,15 @@ tm_negex_classify(const TmNegex *nx, const TmNoteText *t, int ms, int me,
 	*tstart = *tend = -1;
 	if (nx == NULL || nx->n == 0)
 		return TM_NOTE_AFFIRMED;
-	while (ss > 0 && !t->words[ss].brk)
+	/*
+	 * The sentence, but only the words within reach: a trigger's words
+	 * (16 at most are looked at) and the scope.  This bounds the work per
+	 * match however long a sentence is (a note without a full stop).
+	 */
+	while (ss > 0 && !t->words[ss].brk && ms - ss < TM_NEGEX_SCOPE + 16)
 		ss--;
-	while (se < t->nwords && !t->words[se].brk)
+	while (se < t->nwords && !t->words[se].brk && se - me < TM_NEGEX_SCOPE + 16)
 		se++;
-	/* only words within reach matter: bound the work for huge sentences */
-	ss = Max(ss, ms - TM_NEGEX_SCOPE - 8);
-	se = Min(se, me + TM_NEGEX_SCOPE + 8);
 
 	for (int i = ss; i < se;)
 	{
@@ -266,7 +296,23 @@ tm_negex_classify(const TmNegex *nx, const TmNoteText *t, int ms, int me,
 			i = me;
 			continue;
 		}
-		k = trigger_at(nx, t, i, limit);
+		/*
+		 * The longest trigger at each word is looked up once per note (a
+		 * note with many matches classifies the same words again): the
+		 * memo holds it without a limit, and is used when it fits.
+		 */
+		if (t->trigmemo == NULL)
+		{
+			t->trigmemo = MemoryContextAllocHuge(CurrentMemoryContext,
+												 sizeof(int) * (Size) Max(t->nwords, 1));
+			for (int w = 0; w < t->nwords; w++)
+				t->trigmemo[w] = -2;
+		}
+		if (t->trigmemo[i] == -2)
+			t->trigmemo[i] = trigger_at(nx, t, i, t->nwords);
+		k = t->trigmemo[i];
+		if (k >= 0 && i + nx->trigs[k].nwords > limit)
+			k = trigger_at(nx, t, i, limit);
 		if (k < 0)
 		{
 			i++;

@@ -275,10 +275,11 @@ tm_note_tokenize(const char *s, int len, TmNoteText *out)
 
 	out->text = s;
 	out->len = len;
+	out->trigmemo = NULL;
 	out->nwords = 0;
 	out->words = palloc(sizeof(TmNoteWord) * cap);
 	/* lower-casing never makes a character longer in this mapping's blocks */
-	norm = palloc((Size) len + 8);
+	norm = MemoryContextAllocHuge(CurrentMemoryContext, (Size) len + 8);
 	out->norm = norm;
 
 	while (i < len)
@@ -438,7 +439,15 @@ tm_deparse_phrases(StringInfo buf, List *phrases)
 
 		if (lc != list_head(phrases))
 			appendStringInfoString(buf, ", ");
-		appendStringInfoString(buf, quote_literal_cstr(p->text));
+		/* as the criteria language quotes: '' for ', nothing else escaped */
+		appendStringInfoChar(buf, '\'');
+		for (const char *c = p->text; *c; c++)
+		{
+			if (*c == '\'')
+				appendStringInfoChar(buf, '\'');
+			appendStringInfoChar(buf, *c);
+		}
+		appendStringInfoChar(buf, '\'');
 	}
 	if (list_length(phrases) > 1)
 		appendStringInfoChar(buf, ')');

@@ -61,6 +61,7 @@ typedef struct TmNoteText
 	int			nwords;
 	TmNoteWord *words;
 	char	   *norm;
+	int		   *trigmemo;		/* negex.c: the trigger at each word, or NULL */
 } TmNoteText;
 
 /* How many words around a match a trigger reaches (NegEx's window). */
@@ -82,7 +83,7 @@ extern List *tm_notes_load_triggers(MemoryContext cxt);
 /* negex.c */
 typedef struct TmNegex TmNegex;
 extern TmNegex *tm_negex_compile(List *triggers);
-extern TmNoteClass tm_negex_classify(const TmNegex *nx, const TmNoteText *t,
+extern TmNoteClass tm_negex_classify(const TmNegex *nx, TmNoteText *t,
 									 int mstart, int mend, int *tstart, int *tend);
 extern const char *tm_note_class_name(TmNoteClass c);
 

@@ -103,6 +103,16 @@ my $growth = $hwm->() - $before;
 diag("peak memory growth reading 5 notes of 20 MB: $growth kB");
 cmp_ok($growth, '<', 400 * 1024, 'memory bounded by one note, not all of them');
 $bg->quit;
+# explain_match classifies every match: 200,000 in one sentence of 4 MB,
+# each in time bounded by the scope (the sentence walk was quadratic)
+$node->safe_psql('postgres', q{
+INSERT INTO note VALUES (4, '2026-02-01', repeat('no fever but cough, ', 200000));
+INSERT INTO trialmatch.criteria VALUES ('T', 2, 'exclusion', 'fever', 'note mentions ''fever''');
+});
+like( $node->safe_psql('postgres', q{SET statement_timeout = '120s';
+SELECT result || ' ' || evidence FROM trialmatch.explain_match('T', 4, '2026-06-01') WHERE position = 2}),
+	qr/^false note at 2026-02-01: negated "no \[fever\] but cough, no fever/,
+	'explain_match over millions of matches in long sentences');
 
 # ---------------------------------------------------------------------
 # Encodings: bytes that are not UTF-8 (SQL_ASCII) and LATIN1
