@@ -126,6 +126,22 @@ SELECT count(*) AS differ FROM (SELECT * FROM n_population() EXCEPT SELECT * FRO
 DROP INDEX n_note_en;
 DROP TABLE n_scan;
 
+-- use_omop registers OMOP's note table (through _use_omop_notes)
+CREATE SCHEMA n_omop;
+CREATE TABLE n_omop.note (note_id int8, person_id int8, note_date date, note_datetime timestamp,
+                          note_type_concept_id int4, note_text text);
+SELECT trialmatch._use_omop_notes('n_omop');
+SELECT name, patient_column, code_column, time_column, time_fallback_column, text_column
+  FROM trialmatch.sources WHERE name = 'note';
+ALTER TABLE n_omop.note DROP COLUMN note_datetime;
+SELECT trialmatch._use_omop_notes('n_omop');
+SELECT name, patient_column, code_column, time_column, time_fallback_column, text_column
+  FROM trialmatch.sources WHERE name = 'note';
+SELECT trialmatch.drop_source('note');
+SELECT trialmatch._use_omop_notes('n_pat');   -- no such schema's note table: nothing registered
+SELECT count(*) FROM trialmatch.sources WHERE name = 'note';
+DROP SCHEMA n_omop CASCADE;
+
 DELETE FROM trialmatch.criteria WHERE trial_id = 'NOTES';
 DELETE FROM trialmatch.trials WHERE trial_id = 'NOTES';
 SELECT trialmatch.drop_source('n_note');
