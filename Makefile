@@ -7,11 +7,11 @@ OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/exec.o src/time
        src/eval.o src/avg.o src/match.o src/parallel.o src/indexpath.o \
        src/worker.o src/runs.o src/progress.o src/relation.o \
        src/patients.o src/read.o src/fold.o \
-       src/indexonly.o src/standby.o
+       src/indexonly.o src/standby.o src/notes.o src/negex.o
 DATA = trialmatch--1.0.sql trialmatch--1.0--1.1.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 
-REGRESS = parse catalog semantics match order reregister privileges parallel avg omop limits relkinds match_all registration combined11 time language11
+REGRESS = parse catalog semantics match order reregister privileges parallel avg omop limits relkinds match_all registration combined11 time language11 notes
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 
@@ -29,4 +29,4 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared header
-$(OBJS): src/trialmatch.h
+$(OBJS): src/trialmatch.h src/notes.h

@@ -540,3 +540,14 @@ INSERT INTO trialmatch.criteria VALUES
 -- 2: fails 2 (NYHA answer 45876662) and 5 (its drug era ended in January)
 SELECT patient_id, status, failed FROM trialmatch.match_patients('OMOP11', :asof) ORDER BY 1;
 SELECT position, result, evidence FROM trialmatch.explain_match('OMOP11', 1, :asof);
+
+-- leave the catalog empty for the tests that follow
+DO $$
+BEGIN
+    DELETE FROM trialmatch.trials;
+    DELETE FROM trialmatch.code_sets;
+    PERFORM trialmatch.drop_source(name) FROM trialmatch.sources;
+    DELETE FROM trialmatch.patient_source;
+    DELETE FROM trialmatch.vocabulary;
+END
+$$;

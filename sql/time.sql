@@ -261,3 +261,14 @@ SELECT * FROM trialmatch.attrition('BULK', '2026-06-01');
 RESET trialmatch.max_parallel_workers;
 RESET min_parallel_table_scan_size;
 RESET work_mem;
+
+-- leave the catalog empty for the tests that follow
+DO $$
+BEGIN
+    DELETE FROM trialmatch.trials;
+    DELETE FROM trialmatch.code_sets;
+    PERFORM trialmatch.drop_source(name) FROM trialmatch.sources;
+    DELETE FROM trialmatch.patient_source;
+    DELETE FROM trialmatch.vocabulary;
+END
+$$;

@@ -353,6 +353,9 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 	if (!trials)
 		return cat;
 
+	/* SPEC 8: the context triggers of clinical notes */
+	cat->note_triggers = tm_notes_load_triggers(cxt);
+
 	spi_query("SELECT trial_id, status FROM " TM_SCHEMA ".trials ORDER BY trial_id");
 	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
@@ -945,6 +948,11 @@ tm_validate_tree(TmNode *node, TmCatalog *cat, const char *expr,
 										ev->measure == TM_M_ACTIVE ? "ACTIVE" :
 										ev->measure == TM_M_ACTIVE_FOR ? "ACTIVE FOR" : "OBSERVED"));
 
+				if (ev->phrases != NIL && src->text_column == NULL)
+					expr_error(expr, ev->source_location, ERRCODE_UNDEFINED_COLUMN,
+							   psprintf("source \"%s\" has no text column", src->name),
+							   "MENTIONS reads a source registered with a text_column.");
+
 				if (src->code_column == NULL && (ev->codes != NIL || ev->except != NIL))
 					expr_error(expr, ev->source_location, ERRCODE_UNDEFINED_COLUMN,
 							   psprintf("source \"%s\" has no code column", src->name),
@@ -1345,6 +1353,15 @@ tm_catalog_serialize(TmCatalog *cat, TmTrial **trials, int ntrials)
 		put_str(&buf, psprintf("%.17g", c->factor));
 		put_str(&buf, psprintf("%.17g", c->offset));
 	}
+	put_str(&buf, psprintf("%d", list_length(cat->note_triggers)));
+	foreach(lc, cat->note_triggers)
+	{
+		TmNoteTrigger *tr = lfirst(lc);
+
+		put_str(&buf, tr->phrase);
+		put_str(&buf, tr->category);
+		put_str(&buf, tr->direction);
+	}
 	put_str(&buf, psprintf("%d", ntrials));
 	for (int t = 0; t < ntrials; t++)
 	{
@@ -1425,6 +1442,16 @@ tm_catalog_deserialize(const char *p)
 		c->factor = strtod(get_str(&p), NULL);
 		c->offset = strtod(get_str(&p), NULL);
 		cat->conversions = lappend(cat->conversions, c);
+	}
+	n = (int) get_num(&p);
+	for (int i = 0; i < n; i++)
+	{
+		TmNoteTrigger *tr = palloc(sizeof(TmNoteTrigger));
+
+		tr->phrase = get_str(&p);
+		tr->category = get_str(&p);
+		tr->direction = get_str(&p);
+		cat->note_triggers = lappend(cat->note_triggers, tr);
 	}
 	n = (int) get_num(&p);
 	for (int k = 0; k < n; k++)

@@ -144,6 +144,8 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 	uint8		flag = *(uint8 *) (row + a->flag);
 	double		v;
 
+	if (ev->phrases != NIL)
+		return tm_notes_eval(flag);
 	switch (ev->measure)
 	{
 		case TM_M_EXISTS:
@@ -395,6 +397,11 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 	char	   *row = plan->state;
 	uint8		flag = *(uint8 *) (row + a->flag);
 
+	if (ev->phrases != NIL)
+	{
+		tm_notes_evidence(plan, a, e, flag, buf);
+		return;
+	}
 	switch (ev->measure)
 	{
 		case TM_M_EXISTS:

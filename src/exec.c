@@ -80,6 +80,11 @@ tm_run_population(TmPlan *plan)
 	for (int i = 0; i < plan->nsources; i++)
 		if (plan->sources[i].read.executor)
 			tm_read_source(plan, i, -1, false, 0, NULL);
+	/* notes sources with a text search index: only the rows it returns (notes.c) */
+	for (int i = 0; i < plan->nsources; i++)
+		if (!plan->sources[i].use_index)
+			tm_notes_choose_index(plan, i);
+	tm_notes_read_indexed(plan);
 	nworkers = tm_parallel_workers_for(plan);
 	if (nworkers > 0)
 	{

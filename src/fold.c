@@ -161,6 +161,8 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 	{
 		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
 
+		if (a->ev->phrases != NIL)
+			continue;			/* MENTIONS: notes.c reads the text */
 		if ((a->codes == NIL || code_matches(a->codes, key, keylen, is_int)) &&
 			!code_matches(a->except, key, keylen, is_int))
 			e->atoms[e->natoms++] = ps->atoms[k];
@@ -530,8 +532,8 @@ datum_text(Datum d, Oid typid)
 }
 
 /* Does a row pass every filter of an atom?  A NULL attribute never does. */
-static bool
-row_filters_pass(TmAtom *a, Datum *values, bool *isnull)
+bool
+tm_row_filters_pass(TmAtom *a, Datum *values, bool *isnull)
 {
 	for (int i = 0; i < a->nfilters; i++)
 	{
@@ -714,6 +716,14 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	AttrNumber	an;
 	TmRow		rc;
 
+	/* MENTIONS atoms read the text (notes.c) */
+	if (ps->nmentions > 0)
+	{
+		tm_notes_fold_row(plan, ps, values, isnull);
+		if (ps->nmentions == ps->natoms)
+			return;
+	}
+
 	/* cheapest filters first: the code map rejects most rows */
 	an = ps->code.attnum - 1;
 	if (an < 0 || isnull[an])
@@ -788,7 +798,7 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 		if (a->has_lower && (ps->end_time.attnum ? end < a->lower : t < a->lower))
 			continue;
 		/* 1.1: filters on attributes; a row failing one is invisible to the atom */
-		if (a->nfilters > 0 && !row_filters_pass(a, values, isnull))
+		if (a->nfilters > 0 && !tm_row_filters_pass(a, values, isnull))
 			continue;
 		/* ... and start by its end (BETWEEN, OVER); an empty window holds none */
 		if ((a->has_upper && t > a->upper) || (a->empty && ev->measure != TM_M_NEW))
@@ -995,7 +1005,7 @@ tm_codemaps_init(TmPlan *plan)
 		{
 			TmAtom	   *a = &plan->atoms[ps->atoms[k]];
 
-			if (a->ev->codes == NIL && a->ev->measure != TM_M_COVERS)
+			if (a->ev->codes == NIL && a->ev->phrases == NIL && a->ev->measure != TM_M_COVERS)
 				e->atoms[e->natoms++] = ps->atoms[k];
 		}
 		ps->nullcode = e;

@@ -844,6 +844,55 @@ parse_atleast(ParseState *ps)
 	return n;
 }
 
+/*
+ * The rest of a mention (SPEC 8), after "source MENTIONS":
+ *	 phrases {filter} [window]
+ * phrases := string | '(' string {',' string} ')'.  A phrase must hold a
+ * word (letters or digits): one of only punctuation is refused here.
+ */
+static TmNode *
+parse_mention(ParseState *ps, TmNode *n)
+{
+	TmEvent    *ev = n->event;
+	bool		list = false;
+
+	if (peek(ps)->kind == TOK_LPAREN)
+	{
+		list = true;
+		ps->pos++;
+	}
+	for (;;)
+	{
+		Token	   *t = peek(ps);
+		TmPhrase   *p;
+
+		if (t->kind != TOK_STRING)
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR, "expected a quoted phrase");
+		p = tm_note_phrase(t->text);
+		if (p == NULL)
+			syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+						 "a phrase needs one to 64 words of letters or digits");
+		if (list_length(ev->phrases) >= TM_MAX_CODES)
+			syntax_error(ps, t, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "too many phrases");
+		ev->phrases = lappend(ev->phrases, p);
+		ps->pos++;
+		if (!list)
+			break;
+		if (peek(ps)->kind == TOK_COMMA)
+		{
+			ps->pos++;
+			continue;
+		}
+		expect_kind(ps, TOK_RPAREN, "expected \",\" or \")\"");
+		break;
+	}
+	while (accept_word(ps, "where"))
+		ev->filters = lappend(ev->filters, parse_filter(ps));
+	parse_window_ago(ps, ev);
+	ev->measure = TM_M_EXISTS;
+	return n;
+}
+
 static TmNode *
 parse_event(ParseState *ps)
 {
@@ -855,6 +904,8 @@ parse_event(ParseState *ps)
 	ev->source = t->text;
 	ev->source_location = n->location;
 	ps->pos++;
+	if (accept_word(ps, "mentions"))
+		return parse_mention(ps, n);
 	if (codes_follow(ps))
 		ev->codes = parse_codes(ps);
 	if (accept_word(ps, "except"))
@@ -1333,6 +1384,11 @@ tm_deparse_event_head(StringInfo buf, const TmEvent *ev)
 	ListCell   *lc;
 
 	appendStringInfoString(buf, ev->source);
+	if (ev->phrases)
+	{
+		appendStringInfoString(buf, " mentions ");
+		tm_deparse_phrases(buf, ev->phrases);
+	}
 	if (ev->codes)
 	{
 		appendStringInfoChar(buf, ' ');

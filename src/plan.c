@@ -31,6 +31,7 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -420,6 +421,25 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s has no code column", ps->what),
 				 errhint("Register the source again with a code_column, or change the criterion.")));
+	if (ev->phrases != NIL)
+	{
+		/* MENTIONS (SPEC 8): reads the text, through the catalog's triggers */
+		if (ps->text.attnum == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s has no text column", ps->what),
+					 errhint("Register the source again with a text_column, or change the criterion.")));
+		ps->needs_text = true;
+		ps->maxattno = Max(ps->maxattno, ps->text.attnum);
+		ps->nmentions++;
+		if (cat->negex == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(cat));
+
+			cat->negex = tm_negex_compile(cat->note_triggers);
+			MemoryContextSwitchTo(old);
+		}
+	}
 	intcode = ps->code.typid == INT4OID || ps->code.typid == INT8OID;
 	foreach(lc, list_concat_copy(a->codes, a->except))
 		if (((TmCode *) lfirst(lc))->is_int != intcode)

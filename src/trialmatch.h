@@ -195,6 +195,7 @@ typedef struct TmEvent
 	List	   *filters;		/* 1.1: of TmFilter * */
 	TmVTest		where_is;		/* 1.1: count where value is codes */
 	TmVTest		test_is;		/* 1.1: last/first/any is codes */
+	List	   *phrases;		/* MENTIONS (SPEC 8): of TmPhrase * (notes.h); NIL otherwise */
 } TmEvent;
 
 typedef enum TmNodeKind
@@ -338,6 +339,8 @@ typedef struct TmCatalog
 	Oid			concept_relid;	/* OMOP vocabulary, or InvalidOid */
 	Oid			ancestor_relid;
 	List	   *code_sets;		/* 1.1: of TmCodeSet * */
+	List	   *note_triggers;	/* of TmNoteTrigger * (notes.h), SPEC 8 */
+	struct TmNegex *negex;		/* the triggers compiled (negex.c), or NULL */
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
@@ -513,6 +516,9 @@ typedef struct TmPlanSource
 	bool		index_time;		/* every such leaf's index has the time second */
 	int			nunits;
 	TmIndexUnit *units;
+	int			nmentions;		/* atoms of this source that are MENTIONS */
+	Oid			note_index;		/* a GIN index on a tsvector of the text, or 0 */
+	Datum		note_query;		/* the tsquery of every phrase read through it */
 } TmPlanSource;
 
 /*
@@ -640,6 +646,8 @@ typedef struct TmEvidence
 	double		high;
 	bool		tie;			/* tied events disagree */
 	char	   *filter;			/* "route = IV": a filter that kept the event */
+	char	   *note;			/* MENTIONS: the sentence, match and trigger */
+	int			note_rank;		/* the class of that match (notes.c) */
 } TmEvidence;
 
 typedef struct TmPlan
@@ -732,6 +740,7 @@ extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int6
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
 
 /* fold.c */
+extern bool tm_row_filters_pass(TmAtom *a, Datum *values, bool *isnull);
 extern void tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull);
 extern void tm_state_alloc(TmPlan *plan);
 extern void tm_codemaps_init(TmPlan *plan);
@@ -803,5 +812,6 @@ extern void tm_read_units_index_only(TmPlan *plan, int srcidx, int leafidx, int 
 extern bool tm_read_one_index_only(TmPlan *plan, int srcidx, int leafidx, int64 id);
 extern Oid	tm_find_id_index(Relation rel, AttrNumber attnum, TmPlanSource *ps, TmLeaf *leaf,
 							 AttrNumber *map);
+#include "notes.h"
 
 #endif							/* TRIALMATCH_H */

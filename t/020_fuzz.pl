@@ -82,6 +82,15 @@ SELECT trialmatch.set_patients('pat');
 SELECT trialmatch.add_source('lab', 'lab', time_column => 'taken_at', value_column => 'value', unit_column => 'unit');
 SELECT trialmatch.add_source('med', 'med', code_column => 'drug', time_column => 'started', end_time_column => 'ended');
 SELECT trialmatch.add_source('obs', 'obs', code_column => 'concept', time_column => 't', value_column => 'v');
+-- clinical notes (issue 11): odd text, huge and empty notes, a text search index
+CREATE TABLE note (patient_id int8, written date, body text);
+INSERT INTO note VALUES (1, '2026-05-01', 'No evidence of brain metastases. Possible pneumonia.'),
+  (2, '2026-05-02', 'Mother had diabetes; ＭＲＩ shows é́ lesion, é café'),
+  (3, '2026-05-03', ''), (4, '2026-05-04', repeat('no fever but cough. ', 200000)),
+  (5, '2026-05-05', repeat('x', 3000000)), (5, NULL, 'pneumonia'), (NULL, '2026-01-01', 'pneumonia'),
+  (1, '2026-05-06', E'\u00a0\u2028rule out\u3000PE\uff01 denies\tchest\npain');
+CREATE INDEX ON note USING gin (to_tsvector('simple', body));
+SELECT trialmatch.add_source('note', 'note', time_column => 'written', text_column => 'body');
 INSERT INTO trialmatch.trials (trial_id) VALUES ('FZ');
 INSERT INTO trialmatch.criteria VALUES ('FZ', 1, 'inclusion', 'adult', 'age >= 18');
 
@@ -141,7 +150,7 @@ sub chance { return rand() < $_[0]; }
 my @keywords = qw(or and not true false unknown age sex in except within
   hour hours day days week weeks month months year years count where value
   last first min max avg any unit active between observed);
-my @dict = (@keywords, qw(lab med obs diagnosis), '(', ')', ',', '=', '<', '<=', '<>', '!=',
+my @dict = (@keywords, qw(lab med obs diagnosis note mentions), '(', ')', ',', '=', '<', '<=', '<>', '!=',
 	'>=', '>', '<<', "'", "''", '--', '%', '_', '1e', '0', '-1', '.5',
 	"'E11%'", "'x'", "1e309", "\n", "--\n", "é", "\x{1F600}");
 
@@ -254,6 +263,7 @@ sub gen_codes
 
 sub gen_event
 {
+	return gen_mention() if chance(0.12);    # clinical notes (appended below)
 	my $src = $valid ? pick('lab', 'lab', 'med', 'obs', 'LAB')
 	  : pick('lab', 'lab', 'med', 'obs', 'diagnosis', 'LAB', 'count', 'x' . int(rand(9)));
 	my $int = lc($src) eq 'obs';
@@ -767,4 +777,49 @@ sub gen_time_factor
 	my $k = $valid ? 1 + int(rand($m)) : pick(0, 1, $m, $m + 1, -1);
 	return kw('at') . ws() . kw('least') . ws() . $k . ws() . kw('of') . ws() . '('
 	  . join(',' . ws(), map { $depth > 0 ? gen_expr($depth - 1) : gen_factor(0) } 1 .. $m) . ')';
+# ---------------------------------------------------------------------
+# Clinical notes (issue 11): `note mentions phrases [window]`, phrases of
+# words, prefixes, punctuation only (42601), odd Unicode, huge phrases.
+# ---------------------------------------------------------------------
+sub gen_phrase
+{
+	my $r = rand();
+	my $p;
+	if ($r < 0.5)
+	{
+		$p = pick('brain metastases', 'metasta*', 'pneumonia', 'fever', 'chest pain', 'diabetes',
+			'café', 'ＭＲＩ', "e\x{301}", 'no', 'rule out', 'x*', 'brain   METASTASES!', "it's");
+	}
+	elsif ($r < 0.8)
+	{
+		$p = join('', map { rand_char() } 1 .. int(rand(20)));
+		$p = 'x' if $valid && $p !~ /[[:alnum:]]/;
+	}
+	elsif ($r < 0.9 && !$valid)
+	{
+		$p = pick('...', '*', '', ' - ', "\x{00A0}", '**', '!?');
+	}
+	else
+	{
+		$p = join(' ', map { pick('a', 'b*', 'é', '中') } 1 .. (chance(0.1) ? 70 : 1 + int(rand(5))));
+	}
+	return quote_code($p);
+}
+
+sub gen_mention
+{
+	my $e = pick('note', 'note', $valid ? 'note' : 'lab') . ws() . kw('mentions') . ws();
+	if (chance(0.3))
+	{
+		$e .= '(' . join(',' . ws(), map { gen_phrase() } 1 .. 1 + int(rand(4))) . ')';
+	}
+	else
+	{
+		$e .= gen_phrase();
+	}
+	if (chance(0.4))
+	{
+		$e .= ws() . kw('within') . ws() . pick(1, 7, 30, 365) . ws() . kw(pick(qw(days months years)));
+	}
+	return $e;
 }
