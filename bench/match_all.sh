@@ -11,7 +11,11 @@
 #   1. one untimed match_all (warms the cache);
 #   2. the N match_patients calls, one statement each, timed together;
 #   3. one match_all over the same N trials, timed;
-#   4. the check: count and sum of a 64-bit hash of every row
+#   4. the floor: one match_all over N trials whose only criterion is
+#      `true` (BF001..): the same number of rows, nothing read but the
+#      patients, nothing evaluated: what forming, storing and counting the
+#      rows costs alone;
+#   5. the check: count and sum of a 64-bit hash of every row
 #      (trial_id|patient_id|status|failed|unknown) of both, which must agree
 #      (set CHECK=0 to skip: it runs both once more).
 # Prints the seconds of each and the ratio.  Exits non-zero on a mismatch.
@@ -84,9 +88,15 @@ fi
 psql -d "$db" -c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS trialmatch CASCADE; CREATE EXTENSION trialmatch"
 psql -d "$db" < scripts/demo_trials.sql >/dev/null
 bash bench/match_all_trials.sh "$ntrials" | psql -d "$db" >/dev/null
+psql -d "$db" -c "INSERT INTO trialmatch.trials (trial_id, title, status)
+                    SELECT format('BF%s', lpad(k::text, 3, '0')), 'floor', 'closed' FROM generate_series(1, $ntrials) k;
+                  INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr)
+                    SELECT format('BF%s', lpad(k::text, 3, '0')), 1, 'inclusion', 'always', 'true'
+                      FROM generate_series(1, $ntrials) k"
 
 ids=$(for ((k = 1; k <= ntrials; k++)); do printf 'BT%03d ' "$k"; done)
 list="{$(echo $ids | tr ' ' ',')}"
+flist="{$(echo $ids | sed 's/BT/BF/g' | tr ' ' ',')}"
 session="$work/session.sql"
 {
     cat <<SQL
@@ -110,8 +120,12 @@ SET client_min_messages = debug1;
 SELECT count(*) AS n_all FROM trialmatch.match_all('$as_of', '$list') \\gset
 RESET client_min_messages;
 SELECT extract(epoch FROM clock_timestamp() - :'t0') AS all_s \\gset
+SELECT clock_timestamp() AS t0 \\gset
+SELECT count(*) AS n_floor FROM trialmatch.match_all('$as_of', '$flist') \\gset
+SELECT extract(epoch FROM clock_timestamp() - :'t0') AS floor_s \\gset
 \\echo single_s :single_s
 \\echo all_s :all_s
+\\echo floor_s :floor_s
 \\echo rows :n_all
 SQL
     if [ "${CHECK:-1}" = 1 ]; then
@@ -135,7 +149,9 @@ single=$(echo "$out" | sed -n 's/^single_s //p')
 all=$(echo "$out" | sed -n 's/^all_s //p')
 printf '   %d match_patients calls   %8.2f s\n' "$ntrials" "$single"
 printf '   one match_all            %8.2f s   (%s rows)\n' "$all" "$(echo "$out" | sed -n 's/^rows //p')"
+floor=$(echo "$out" | sed -n 's/^floor_s //p')
 printf '   ratio                    %8.2fx\n' "$(awk -v a="$single" -v b="$all" 'BEGIN { print a / b }')"
+printf '   floor (match_all of %d trials saying true: the rows alone) %.2f s\n' "$ntrials" "$floor"
 if [ "${CHECK:-1}" = 1 ]; then
     read -r _ sr sh ar ah <<< "$(echo "$out" | grep '^check ')"
     if [ "$sr" = "$ar" ] && [ "$sh" = "$ah" ]; then

@@ -20,6 +20,7 @@
  *					(scans), fold.c (a row into per-patient state; the
  *					merge), avg.c (exact averages)
  *	 eval.c			three-valued results and evidence from the state
+ *	 all.c			match_all's evaluation of many trials, patient by patient
  *
  * Leaves never call back up (exec.c, parallel.c, plan.c).  The pool of
  * background workers (worker.c, runs.c, progress.c; pool.h) calls
