@@ -144,7 +144,7 @@ chown postgres "$session"
 
 echo "== scale $scale, $ntrials trials, trialmatch.max_parallel_workers = $workers, $(nproc) cores"
 out=$(psql -d "$db" -f "$session" 2> "$work/err")
-grep -o 'trialmatch: [0-9]* trials.*' "$work/err" | sed 's/^/   /' || true
+grep -o 'trialmatch: \(match_all of \)\?[0-9]* trials.*' "$work/err" | sed 's/^/   /' || true
 single=$(echo "$out" | sed -n 's/^single_s //p')
 all=$(echo "$out" | sed -n 's/^all_s //p')
 printf '   %d match_patients calls   %8.2f s\n' "$ntrials" "$single"

@@ -185,16 +185,17 @@ static void
 report_population(TmPlan *plan, const char *what)
 {
 	ereport(DEBUG1,
-			(errmsg_internal("trialmatch: %s: %d patients (sources read in %.0f ms), %d of %d parallel workers launched, "
+			(errmsg_internal("trialmatch: %s: %d patients, %d of %d parallel workers launched, "
 							 "sources read: %s; "
-							 "state %d bytes per patient (%d atoms, %d shared), memory %zu kB local + %zu kB shared",
+							 "state %d bytes per patient (%d atoms, %d shared), memory %zu kB local + %zu kB shared; "
+							 "read in %.0f ms",
 							 what, plan->pats.n,
-							 (double) (GetCurrentTimestamp() - plan->started) / 1000.0,
 							 plan->launched, plan->planned,
 							 plan->nsources ? describe_reads(plan) : "none", plan->width,
 							 plan->natoms, plan->nshared,
 							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024,
-							 plan->shared_bytes / 1024)));
+							 plan->shared_bytes / 1024,
+							 (double) (GetCurrentTimestamp() - plan->started) / 1000.0)));
 }
 
 static TmPlan *
@@ -528,7 +529,7 @@ tm_match_all(PG_FUNCTION_ARGS)
 	npasses = tm_plan_passes(plan, plan->pats.n, (double) tm_match_all_memory * 1024.0,
 							 pass_of, &max_bytes);
 	ereport(DEBUG1,
-			(errmsg_internal("trialmatch: %s: %d patients, %d passes, state at most %.0f kB per pass "
+			(errmsg_internal("trialmatch: match_all of %s: %d patients, %d passes, state at most %.0f kB per pass "
 							 "(trialmatch.match_all_memory %d kB), %d bytes per patient for all trials at once",
 							 what, plan->pats.n, npasses, max_bytes / 1024.0, tm_match_all_memory,
 							 plan->width)));

@@ -40,6 +40,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
@@ -55,6 +56,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -202,8 +204,14 @@ in_group(int64 run_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
-	int			nestlevel = tm_pin_search_path();
+	Oid			nsp = get_namespace_oid("trialmatch", true);
+	int			nestlevel;
 
+	/* a 1.0 schema (not updated yet) has no groups */
+	if (!OidIsValid(nsp) ||
+		get_attnum(get_relname_relid("runs", nsp), "group_id") == InvalidAttrNumber)
+		return false;
+	nestlevel = tm_pin_search_path();
 	if (SPI_execute_with_args("SELECT 1 FROM trialmatch.runs WHERE run_id OPERATOR(pg_catalog.=) $1"
 							  " AND group_id IS NOT NULL",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
@@ -333,9 +341,13 @@ queue_run(const char *trial_id, TimestampTz as_of, Oid roleid, int64 group_id)
 	screen_inserting = true;
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone, group_id)"
-								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5) RETURNING run_id",
-								  5, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+		/* screen() names no group_id: it works on a 1.0 schema too */
+		if (SPI_execute_with_args(group_id ?
+								  "INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone, group_id)"
+								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5) RETURNING run_id" :
+								  "INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
+								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
+								  group_id ? 5 : 4, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
 			SPI_processed != 1)
 			elog(ERROR, "trialmatch: could not queue the run");
 	}

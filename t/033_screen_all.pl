@@ -127,7 +127,7 @@ $node->psql('postgres', qq{
     FROM trialmatch.match_all('$as_of', '{T,T2,T3}')},
 	stdout => \$out, stderr => \$dbg);
 is($out, $one, 'several passes give the rows of one pass');
-like($dbg, qr/3 trials: 3000 patients, 3 passes, state at most \d+ kB per pass \(trialmatch.match_all_memory 64 kB\)/,
+like($dbg, qr/match_all of 3 trials: 3000 patients, 3 passes, state at most \d+ kB per pass \(trialmatch.match_all_memory 64 kB\)/,
 	'DEBUG1 reports the passes and the memory');
 like($dbg, qr/pass 3 of 3 \(1 trials\)/, 'and each pass');
 like($node->safe_psql('postgres', "SELECT trialmatch.match_all('$as_of', '{T,T2,T3}') LIMIT 0; SHOW trialmatch.match_all_memory"),
