@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * runs.c
- *	  SQL entry points of screening runs: screen, cancel and wait.
+ *	  SQL entry points of screening runs: screen, screen_all, cancel and wait.
  *
  * trialmatch.runs and trialmatch.results are readable through row-level
  * security (a role sees the runs of the roles whose privileges it has) and

@@ -27,6 +27,12 @@
  *	   in a fresh transaction marks the run 'failed' (with the message) or
  *	   'cancelled' (after cancel() or a query cancel request sent with
  *	   pg_cancel_backend: both are a request to stop, and are not retried).
+ * A run of a screen_all() group (runs.group_id) claims, in step 1, every
+ * queued run of its group; step 2 reads match_all() over their trials once
+ * (execute_group), falling back to one trial at a time in subtransactions
+ * if that fails, so that a trial that fails fails its own run only, and
+ * stores every run's results and state in the one transaction.  The
+ * launcher starts a worker for the oldest queued run of a group only.
  * Bookkeeping statements (on trialmatch.runs and trialmatch.results, which
  * ordinary roles cannot write) run as the bootstrap superuser with a safe
  * search_path, switched with SetUserIdAndSecContext only around them; the
