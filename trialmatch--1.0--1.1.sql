@@ -1310,6 +1310,23 @@ END
 $$;
 
 -- ====================================================================
+-- screen_all (SPEC 9, issue 12): one run per trial, queued together and
+-- executed by one pool worker in one pass (match_all).  Runs queued by one
+-- screen_all() call share group_id (a number drawn from the runs'
+-- sequence); screen() leaves it NULL.  The launcher starts a worker for
+-- the oldest queued run of a group, which claims the group's queued runs.
+-- match_all's memory budget is the setting trialmatch.match_all_memory.
+-- ====================================================================
+ALTER TABLE @extschema@.runs ADD COLUMN group_id bigint;
+CREATE INDEX runs_group ON @extschema@.runs (group_id, run_id) WHERE group_id IS NOT NULL;
+
+CREATE FUNCTION @extschema@.screen_all(as_of timestamptz DEFAULT pg_catalog.now(),
+                                       trial_ids text[] DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'tm_screen_all'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- ====================================================================
 -- KEEP THIS SECTION LAST: the replica-only invalidation triggers of every
 -- replicated catalog table (issue 13), now that every table of this
 -- version exists.

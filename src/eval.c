@@ -139,7 +139,7 @@ static TmTruth
 eval_atom(TmPlan *plan, TmNode *node, int pidx)
 {
 	TmAtom	   *a = &plan->atoms[node->atom];
-	TmEvent    *ev = a->ev;
+	TmEvent    *ev = node->event;	/* an atom may be shared (plan.c): its test is this node's */
 	char	   *row = plan->state + (Size) pidx * plan->width;
 	uint8		flag = *(uint8 *) (row + a->flag);
 	double		v;
@@ -392,7 +392,7 @@ static void
 evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 {
 	TmAtom	   *a = &plan->atoms[node->atom];
-	TmEvent    *ev = a->ev;
+	TmEvent    *ev = node->event;
 	TmEvidence *e = &plan->evidence[node->atom];
 	char	   *row = plan->state;
 	uint8		flag = *(uint8 *) (row + a->flag);

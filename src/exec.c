@@ -16,6 +16,7 @@
 
 
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "pool.h"
 #include "trialmatch.h"
@@ -47,33 +48,43 @@ open_leaves(TmPlan *plan)
 }
 
 /*
- * Evaluate every source for the whole patient table: in parallel when the
- * sources are large enough and workers are allowed, else here alone.
- * Sources read through the executor (views, foreign tables) are read here
- * first, before any parallel mode.
+ * The first step of a population call: open what each relation is read
+ * through and read the patient table.  With from (a later pass of
+ * match_all over other trials), take its patients instead of reading them
+ * again.
  */
 void
-tm_run_population(TmPlan *plan)
+tm_population_patients(TmPlan *plan, const TmPatients *from)
 {
-	int			nworkers;
-
+	plan->started = GetCurrentTimestamp();
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
 	open_leaves(plan);
+	if (from)
+	{
+		plan->pats = *from;
+		return;
+	}
 	tm_progress_report("reading patients", 0, 0);
 	tm_patients_read(plan, false, 0);
-	tm_progress_report("reading sources", 0, plan->pats.n);
-	if (plan->state_limit > 0 &&
-		(double) plan->pats.n * plan->width > (double) plan->state_limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the state of %d trials for %d patients would take %.0f MB, more than the limit of %zu MB",
-						plan->ntrials, plan->pats.n,
-						(double) plan->pats.n * plan->width / (1024.0 * 1024.0),
-						plan->state_limit / (1024 * 1024)),
-				 errdetail("The criteria of all trials are evaluated in one pass, %d bytes per patient.",
-						   plan->width),
-				 errhint("Screen fewer trials at once: pass a shorter trial_ids list.")));
+}
+
+/*
+ * The second step: evaluate every source for the whole patient table, in
+ * parallel when the sources are large enough and workers are allowed,
+ * else here alone.  Sources read through the executor (views, foreign
+ * tables) are read here first, before any parallel mode.
+ */
+void
+tm_population_sources(TmPlan *plan)
+{
+	int			nworkers;
+
+	if (plan->npasses > 1)
+		tm_progress_report(psprintf("reading sources %d/%d", plan->pass, plan->npasses),
+						   0, plan->pats.n);
+	else
+		tm_progress_report("reading sources", 0, plan->pats.n);
 	tm_choose_index_paths(plan);
 	tm_state_alloc(plan);
 	tm_timed_begin(plan);
@@ -107,6 +118,14 @@ tm_run_population(TmPlan *plan)
 	plan->launched = 0;
 	plan->planned = 0;
 	tm_timed_finish(plan);
+}
+
+/* Evaluate every source for the whole patient table: both steps. */
+void
+tm_run_population(TmPlan *plan)
+{
+	tm_population_patients(plan, NULL);
+	tm_population_sources(plan);
 }
 
 /* Evaluate every source for one patient; false if there is no such patient. */

@@ -181,24 +181,33 @@ describe_reads(TmPlan *plan)
  * Plan and evaluate trials over the whole patient table, reading each
  * source once for all of them; "what" names them in the DEBUG1 report.
  */
+static void
+report_population(TmPlan *plan, const char *what)
+{
+	ereport(DEBUG1,
+			(errmsg_internal("trialmatch: %s: %d patients, %d of %d parallel workers launched, "
+							 "sources read: %s; "
+							 "state %d bytes per patient (%d atoms, %d shared), memory %zu kB local + %zu kB shared; "
+							 "read in %.0f ms",
+							 what, plan->pats.n,
+							 plan->launched, plan->planned,
+							 plan->nsources ? describe_reads(plan) : "none", plan->width,
+							 plan->natoms, plan->nshared,
+							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024,
+							 plan->shared_bytes / 1024,
+							 (double) (GetCurrentTimestamp() - plan->started) / 1000.0)));
+}
+
 static TmPlan *
 population(TmCatalog *cat, TmTrial **trials, int ntrials, const char *what,
-		   TimestampTz as_of, Size state_limit)
+		   TimestampTz as_of)
 {
 	TmPlan	   *plan;
 
 	plan = tm_plan_create(cat, trials, ntrials, as_of);
 	tm_plan_check_privileges(plan);
-	plan->state_limit = state_limit;
 	tm_run_population(plan);
-	ereport(DEBUG1,
-			(errmsg_internal("trialmatch: %s: %d patients, %d of %d parallel workers launched, "
-							 "sources read: %s; "
-							 "state %d bytes per patient, memory %zu kB local + %zu kB shared",
-							 what, plan->pats.n, plan->launched, plan->planned,
-							 plan->nsources ? describe_reads(plan) : "none", plan->width,
-							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024,
-							 plan->shared_bytes / 1024)));
+	report_population(plan, what);
 	return plan;
 }
 
@@ -209,7 +218,7 @@ population_one(TmTrial **trial, char *trial_id, TimestampTz as_of)
 	TmCatalog  *cat = tm_catalog();
 
 	*trial = tm_catalog_trial(cat, trial_id);
-	return population(cat, trial, 1, psprintf("trial \"%s\"", trial_id), as_of, 0);
+	return population(cat, trial, 1, psprintf("trial \"%s\"", trial_id), as_of);
 }
 
 /*
@@ -244,6 +253,8 @@ static void
 trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
 		   const char *trial_id, int64 progress_base, int64 progress_total)
 {
+	const char *phase = plan->npasses > 1 ?
+		psprintf("evaluating %d/%d", plan->pass, plan->npasses) : "evaluating";
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch trial rows",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext rowcxt = AllocSetContextCreate(cxt, "trialmatch output row",
@@ -265,7 +276,7 @@ trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
 
 		CHECK_FOR_INTERRUPTS();
 		if ((p & 0xFFF) == 0)
-			tm_progress_report("evaluating", progress_base + p, progress_total);
+			tm_progress_report(phase, progress_base + p, progress_total);
 		MemoryContextReset(rowcxt);
 		MemoryContextSwitchTo(rowcxt);
 		st = tm_eval_trial(plan, trial, p, results);
@@ -305,6 +316,92 @@ trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
 	MemoryContextDelete(cxt);
 }
 
+/*
+ * The output rows of one trial evaluated by tm_all_evaluate (all.c): one
+ * row formed per combination, the patient id patched in, as trial_rows does.
+ */
+static void
+trial_rows_coded(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
+				 TmAllTrial *coded)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch trial rows",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	HeapTuple  *tuples = palloc0(sizeof(HeapTuple) * Max(coded->nkeys, 1));
+	TmTruth    *results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
+	Datum		tid = CStringGetTextDatum(trial->trial_id);
+	Size		idoff = 0;
+
+	for (int k = 0; k < coded->nkeys; k++)
+	{
+		uint64		key = coded->keys[k];
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		TmTruth		st;
+
+		/* the results the key stands for: unknown, failed or passed */
+		for (int i = 0; i < trial->ncriteria; i++)
+		{
+			if (key & (UINT64CONST(1) << i))
+				results[i] = TM_UNKNOWN;
+			else if (key & (UINT64CONST(1) << (32 + i)))
+				results[i] = trial->criteria[i].exclusion ? TM_TRUE : TM_FALSE;
+			else
+				results[i] = trial->criteria[i].exclusion ? TM_FALSE : TM_TRUE;
+		}
+		st = (key >> 32) ? TM_FALSE : key ? TM_UNKNOWN : TM_TRUE;
+		values[0] = tid;
+		values[1] = Int64GetDatum(0);
+		values[2] = ObjectIdGetDatum(so->status_oid[st]);
+		label_arrays(trial, results, &values[3], &values[4]);
+		tuples[k] = heap_form_tuple(rsinfo->setDesc, values, nulls);
+		idoff = id_offset(rsinfo->setDesc, tuples[k], 1);
+	}
+	for (int p = 0; p < plan->pats.n; p++)
+	{
+		HeapTuple	tup = tuples[coded->codes[p]];
+
+		if ((p & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		*(int64 *) ((char *) tup->t_data + tup->t_data->t_hoff + idoff) = plan->pats.ids[p];
+		tuplestore_puttuple(rsinfo->setResult, tup);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * The rows of match_all's trials[0..ntrials) from one plan: evaluated
+ * patient by patient (all.c), then written trial by trial.
+ */
+static void
+all_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial **trials, int ntrials,
+		 int64 done_before, int64 total)
+{
+	TmAllTrial *coded = palloc(sizeof(TmAllTrial) * Max(ntrials, 1));
+	const char *phase = plan->npasses > 1 ?
+		psprintf("evaluating %d/%d", plan->pass, plan->npasses) : "evaluating";
+
+	TimestampTz t0 = GetCurrentTimestamp();
+	TimestampTz t1;
+
+	tm_all_evaluate(plan, trials, ntrials, coded, phase, done_before * plan->pats.n,
+					total * plan->pats.n);
+	t1 = GetCurrentTimestamp();
+	for (int t = 0; t < ntrials; t++)
+	{
+		if (coded[t].codes)
+			trial_rows_coded(rsinfo, so, plan, trials[t], &coded[t]);
+		else
+			trial_rows(rsinfo, so, plan, trials[t], trials[t]->trial_id,
+					   (done_before + t) * plan->pats.n, total * plan->pats.n);
+	}
+	ereport(DEBUG1,
+			(errmsg_internal("trialmatch: %d trials evaluated in %.0f ms, their rows written in %.0f ms",
+							 ntrials, (double) (t1 - t0) / 1000.0,
+							 (double) (GetCurrentTimestamp() - t1) / 1000.0)));
+}
+
 Datum
 tm_match_patients(PG_FUNCTION_ARGS)
 {
@@ -330,12 +427,8 @@ tm_match_patients(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/*
- * match_all reads the sources once for all its trials, keeping the state of
- * every trial for every patient at once: refuse more than this (SQLSTATE
- * 54000, with a hint to pass fewer trials) rather than exhaust memory.
- */
-#define TM_MATCH_ALL_STATE_LIMIT ((Size) 1024 * 1024 * 1024)
+/* trialmatch.match_all_memory: kB of per-patient state in one pass of match_all */
+int			tm_match_all_memory = 262144;
 
 /*
  * match_all(as_of, trial_ids): every recruiting trial (trial_ids NULL) or
@@ -360,6 +453,9 @@ tm_match_all(PG_FUNCTION_ARGS)
 	TmPlan	   *plan;
 	StatusOut	so;
 	char	   *what;
+	int		   *pass_of;
+	int			npasses;
+	double		max_bytes;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -426,11 +522,63 @@ tm_match_all(PG_FUNCTION_ARGS)
 	}
 	what = psprintf("%d trials", ntrials);
 	tm_progress_begin(what);
-	plan = population(cat, trials, ntrials, what, as_of, TM_MATCH_ALL_STATE_LIMIT);
-	for (int t = 0; t < ntrials; t++)
-		trial_rows(rsinfo, &so, plan, trials[t], trials[t]->trial_id,
-				   (int64) t * plan->pats.n, (int64) ntrials * plan->pats.n);
-	tm_plan_close(plan);
+	plan = tm_plan_create(cat, trials, ntrials, as_of);
+	tm_plan_check_privileges(plan);
+	tm_population_patients(plan, NULL);
+	pass_of = palloc(sizeof(int) * ntrials);
+	npasses = tm_plan_passes(plan, plan->pats.n, (double) tm_match_all_memory * 1024.0,
+							 pass_of, &max_bytes);
+	ereport(DEBUG1,
+			(errmsg_internal("trialmatch: match_all of %s: %d patients, %d passes, state at most %.0f kB per pass "
+							 "(trialmatch.match_all_memory %d kB), %d bytes per patient for all trials at once",
+							 what, plan->pats.n, npasses, max_bytes / 1024.0, tm_match_all_memory,
+							 plan->width)));
+	tm_progress_label(psprintf("%s, %d pass%s, %.0f MB", what, npasses, npasses > 1 ? "es" : "",
+							   max_bytes / (1024.0 * 1024.0)));
+	if (npasses == 1)
+	{
+		tm_population_sources(plan);
+		report_population(plan, what);
+		all_rows(rsinfo, &so, plan, trials, ntrials, 0, ntrials);
+		tm_plan_close(plan);
+	}
+	else
+	{
+		/*
+		 * Several passes, each planning and reading the sources for its
+		 * group of trials; the patients read once are shared by all.
+		 */
+		TmPatients	pats = plan->pats;
+		TmTrial   **group = palloc(sizeof(TmTrial *) * ntrials);
+		MemoryContext passcxt = AllocSetContextCreate(cxt, "trialmatch pass",
+													  ALLOCSET_DEFAULT_SIZES);
+		int			done = 0;
+
+		tm_plan_close(plan);
+		for (int pass = 0; pass < npasses; pass++)
+		{
+			int			ngroup = 0;
+			TmPlan	   *gplan;
+			char	   *gwhat;
+
+			for (int t = 0; t < ntrials; t++)
+				if (pass_of[t] == pass)
+					group[ngroup++] = trials[t];
+			MemoryContextSwitchTo(passcxt);
+			gplan = tm_plan_create(cat, group, ngroup, as_of);
+			gplan->pass = pass + 1;
+			gplan->npasses = npasses;
+			tm_population_patients(gplan, &pats);
+			tm_population_sources(gplan);
+			gwhat = psprintf("%s, pass %d of %d (%d trials)", what, pass + 1, npasses, ngroup);
+			report_population(gplan, gwhat);
+			all_rows(rsinfo, &so, gplan, group, ngroup, done, ntrials);
+			done += ngroup;
+			tm_plan_close(gplan);
+			MemoryContextSwitchTo(cxt);
+			MemoryContextReset(passcxt);
+		}
+	}
 	tm_progress_end();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

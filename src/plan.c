@@ -12,7 +12,9 @@
  * first the 8-byte-aligned payloads (a count, a min/max, a TmValState for
  * last/first, a TmAvgState for avg) and then one flag byte per atom.  An
  * atom with no measure, ACTIVE or ANY needs only its flag byte; COUNT and
- * MIN/MAX take 8 more bytes, LAST/FIRST 16 more, AVG 32 more.
+ * MIN/MAX take 8 more bytes, LAST/FIRST 16 more, AVG 32 more.  Identical
+ * atoms (atom_key) have one state, however many criteria and trials say
+ * them: the state is sized for the union of the call's distinct atoms.
  *
  * IDENTIFICATION
  *	  src/plan.c
@@ -24,6 +26,7 @@
 #include "access/table.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "executor/spi.h"
 #include "utils/acl.h"
@@ -377,9 +380,43 @@ bind_atom_11(TmPlan *plan, TmCatalog *cat, TmAtom *a, TmPlanSource *ps)
 	}
 }
 
+/*
+ * What the per-patient state of an event atom depends on, as text: the
+ * event's canonical form (tm_deparse, which writes every part of an event),
+ * without the test for the measures whose test is applied only when the
+ * state is evaluated (eval.c reads the test from the criterion's own node).
+ * Atoms of equal keys, in one trial or across the trials of a call (many
+ * trials say diagnosis 'E11%'), share one atom: one state, folded once.
+ * The sides of a relation are never shared: their rows go to the event
+ * times of that relation (timed.c), not to a state of their own.
+ */
+static char *
+atom_key(TmNode *n)
+{
+	TmNode		copy = *n;
+	TmEvent		ev = *n->event;
+
+	switch (ev.measure)
+	{
+		case TM_M_COUNT:
+		case TM_M_LAST:
+		case TM_M_FIRST:
+		case TM_M_MIN:
+		case TM_M_MAX:
+			/* 1.1 tests (IS codes, x ULN) are applied to each row: they stay */
+			if (!ev.test_is.is && !TM_TEST_HAS_REF(&ev.test))
+				memset(&ev.test, 0, sizeof(ev.test));
+			break;
+		default:
+			break;
+	}
+	copy.event = &ev;
+	return tm_deparse(&copy);
+}
+
 /* Assign atom numbers and bind each event atom to its source. */
 static void
-bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
+bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
 {
 	ListCell   *lc;
 	TmAtom	   *a;
@@ -398,12 +435,32 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	if (n->kind != TM_N_EVENT)
 	{
 		foreach(lc, n->args)
-			bind_atoms(plan, cat, lfirst(lc));
+			bind_atoms(plan, cat, lfirst(lc), n->kind != TM_N_RELATION);
 		if (n->kind == TM_N_RELATION)
 			tm_timed_plan(plan, n);
 		return;
 	}
 	ev = n->event;
+	if (!share)
+	{
+		plan->atomhash[plan->natoms] = 0;
+		plan->atomkey[plan->natoms] = NULL;
+	}
+	else
+	{
+		char	   *key = atom_key(n);
+		uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+
+		for (int i = 0; i < plan->natoms; i++)
+			if (plan->atomkey[i] && plan->atomhash[i] == h && strcmp(plan->atomkey[i], key) == 0)
+			{
+				n->atom = i;
+				plan->nshared++;
+				return;
+			}
+		plan->atomhash[plan->natoms] = h;
+		plan->atomkey[plan->natoms] = key;
+	}
 	n->atom = plan->natoms;
 	a = &plan->atoms[plan->natoms++];
 	memset(a, 0, sizeof(TmAtom));
@@ -501,6 +558,29 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n)
 	tm_timed_plan(plan, n);
 }
 
+/* Bytes of an atom's payload in the per-patient state (0: its flag only). */
+static int
+atom_payload_bytes(const TmAtom *a)
+{
+	switch (a->ev->measure)
+	{
+		case TM_M_COUNT:
+		case TM_M_MIN:
+		case TM_M_MAX:
+			return 8;
+		case TM_M_LAST:
+		case TM_M_FIRST:
+			return sizeof(TmValState);
+		case TM_M_AVG:
+			return MAXALIGN(sizeof(TmAvgState));
+		case TM_M_DAYS:
+		case TM_M_NEW:
+			return 8;
+		default:
+			return 0;
+	}
+}
+
 /* Lay out per-patient state: payloads first (8-byte aligned), then flags. */
 static void
 layout_state(TmPlan *plan)
@@ -510,37 +590,94 @@ layout_state(TmPlan *plan)
 	for (int i = 0; i < plan->natoms; i++)
 	{
 		TmAtom	   *a = &plan->atoms[i];
+		int			bytes = atom_payload_bytes(a);
 
-		switch (a->ev->measure)
+		if (bytes > 0)
 		{
-			case TM_M_COUNT:
-			case TM_M_MIN:
-			case TM_M_MAX:
-				a->payload = off;
-				off += 8;
-				break;
-			case TM_M_LAST:
-			case TM_M_FIRST:
-				a->payload = off;
-				off += sizeof(TmValState);
-				break;
-			case TM_M_AVG:
-				a->payload = off;
-				off += MAXALIGN(sizeof(TmAvgState));
-				break;
-			case TM_M_DAYS:
-			case TM_M_NEW:
-				a->payload = off;
-				off += 8;
-				break;
-			default:
-				break;
+			a->payload = off;
+			off += bytes;
 		}
 	}
 	for (int i = 0; i < plan->natoms; i++)
 		plan->atoms[i].flag = off++;
 	tm_timed_layout(plan, &off);
 	plan->width = MAXALIGN(Max(off, 1));
+}
+
+/* Mark the atoms a tree reads; returns the state bytes of those newly marked. */
+static int
+mark_atoms(TmPlan *plan, TmNode *n, bool *marked)
+{
+	ListCell   *lc;
+	int			bytes = 0;
+
+	check_stack_depth();
+	if (n->kind == TM_N_EVENT)
+	{
+		if (marked[n->atom])
+			return 0;
+		marked[n->atom] = true;
+		return atom_payload_bytes(&plan->atoms[n->atom]) + 1;
+	}
+	foreach(lc, n->args)
+		bytes += mark_atoms(plan, lfirst(lc), marked);
+	return bytes;
+}
+
+/*
+ * match_all's memory budget: split the plan's trials, in order, into passes
+ * whose per-patient state for npatients takes at most budget bytes (a pass
+ * plans only its trials, so its state is the union of their distinct atoms,
+ * computed here exactly as layout_state will lay it out, plus the
+ * TM_ALL_CODE_BYTES per trial of all.c).  A trial is never
+ * split: one whose state alone exceeds the budget is a pass of its own.
+ * Sets pass_of[t] (0-based) and *max_bytes, the largest pass's state;
+ * returns the number of passes.  Uses the atom numbers of this plan, so it
+ * must run before another plan is created.
+ */
+int
+tm_plan_passes(TmPlan *plan, int npatients, double budget, int *pass_of, double *max_bytes)
+{
+	bool	   *marked = palloc0(sizeof(bool) * Max(plan->natoms, 1));
+	int			npasses = 1;
+	int			bytes = 0;
+	int			intrials = 0;
+
+	*max_bytes = 0;
+	for (int t = 0; t < plan->ntrials; t++)
+	{
+		TmTrial    *trial = plan->trials[t];
+		bool	   *trialmarked = palloc0(sizeof(bool) * Max(plan->natoms, 1));
+		int			add = 0;
+
+		/* what this trial adds to the pass so far */
+		memcpy(trialmarked, marked, sizeof(bool) * plan->natoms);
+		for (int c = 0; c < trial->ncriteria; c++)
+			add += mark_atoms(plan, trial->criteria[c].tree, trialmarked);
+		add += TM_ALL_CODE_BYTES;	/* its combination per patient (all.c) */
+		if (intrials > 0 &&
+			(double) MAXALIGN(Max(bytes + add, 1)) * npatients > budget)
+		{
+			/* start a new pass with this trial alone */
+			*max_bytes = Max(*max_bytes, (double) MAXALIGN(Max(bytes, 1)) * npatients);
+			npasses++;
+			memset(marked, 0, sizeof(bool) * plan->natoms);
+			bytes = 0;
+			intrials = 0;
+			add = TM_ALL_CODE_BYTES;
+			for (int c = 0; c < trial->ncriteria; c++)
+				add += mark_atoms(plan, trial->criteria[c].tree, marked);
+		}
+		else
+			memcpy(marked, trialmarked, sizeof(bool) * plan->natoms);
+		pfree(trialmarked);
+		bytes += add;
+		intrials++;
+		pass_of[t] = npasses - 1;
+	}
+	*max_bytes = Max(*max_bytes, (double) MAXALIGN(Max(bytes, 1)) * npatients);
+	pfree(marked);
+	return npasses;
 }
 
 TmPlan *
@@ -600,6 +737,8 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	plan->atoms = palloc0(sizeof(TmAtom) * Max(natoms, 1));
 	plan->sources = palloc0(sizeof(TmPlanSource) * Max(natoms, 1));
 	plan->atomcap = Max(natoms, 1);
+	plan->atomhash = palloc(sizeof(uint32) * plan->atomcap);
+	plan->atomkey = palloc(sizeof(char *) * plan->atomcap);
 
 	/*
 	 * Atom numbers are written into the (cached) trees: they are valid for
@@ -607,7 +746,7 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	 */
 	for (int t = 0; t < ntrials; t++)
 		for (int c = 0; c < trials[t]->ncriteria; c++)
-			bind_atoms(plan, cat, trials[t]->criteria[c].tree);
+			bind_atoms(plan, cat, trials[t]->criteria[c].tree, true);
 	layout_state(plan);
 
 	/* unit concept ids are read as their concept_code (UCUM) */

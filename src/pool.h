@@ -92,6 +92,7 @@ extern TmSlot *tm_my_progress;
 extern void tm_progress_report(const char *phase, int64 done, int64 total);
 extern void tm_progress_begin(const char *trial_id);
 extern void tm_progress_end(void);
+extern void tm_progress_label(const char *label);
 extern Size tm_calls_shmem_size(void);
 extern void tm_calls_shmem_init(void);
 

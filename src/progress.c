@@ -131,6 +131,21 @@ tm_progress_begin(const char *trial_id)
 	my_call = slot;
 }
 
+/* Say more about the call than its start did (match_all: its passes and memory). */
+void
+tm_progress_label(const char *label)
+{
+	int			len;
+
+	if (my_call == NULL)
+		return;
+	len = pg_mbcliplen(label, strlen(label), NAMEDATALEN - 1);
+	SpinLockAcquire(&my_call->mutex);
+	memcpy(my_call->trial_id, label, len);
+	my_call->trial_id[len] = '\0';
+	SpinLockRelease(&my_call->mutex);
+}
+
 /* The call ended (or its transaction did). */
 void
 tm_progress_end(void)

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * runs.c
- *	  SQL entry points of screening runs: screen, cancel and wait.
+ *	  SQL entry points of screening runs: screen, screen_all, cancel and wait.
  *
  * trialmatch.runs and trialmatch.results are readable through row-level
  * security (a role sees the runs of the roles whose privileges it has) and
@@ -40,19 +40,23 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "pgtime.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -60,6 +64,7 @@
 #include "pool.h"
 
 PG_FUNCTION_INFO_V1(tm_screen);
+PG_FUNCTION_INFO_V1(tm_screen_all);
 PG_FUNCTION_INFO_V1(tm_cancel);
 PG_FUNCTION_INFO_V1(tm_wait);
 PG_FUNCTION_INFO_V1(tm_runs_guard);
@@ -193,6 +198,28 @@ read_run(int64 run_id, char **state, Oid *requested_by)
 	return true;
 }
 
+/* Was the run queued by screen_all() (a group)?  As the caller sees it. */
+static bool
+in_group(int64 run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	Oid			nsp = get_namespace_oid("trialmatch", true);
+	int			nestlevel;
+
+	/* a 1.0 schema (not updated yet) has no groups */
+	if (!OidIsValid(nsp) ||
+		get_attnum(get_relname_relid("runs", nsp), "group_id") == InvalidAttrNumber)
+		return false;
+	nestlevel = tm_pin_search_path();
+	if (SPI_execute_with_args("SELECT 1 FROM trialmatch.runs WHERE run_id OPERATOR(pg_catalog.=) $1"
+							  " AND group_id IS NOT NULL",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "trialmatch: could not read run " INT64_FORMAT, run_id);
+	tm_unpin_search_path(nestlevel);
+	return SPI_processed > 0;
+}
+
 static void
 run_not_found(int64 run_id)
 {
@@ -210,27 +237,15 @@ state_is_final(const char *state)
 }
 
 /*
- * screen(trial_id text, as_of timestamptz DEFAULT now()) returns bigint
+ * What screen() and screen_all() check before queuing, in this order: the
+ * pool runs and serves this database (check_pool), the arguments, as_of is
+ * given and finite and the role can log in, as a pool worker connects as
+ * it (check_as_of_and_role).
  */
-Datum
-tm_screen(PG_FUNCTION_ARGS)
+static void
+check_pool(void)
 {
-	char	   *trial_id;
-	TimestampTz as_of;
-	Oid			roleid = GetUserId();
 	char	   *dbname;
-	HeapTuple	roletup;
-	bool		canlogin;
-	TmPrivSave	save;
-	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, OIDOID, TEXTOID};
-	Datum		values[4];
-	bool		isnull;
-	int64		run_id;
-	MemoryContext old;
-	int64	   *idp;
-	int			nestlevel;
-
-	tm_refuse_on_standby("screen()");
 
 	if (!tm_pool_preloaded || tm_pool == NULL)
 		ereport(ERROR,
@@ -238,7 +253,6 @@ tm_screen(PG_FUNCTION_ARGS)
 				 errmsg("the trialmatch worker pool is not running"),
 				 errdetail("Screening runs are executed by background workers, which start only when trialmatch is loaded at server start."),
 				 errhint("Add trialmatch to shared_preload_libraries in postgresql.conf and restart the server.")));
-
 	dbname = get_database_name(MyDatabaseId);
 	if ((dbname == NULL || strcmp(dbname, tm_database) != 0) &&
 		!tm_pool_may_read_database_setting())
@@ -254,17 +268,18 @@ tm_screen(PG_FUNCTION_ARGS)
 						tm_database, dbname ? dbname : "?"),
 				 errhint("Call screen() in database \"%s\", or set trialmatch.database and restart the server.",
 						 tm_database)));
+}
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("trial_id must not be null")));
-	if (PG_ARGISNULL(1))
+static void
+check_as_of_and_role(Oid roleid, bool as_of_null, TimestampTz as_of)
+{
+	HeapTuple	roletup;
+	bool		canlogin;
+
+	if (as_of_null)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("as_of must not be null")));
-	trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	as_of = PG_GETARG_TIMESTAMPTZ(1);
 	if (TIMESTAMP_NOT_FINITE(as_of))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -283,31 +298,56 @@ tm_screen(PG_FUNCTION_ARGS)
 						GetUserNameFromId(roleid, false)),
 				 errdetail("A run executes in a background worker connected as the role that queued it, and only a role with LOGIN can connect."),
 				 errhint("Queue the run as a login role (for example after RESET ROLE).")));
+}
 
-	spi_connect();
+/* Does the trial exist, as the caller sees the catalog?  (In SPI.) */
+static bool
+trial_exists(const char *trial_id)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(trial_id)};
+	int			nestlevel = tm_pin_search_path();
 
-	/* the trial must exist (as the caller sees the catalog) */
-	values[0] = CStringGetTextDatum(trial_id);
-	nestlevel = tm_pin_search_path();
 	if (SPI_execute_with_args("SELECT 1 FROM trialmatch.trials WHERE trial_id OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "trialmatch: could not read trialmatch.trials");
 	tm_unpin_search_path(nestlevel);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("trial \"%s\" does not exist", trial_id)));
+	return SPI_processed > 0;
+}
 
+/*
+ * Insert one queued run as the owner of the runs table, with the proof of
+ * queuing (runs_guard); group_id 0: a run of its own.  (In SPI, as the
+ * caller.)  The launcher is woken when the transaction commits.
+ */
+static int64
+queue_run(const char *trial_id, TimestampTz as_of, Oid roleid, int64 group_id)
+{
+	Oid			types[5] = {TEXTOID, TIMESTAMPTZOID, OIDOID, TEXTOID, INT8OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', group_id ? ' ' : 'n'};
+	TmPrivSave	save;
+	bool		isnull;
+	int64		run_id;
+	MemoryContext old;
+	int64	   *idp;
+
+	values[0] = CStringGetTextDatum(trial_id);
 	values[1] = TimestampTzGetDatum(as_of);
 	values[2] = ObjectIdGetDatum(roleid);
 	values[3] = CStringGetTextDatum(pg_get_timezone_name(session_timezone));
+	values[4] = Int64GetDatum(group_id);
 	tm_become_superuser(&save);
 	screen_inserting = true;
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
+		/* screen() names no group_id: it works on a 1.0 schema too */
+		if (SPI_execute_with_args(group_id ?
+								  "INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone, group_id)"
+								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5) RETURNING run_id" :
+								  "INSERT INTO trialmatch.runs (trial_id, as_of, requested_by, time_zone)"
 								  " VALUES ($1, $2, $3::pg_catalog.regrole, $4) RETURNING run_id",
-								  4, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
+								  group_id ? 5 : 4, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
 			SPI_processed != 1)
 			elog(ERROR, "trialmatch: could not queue the run");
 	}
@@ -320,7 +360,6 @@ tm_screen(PG_FUNCTION_ARGS)
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										 &isnull));
 	tm_restore_user(&save);
-	SPI_finish();
 
 	register_callback();
 	wake_at_commit = true;
@@ -329,8 +368,132 @@ tm_screen(PG_FUNCTION_ARGS)
 	*idp = run_id;
 	queued_in_xact = lappend(queued_in_xact, idp);
 	MemoryContextSwitchTo(old);
+	return run_id;
+}
 
+/*
+ * screen(trial_id text, as_of timestamptz DEFAULT now()) returns bigint
+ */
+Datum
+tm_screen(PG_FUNCTION_ARGS)
+{
+	char	   *trial_id;
+	Oid			roleid = GetUserId();
+	int64		run_id;
+
+	tm_refuse_on_standby("screen()");
+	check_pool();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("trial_id must not be null")));
+	check_as_of_and_role(roleid, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_TIMESTAMPTZ(1));
+	trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	spi_connect();
+	if (!trial_exists(trial_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("trial \"%s\" does not exist", trial_id)));
+	run_id = queue_run(trial_id, PG_GETARG_TIMESTAMPTZ(1), roleid, 0);
+	SPI_finish();
 	PG_RETURN_INT64(run_id);
+}
+
+static int
+cstring_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * screen_all(as_of timestamptz DEFAULT now(), trial_ids text[] DEFAULT NULL)
+ * returns setof bigint: one run per recruiting trial (trial_ids NULL) or per
+ * listed trial (each once, in trial_id order; an unknown id is an error, as
+ * in match_all), queued together: they share a group_id, a number drawn
+ * from the runs' sequence, and one pool worker executes them in one pass
+ * (worker.c).  Returns the run ids.  No trial: no run.
+ */
+Datum
+tm_screen_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			roleid = GetUserId();
+	TimestampTz as_of;
+	List	   *ids = NIL;
+	ListCell   *lc;
+	int64		group_id = 0;
+	TmPrivSave	save;
+	bool		isnull;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	tm_refuse_on_standby("screen_all()");
+	check_pool();
+	check_as_of_and_role(roleid, PG_ARGISNULL(0), PG_ARGISNULL(0) ? 0 : PG_GETARG_TIMESTAMPTZ(0));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	spi_connect();
+	if (PG_ARGISNULL(1))
+	{
+		int			nestlevel = tm_pin_search_path();
+
+		if (SPI_execute("SELECT trial_id FROM trialmatch.trials"
+						" WHERE status OPERATOR(pg_catalog.=) 'recruiting' ORDER BY trial_id COLLATE \"C\"",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "trialmatch: could not read trialmatch.trials");
+		tm_unpin_search_path(nestlevel);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			ids = lappend(ids, MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 1)));
+	}
+	else
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *id;
+			bool		dup = false;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("trial_ids must not contain NULL")));
+			id = TextDatumGetCString(elems[i]);
+			foreach(lc, ids)
+				dup |= strcmp(lfirst(lc), id) == 0;
+			if (dup)
+				continue;
+			if (!trial_exists(id))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("trial \"%s\" does not exist", id)));
+			ids = lappend(ids, id);
+		}
+		list_sort(ids, cstring_cmp);
+	}
+	if (ids != NIL)
+	{
+		tm_become_superuser(&save);
+		if (SPI_execute("SELECT pg_catalog.nextval('trialmatch.runs_run_id_seq'::pg_catalog.regclass)",
+						false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "trialmatch: could not draw a group id");
+		group_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											   &isnull));
+		tm_restore_user(&save);
+	}
+	foreach(lc, ids)
+	{
+		Datum		value = Int64GetDatum(queue_run(lfirst(lc), as_of, roleid, group_id));
+		bool		null = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &null);
+	}
+	SPI_finish();
+	return (Datum) 0;
 }
 
 /*
@@ -407,6 +570,21 @@ tm_cancel(PG_FUNCTION_ARGS)
 			run_not_found(run_id);
 		if (strcmp(state, "running") != 0)
 			break;				/* it has ended */
+
+		/*
+		 * A running run of a screen_all() group is dropped from the group:
+		 * cancelled here at once, while the group's worker goes on with the
+		 * others and stores nothing for it.
+		 */
+		if (in_group(run_id))
+		{
+			if (cancel_in_state(run_id, "running"))
+			{
+				result = true;
+				break;
+			}
+			continue;			/* it ended meanwhile: look again */
+		}
 
 		/* running: tell its worker to stop */
 		if (tm_pool != NULL)

@@ -40,6 +40,14 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("trialmatch.match_all_memory",
+							"Most memory the per-patient state of one pass of match_all or screen_all may take.",
+							"Trials whose state for every patient would take more are screened in several "
+							"passes over groups of trials, each reading the tables again.",
+							&tm_match_all_memory,
+							262144, 64, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	tm_catalog_init();
 	tm_worker_init();
 	MarkGUCPrefixReserved("trialmatch");

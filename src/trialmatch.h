@@ -20,6 +20,7 @@
  *					(scans), fold.c (a row into per-patient state; the
  *					merge), avg.c (exact averages)
  *	 eval.c			three-valued results and evidence from the state
+ *	 all.c			match_all's evaluation of many trials, patient by patient
  *
  * Leaves never call back up (exec.c, parallel.c, plan.c).  The pool of
  * background workers (worker.c, runs.c, progress.c; pool.h) calls
@@ -659,9 +660,12 @@ typedef struct TmPlan
 	int			as_of_mday;
 	int			ntrials;
 	TmTrial   **trials;
-	int			natoms;
+	int			natoms;			/* distinct atoms (plan.c: atom_key) */
 	int			atomcap;
 	TmAtom	   *atoms;
+	uint32	   *atomhash;		/* per atom: hash of its key */
+	char	  **atomkey;		/* per atom: what its state depends on */
+	int			nshared;		/* event nodes bound to an existing atom */
 	int			nsources;
 	TmPlanSource *sources;
 	int			width;			/* bytes of state per patient */
@@ -692,7 +696,9 @@ typedef struct TmPlan
 	int			planned;		/* parallel workers asked for */
 	int			launched;		/* parallel workers that ran */
 	Size		shared_bytes;	/* dynamic shared memory of a parallel call */
-	Size		state_limit;	/* population calls: refuse more state (0: none) */
+	TimestampTz started;		/* population calls: when the call started reading */
+	int			pass;			/* match_all: this pass (1-based) of npasses */
+	int			npasses;
 	/* date -> timestamptz in the session time zone, direct-mapped */
 	int32		datecache_key[4096];
 	TimestampTz datecache_val[4096];
@@ -701,6 +707,9 @@ typedef struct TmPlan
 extern TmPlan *tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials,
 							  TimestampTz as_of);
 extern void tm_plan_check_privileges(TmPlan *plan);
+extern int	tm_plan_passes(TmPlan *plan, int npatients, double budget, int *pass_of,
+						   double *max_bytes);
+extern int	tm_match_all_memory;
 extern void tm_plan_close(TmPlan *plan);
 
 /* relation.c */
@@ -753,8 +762,23 @@ tm_id_value(Datum d, Oid typid)
 	return typid == INT4OID ? (int64) DatumGetInt32(d) : DatumGetInt64(d);
 }
 
+/* all.c: many trials evaluated patient by patient (match_all) */
+#define TM_ALL_CODE_BYTES 2		/* per trial and patient */
+typedef struct TmAllTrial
+{
+	uint16	   *codes;			/* per patient: index into keys; NULL: not coded */
+	uint64	   *keys;			/* per combination: failed bits << 32 | unknown bits */
+	int			nkeys;
+	int			keycap;
+} TmAllTrial;
+
+extern void tm_all_evaluate(TmPlan *plan, TmTrial **trials, int ntrials, TmAllTrial *out,
+							const char *phase, int64 progress_base, int64 progress_total);
+
 /* exec.c */
 extern void tm_run_population(TmPlan *plan);
+extern void tm_population_patients(TmPlan *plan, const TmPatients *from);
+extern void tm_population_sources(TmPlan *plan);
 extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 
 /* indexpath.c */

@@ -27,6 +27,12 @@
  *	   in a fresh transaction marks the run 'failed' (with the message) or
  *	   'cancelled' (after cancel() or a query cancel request sent with
  *	   pg_cancel_backend: both are a request to stop, and are not retried).
+ * A run of a screen_all() group (runs.group_id) claims, in step 1, every
+ * queued run of its group; step 2 reads match_all() over their trials once
+ * (execute_group), falling back to one trial at a time in subtransactions
+ * if that fails, so that a trial that fails fails its own run only, and
+ * stores every run's results and state in the one transaction.  The
+ * launcher starts a worker for the oldest queued run of a group only.
  * Bookkeeping statements (on trialmatch.runs and trialmatch.results, which
  * ordinary roles cannot write) run as the bootstrap superuser with a safe
  * search_path, switched with SetUserIdAndSecContext only around them; the
@@ -373,12 +379,19 @@ check_extension(void)
 		if (!superuser_arg(owner))
 			return not_superuser(i == 0 ? "table trialmatch.runs" : "table trialmatch.results", owner);
 	}
-	if (get_attnum(get_relname_relid("runs", nsp), "queued_by_screen") == InvalidAttrNumber)
+	if (get_attnum(get_relname_relid("runs", nsp), "queued_by_screen") == InvalidAttrNumber ||
+		get_attnum(get_relname_relid("runs", nsp), "group_id") == InvalidAttrNumber)
 		return pstrdup("extension \"trialmatch\" must be updated (ALTER EXTENSION trialmatch UPDATE)");
 	fn = LookupFuncName(list_make2(makeString("trialmatch"), makeString("match_patients")),
 						2, argtypes, true);
 	if (!OidIsValid(fn) || getExtensionOfObject(ProcedureRelationId, fn) != extoid)
 		return pstrdup("trialmatch.match_patients(text, timestamptz) is not a member of extension \"trialmatch\"");
+	argtypes[0] = TIMESTAMPTZOID;
+	argtypes[1] = TEXTARRAYOID;
+	fn = LookupFuncName(list_make2(makeString("trialmatch"), makeString("match_all")),
+						2, argtypes, true);
+	if (!OidIsValid(fn) || getExtensionOfObject(ProcedureRelationId, fn) != extoid)
+		return pstrdup("trialmatch.match_all(timestamptz, text[]) is not a member of extension \"trialmatch\"");
 	return NULL;
 }
 
@@ -448,7 +461,8 @@ requeue_interrupted(int64 run_id)
 			 "    THEN pg_catalog.format('run interrupted %s times (server crash, restart or terminated worker); not retried', attempts) END,"
 			 "  finished_at = CASE WHEN attempts >= " CppAsString2(TM_MAX_ATTEMPTS) " THEN pg_catalog.now() END,"
 			 "  started_at = CASE WHEN attempts >= " CppAsString2(TM_MAX_ATTEMPTS) " THEN started_at END"
-			 " WHERE state = 'running' AND ($1 = 0 OR run_id = $1)"
+			 " WHERE state = 'running' AND ($1 = 0 OR run_id = $1"
+			 "   OR group_id = (SELECT g.group_id FROM trialmatch.runs g WHERE g.run_id = $1))"
 			 " RETURNING run_id, state",
 			 1, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -754,7 +768,13 @@ launcher_pass(void)
 				 " r.queued_by_screen"
 				 " FROM trialmatch.runs r LEFT JOIN pg_catalog.pg_authid a"
 				 "   ON a.oid OPERATOR(pg_catalog.=) r.requested_by::pg_catalog.oid"
-				 " WHERE r.state OPERATOR(pg_catalog.=) 'queued' ORDER BY r.run_id LIMIT $1",
+				 " WHERE r.state OPERATOR(pg_catalog.=) 'queued'"
+				 /* a screen_all() group: its oldest queued run stands for it */
+				 "   AND (r.group_id IS NULL OR NOT EXISTS (SELECT 1 FROM trialmatch.runs g"
+				 "     WHERE g.group_id OPERATOR(pg_catalog.=) r.group_id"
+				 "       AND g.state OPERATOR(pg_catalog.=) 'queued'"
+				 "       AND g.run_id OPERATOR(pg_catalog.<) r.run_id))"
+				 " ORDER BY r.run_id LIMIT $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 		{
 			SPITupleTable *tt = SPI_tuptable;
@@ -933,9 +953,23 @@ typedef struct RunInfo
 	TimestampTz as_of;
 	char	   *time_zone;
 	int			attempt;
+	List	   *group;			/* screen_all: every claimed run (RunInfo *) of the group */
 } RunInfo;
 
-/* Transaction 1: queued -> running.  False if the run is not queued. */
+static int
+run_id_cmp(const ListCell *a, const ListCell *b)
+{
+	int64		x = ((RunInfo *) lfirst(a))->run_id;
+	int64		y = ((RunInfo *) lfirst(b))->run_id;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Transaction 1: queued -> running.  False if the run is not queued.  A
+ * run of a screen_all() group claims every queued run of the group
+ * (run->group).
+ */
 static bool
 claim_run(RunInfo *run, MemoryContext cxt)
 {
@@ -958,26 +992,55 @@ claim_run(RunInfo *run, MemoryContext cxt)
 		return false;
 	}
 	tm_become_superuser(&save);
-	/* only a run screen() queued, as the role this worker connected as */
+	/*
+	 * Only runs screen() or screen_all() queued, as the role this worker
+	 * connected as: this run, or every queued run of its screen_all() group
+	 * (even if this one was cancelled meanwhile).
+	 */
 	spi_exec("UPDATE trialmatch.runs SET state = 'running', started_at = pg_catalog.now(),"
 			 " attempts = attempts + 1, error = NULL"
-			 " WHERE run_id = $1 AND state = 'queued' AND queued_by_screen"
+			 " WHERE (run_id = $1 OR group_id = (SELECT g.group_id FROM trialmatch.runs g WHERE g.run_id = $1))"
+			 "   AND state = 'queued' AND queued_by_screen"
 			 "   AND requested_by::pg_catalog.oid = $2"
-			 " RETURNING trial_id, as_of, time_zone, attempts",
+			 " RETURNING run_id, trial_id, as_of, time_zone, attempts, group_id IS NOT NULL",
 			 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed == 1)
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
+		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+		RunInfo    *r = palloc0(sizeof(RunInfo));
 
-		run->trial_id = SPI_getvalue(tup, desc, 1);
-		run->as_of = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-		run->time_zone = SPI_getvalue(tup, desc, 3);
-		run->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		r->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		r->trial_id = SPI_getvalue(tup, desc, 2);
+		r->as_of = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		r->time_zone = SPI_getvalue(tup, desc, 4);
+		r->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		if (DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull)))
+			run->group = lappend(run->group, r);
+		else
+		{
+			/* a run of its own */
+			run->trial_id = r->trial_id;
+			run->as_of = r->as_of;
+			run->time_zone = r->time_zone;
+			run->attempt = r->attempt;
+		}
 		MemoryContextSwitchTo(old);
 		claimed = true;
+	}
+	if (run->group != NIL)
+	{
+		RunInfo    *first;
+
+		list_sort(run->group, run_id_cmp);
+		first = linitial(run->group);
+		run->run_id = first->run_id;
+		run->trial_id = first->trial_id;
+		run->as_of = first->as_of;
+		run->time_zone = first->time_zone;
+		run->attempt = first->attempt;
 	}
 	tm_restore_user(&save);
 	xact_end();
@@ -1011,6 +1074,21 @@ finish_run(int64 run_id, const char *state, const char *error)
 	xact_end();
 	RESUME_CANCEL_INTERRUPTS();
 	tm_broadcast_run_ended();
+}
+
+/* finish_run for a run, or for every run of its screen_all() group. */
+static void
+finish_runs(RunInfo *run, const char *state, const char *error)
+{
+	ListCell   *lc;
+
+	if (run->group == NIL)
+	{
+		finish_run(run->run_id, state, error);
+		return;
+	}
+	foreach(lc, run->group)
+		finish_run(((RunInfo *) lfirst(lc))->run_id, state, error);
 }
 
 /*
@@ -1144,6 +1222,286 @@ execute_run(RunInfo *run)
 	tm_broadcast_run_ended();
 }
 
+/* ----------------------------------------------------------------
+ * A screen_all() group: one pass of match_all for all its runs
+ * ----------------------------------------------------------------
+ */
+
+/* What one match_all read of a group gave: its rows, and which runs they are. */
+typedef struct GroupRead
+{
+	List	   *runs;			/* RunInfo * */
+	Tuplestorestate *store;		/* (trial_id, patient_id, status, failed, unknown), or NULL: no rows */
+	TupleDesc	desc;
+} GroupRead;
+
+static Datum
+text_array(List *runs)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(runs), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, runs)
+		d[n++] = CStringGetTextDatum(((RunInfo *) lfirst(lc))->trial_id);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+run_id_array(List *runs)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(runs), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, runs)
+		d[n++] = Int64GetDatum(((RunInfo *) lfirst(lc))->run_id);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Read match_all(as_of, the runs' trials) as the requesting role into rd->store. */
+static void
+read_group(GroupRead *rd, TimestampTz as_of)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		args[2];
+	Portal		portal;
+	int64		n = 0;
+
+	args[0] = TimestampTzGetDatum(as_of);
+	args[1] = text_array(rd->runs);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT trial_id, patient_id, status, failed, unknown"
+									   " FROM trialmatch.match_all($1, $2)",
+									   2, argtypes, args, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (rd->store == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			rd->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+			rd->store = tuplestore_begin_heap(false, false, work_mem);
+			MemoryContextSwitchTo(old);
+		}
+		for (uint64 i = 0; i < SPI_processed; i++)
+			tuplestore_puttuple(rd->store, SPI_tuptable->vals[i]);
+		n += SPI_processed;
+		SPI_freetuptable(SPI_tuptable);
+		tm_progress_report("collecting", n, -1);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+}
+
+/*
+ * read_group in a subtransaction; returns NULL on success, else the error
+ * message (the subtransaction is rolled back).  A cancel or timeout is
+ * not caught: it stops the whole group.
+ */
+static char *
+try_read_group(GroupRead *rd, TimestampTz as_of)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		read_group(rd, as_of);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		/* the store's files went with the subtransaction: drop it unread */
+		rd->store = NULL;
+		error = edata->message;
+	}
+	PG_END_TRY();
+	return error;
+}
+
+/*
+ * Store what a read gave (as the owner of the tables): each of its runs
+ * still running becomes done with its counts and results; a run cancelled
+ * meanwhile (cancel() drops it from the group) gets nothing.
+ */
+static void
+save_group_read(GroupRead *rd)
+{
+	Oid			types[2] = {INT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[2] = {run_id_array(rd->runs), text_array(rd->runs)};
+	List	   *done = NIL;
+	EphemeralNamedRelation enr = NULL;
+
+	if (rd->store != NULL)
+	{
+		enr = palloc0(sizeof(EphemeralNamedRelationData));
+		enr->md.name = "trialmatch_run_results";
+		enr->md.reliddesc = InvalidOid;
+		enr->md.tupdesc = rd->desc;
+		enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+		enr->md.enrtuples = (double) tuplestore_tuple_count(rd->store);
+		enr->reldata = rd->store;
+		if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+			elog(ERROR, "trialmatch: could not register the run's results");
+		spi_exec("UPDATE trialmatch.runs r SET state = 'done', error = NULL,"
+				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " patients = coalesce(c.n, 0), eligible = coalesce(c.e, 0),"
+				 " indeterminate = coalesce(c.i, 0)"
+				 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(run_id, trial_id)"
+				 " LEFT JOIN (SELECT trial_id, pg_catalog.count(*) AS n,"
+				 "     pg_catalog.count(*) FILTER (WHERE status = 'eligible') AS e,"
+				 "     pg_catalog.count(*) FILTER (WHERE status = 'indeterminate') AS i"
+				 "   FROM trialmatch_run_results GROUP BY trial_id) c ON c.trial_id = u.trial_id"
+				 " WHERE r.run_id = u.run_id AND r.state = 'running'"
+				 " RETURNING r.run_id, r.trial_id",
+				 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	}
+	else
+		spi_exec("UPDATE trialmatch.runs r SET state = 'done', error = NULL,"
+				 " finished_at = pg_catalog.clock_timestamp(),"
+				 " patients = 0, eligible = 0, indeterminate = 0"
+				 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(run_id, trial_id)"
+				 " WHERE r.run_id = u.run_id AND r.state = 'running'"
+				 " RETURNING r.run_id, r.trial_id",
+				 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		RunInfo    *r = palloc0(sizeof(RunInfo));
+		bool		isnull;
+
+		r->run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		r->trial_id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		done = lappend(done, r);
+	}
+	if (enr != NULL)
+	{
+		if (done != NIL)
+		{
+			values[0] = run_id_array(done);
+			values[1] = text_array(done);
+			spi_exec("INSERT INTO trialmatch.results (run_id, patient_id, status, failed, unknown)"
+					 " SELECT u.run_id, e.patient_id, e.status, e.failed, e.unknown"
+					 " FROM trialmatch_run_results e"
+					 " JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(run_id, trial_id) ON u.trial_id = e.trial_id",
+					 2, types, values, NULL, SPI_OK_INSERT);
+		}
+		/* closed before commit (see execute_run) */
+		if (SPI_unregister_relation(enr->md.name) != SPI_OK_REL_UNREGISTER)
+			elog(ERROR, "trialmatch: could not unregister the run's results");
+		tuplestore_end(rd->store);
+		rd->store = NULL;
+	}
+	{
+		ListCell   *lc;
+
+		foreach(lc, done)
+			notify_run(((RunInfo *) lfirst(lc))->run_id);
+	}
+}
+
+/*
+ * Transaction 2 of a screen_all() group: one match_all over all its trials
+ * as the requesting role.  If that fails, each trial is read alone, so
+ * that a trial that fails (a source the role may not read, a dropped
+ * column) fails its own run only.  Then every run's results, counts and
+ * state are stored, and commit together.
+ */
+static void
+execute_group(RunInfo *run)
+{
+	GroupRead	all;
+	List	   *reads = NIL;
+	List	   *failed = NIL;	/* RunInfo * of the runs that failed */
+	List	   *errors = NIL;	/* and their messages */
+	TmPrivSave	save;
+	ListCell   *lc,
+			   *lc2;
+	char	   *error;
+
+	xact_begin("trialmatch worker: screening a group");
+	{
+		char	   *problem = check_extension();
+
+		if (problem != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s", problem)));
+	}
+	SetConfigOption("TimeZone", run->time_zone, PGC_USERSET, PGC_S_SESSION);
+	tm_progress_report("screening", 0, -1);
+
+	memset(&all, 0, sizeof(all));
+	all.runs = run->group;
+	error = try_read_group(&all, run->as_of);
+	if (error == NULL)
+		reads = lappend(reads, &all);
+	else
+	{
+		ereport(LOG,
+				(errmsg("trialmatch: group of run " INT64_FORMAT " failed as a whole (%s); its trials are screened one by one",
+						run->run_id, error)));
+		foreach(lc, run->group)
+		{
+			GroupRead  *one = palloc0(sizeof(GroupRead));
+
+			one->runs = list_make1(lfirst(lc));
+			error = try_read_group(one, run->as_of);
+			if (error == NULL)
+				reads = lappend(reads, one);
+			else
+			{
+				failed = lappend(failed, lfirst(lc));
+				errors = lappend(errors, error);
+			}
+		}
+	}
+
+	tm_progress_report("saving", 0, -1);
+	tm_become_superuser(&save);
+	foreach(lc, reads)
+		save_group_read(lfirst(lc));
+	forboth(lc, failed, lc2, errors)
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2] = {Int64GetDatum(((RunInfo *) lfirst(lc))->run_id),
+		CStringGetTextDatum((char *) lfirst(lc2))};
+
+		spi_exec("UPDATE trialmatch.runs SET state = 'failed', error = $2,"
+				 " finished_at = pg_catalog.clock_timestamp()"
+				 " WHERE run_id = $1 AND state = 'running'",
+				 2, types, values, NULL, SPI_OK_UPDATE);
+		if (SPI_processed > 0)
+			notify_run(((RunInfo *) lfirst(lc))->run_id);
+	}
+	tm_restore_user(&save);
+	/* last chance for a cancel; after this the runs commit */
+	CHECK_FOR_INTERRUPTS();
+	HOLD_CANCEL_INTERRUPTS();
+	disable_timeout(USER_TIMEOUT, false);
+	xact_end();
+	RESUME_CANCEL_INTERRUPTS();
+	tm_broadcast_run_ended();
+}
+
 void
 tm_pool_worker_main(Datum main_arg)
 {
@@ -1185,12 +1543,14 @@ tm_pool_worker_main(Datum main_arg)
 		proc_exit(0);			/* cancelled before it started */
 
 	ereport(DEBUG1,
-			(errmsg("trialmatch: run " INT64_FORMAT " of trial \"%s\" started (attempt %d)",
-					run.run_id, run.trial_id, run.attempt)));
+			(errmsg("trialmatch: run " INT64_FORMAT " of trial \"%s\" started (attempt %d)%s",
+					run.run_id, run.trial_id, run.attempt,
+					run.group ? psprintf(", with the %d runs of its screen_all() group",
+										 list_length(run.group)) : "")));
 
 	if (cancel_requested())
 	{
-		finish_run(run.run_id, "cancelled", NULL);
+		finish_runs(&run, "cancelled", NULL);
 		proc_exit(0);
 	}
 
@@ -1198,7 +1558,10 @@ tm_pool_worker_main(Datum main_arg)
 	{
 		if (tm_run_timeout > 0)
 			enable_timeout_after(USER_TIMEOUT, tm_run_timeout);
-		execute_run(&run);
+		if (run.group != NIL)
+			execute_group(&run);
+		else
+			execute_run(&run);
 	}
 	PG_CATCH();
 	{
@@ -1241,7 +1604,7 @@ tm_pool_worker_main(Datum main_arg)
 		QueryCancelPending = false;
 		RESUME_INTERRUPTS();
 
-		finish_run(run.run_id, state, error);
+		finish_runs(&run, state, error);
 		ereport(LOG,
 				(errmsg("trialmatch: run " INT64_FORMAT " %s%s%s", run.run_id, state,
 						error ? ": " : "", error ? error : "")));
