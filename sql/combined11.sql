@@ -66,6 +66,30 @@ SELECT m.patient_id, e.label, e.evidence
   FROM generate_series(1, 2) m(patient_id), unnest(ARRAY['C1', 'C2', 'C3']) t(trial_id),
        LATERAL trialmatch.explain_match(t.trial_id, m.patient_id, :asof) e ORDER BY 1, 2;
 
+-- match_all shares identical atoms across trials, but not the sides of a
+-- relation (their rows go to the relation's event times), nor atoms whose
+-- 1.1 test is applied to each row (x ULN, IS codes).
+-- C5: the same event as C3's left side, alone: 1 and 4 (IV in the window) eligible.
+-- C6: last creatinine > 2 x uln: 1 (3 > 2); 2 (1.5) no; 3 no limit, 4 none -> unknown.
+-- C7: last creatinine > 3.5 x uln: 1 (3 <= 3.5) no; 2 no; 3, 4 unknown.
+INSERT INTO trialmatch.trials (trial_id) VALUES ('C5'), ('C6'), ('C7');
+INSERT INTO trialmatch.criteria VALUES
+  ('C5', 1, 'inclusion', 'IV antibiotics', $$cmed 'ABX' where route is 'IV' within 60 days$$),
+  ('C6', 1, 'inclusion', 'creatinine > 2x ULN', $$clab 'CR' last > 2 x uln$$),
+  ('C7', 1, 'inclusion', 'creatinine > 3.5x ULN', $$clab 'CR' last > 3.5 x uln$$);
+INSERT INTO c_answers
+SELECT t.trial_id, m.patient_id, m.status
+  FROM unnest(ARRAY['C5', 'C6', 'C7']) t(trial_id),
+       LATERAL trialmatch.match_patients(t.trial_id, :asof) m;
+SELECT trial_id, string_agg(patient_id || ' ' || status, ', ' ORDER BY patient_id)
+  FROM c_answers WHERE patient_id <= 4 AND trial_id IN ('C5', 'C6', 'C7') GROUP BY 1 ORDER BY 1;
+-- the same rows from one match_all over the seven trials
+(SELECT trial_id, patient_id, status FROM trialmatch.match_all(:asof, ARRAY['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7'])
+ EXCEPT SELECT * FROM c_answers)
+UNION ALL
+(SELECT * FROM c_answers
+ EXCEPT SELECT trial_id, patient_id, status FROM trialmatch.match_all(:asof, ARRAY['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7']));
+
 -- Index-only reads: an index holding every registered column the call reads
 -- but not the filter's column must not be read alone (the route would read
 -- as NULL and patient 1 would lose C3 and C4).
@@ -95,7 +119,7 @@ EXCEPT
 SELECT * FROM c_answers;
 RESET trialmatch.index_only_reads;
 
-DELETE FROM trialmatch.trials WHERE trial_id IN ('C1', 'C2', 'C3', 'C4');
+DELETE FROM trialmatch.trials WHERE trial_id IN ('C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7');
 SELECT trialmatch.drop_source('clab'), trialmatch.drop_source('cmed');
 DELETE FROM trialmatch.patient_source;
 DROP TABLE c_lab, c_med, c_person;
