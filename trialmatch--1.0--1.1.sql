@@ -22,53 +22,9 @@ CREATE TRIGGER sources_check_delete AFTER DELETE ON @extschema@.sources
     REFERENCING OLD TABLE AS tm_old
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.sources_check_trigger();
 
--- use_omop() replaces the vocabulary row in place: deleting it first made
--- every criterion with << codes refuse the second call.
-CREATE OR REPLACE FUNCTION @extschema@.use_omop(schema_name pg_catalog.name)
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    t record;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema_name) THEN
-        RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = 'invalid_schema_name';
-    END IF;
-    PERFORM @extschema@.set_patients(format('%I.person', schema_name)::regclass,
-        id_column => 'person_id', birth_date_column => 'birth_datetime', sex_column => NULL,
-        gender_concept_column => 'gender_concept_id', birth_year_column => 'year_of_birth',
-        birth_month_column => 'month_of_birth', birth_day_column => 'day_of_birth');
-    INSERT INTO @extschema@.vocabulary AS v (singleton, concept, concept_ancestor)
-    VALUES (true, format('%I.concept', schema_name)::regclass,
-            format('%I.concept_ancestor', schema_name)::regclass)
-    ON CONFLICT (singleton) DO UPDATE
-       SET concept = excluded.concept, concept_ancestor = excluded.concept_ancestor;
-    FOR t IN SELECT * FROM (VALUES
-        ('condition', 'condition_occurrence', 'condition_concept_id', 'condition_start_datetime',
-         'condition_start_date', 'condition_end_datetime', 'condition_end_date', NULL, NULL),
-        ('drug', 'drug_exposure', 'drug_concept_id', 'drug_exposure_start_datetime',
-         'drug_exposure_start_date', 'drug_exposure_end_datetime', 'drug_exposure_end_date', NULL, NULL),
-        ('measurement', 'measurement', 'measurement_concept_id', 'measurement_datetime',
-         'measurement_date', NULL, NULL, 'value_as_number', 'unit_concept_id'),
-        ('observation', 'observation', 'observation_concept_id', 'observation_datetime',
-         'observation_date', NULL, NULL, 'value_as_number', 'unit_concept_id'),
-        ('procedure', 'procedure_occurrence', 'procedure_concept_id', 'procedure_datetime',
-         'procedure_date', NULL, NULL, NULL, NULL),
-        ('visit', 'visit_occurrence', 'visit_concept_id', 'visit_start_datetime',
-         'visit_start_date', 'visit_end_datetime', 'visit_end_date', NULL, NULL),
-        ('observation_period', 'observation_period', 'period_type_concept_id',
-         'observation_period_start_date', NULL, 'observation_period_end_date', NULL, NULL, NULL)
-      ) AS v(name, tab, code, t1, t2, e1, e2, val, unit)
-    LOOP
-        PERFORM @extschema@.add_source(t.name, format('%I.%I', schema_name, t.tab)::regclass,
-            patient_column => 'person_id', code_column => t.code,
-            time_column => t.t1, time_fallback_column => t.t2,
-            end_time_column => t.e1, end_time_fallback_column => t.e2,
-            value_column => t.val, unit_column => t.unit);
-    END LOOP;
-END
-$$;
+-- use_omop() replaces the vocabulary row in place (deleting it first made
+-- every criterion with << codes refuse the second call): see its 1.1
+-- definition below (section "Language 1.1, part 1").
 
 -- ====================================================================
 -- Relation kinds (issue 15, item 2): any relation a SELECT can read may be

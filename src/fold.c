@@ -213,6 +213,44 @@ tm_time_value(TmPlan *plan, Datum d, Oid typid)
 	return time_value(plan, d, typid);
 }
 
+/*
+ * When a row happened and whose it is: its time (else the fallback time;
+ * no time, or after as_of: false), its end if it has one (else the end
+ * fallback) and the patient's index (not a patient of the call: false).
+ * The one reading of these columns for every kind of atom.
+ */
+bool
+tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
+			 TimestampTz *t, TimestampTz *end, bool *has_end, int *pidx)
+{
+	AttrNumber	an = ps->time.attnum - 1;
+
+	if (!isnull[an])
+		*t = time_value(plan, values[an], ps->time.typid);
+	else if (ps->time_fallback.attnum && !isnull[ps->time_fallback.attnum - 1])
+		*t = time_value(plan, values[ps->time_fallback.attnum - 1], ps->time_fallback.typid);
+	else
+		return false;
+	if (*t > plan->as_of)
+		return false;
+	*has_end = false;
+	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
+	{
+		*end = time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
+		*has_end = true;
+	}
+	else if (ps->end_fallback.attnum && !isnull[ps->end_fallback.attnum - 1])
+	{
+		*end = time_value(plan, values[ps->end_fallback.attnum - 1], ps->end_fallback.typid);
+		*has_end = true;
+	}
+	an = ps->patient.attnum - 1;
+	if (isnull[an])
+		return false;
+	*pidx = tm_patient_index(&plan->pats, tm_id_value(values[an], ps->patient.typid));
+	return *pidx >= 0;
+}
+
 static inline double
 numeric_value(Datum d, Oid typid)
 {
@@ -757,31 +795,7 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	fold_values = values;
 	fold_isnull = isnull;
 
-	an = ps->time.attnum - 1;
-	if (!isnull[an])
-		t = time_value(plan, values[an], ps->time.typid);
-	else if (ps->time_fallback.attnum && !isnull[ps->time_fallback.attnum - 1])
-		t = time_value(plan, values[ps->time_fallback.attnum - 1], ps->time_fallback.typid);
-	else
-		return;
-	if (t > plan->as_of)
-		return;
-	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
-	{
-		end = time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
-		has_end = true;
-	}
-	else if (ps->end_fallback.attnum && !isnull[ps->end_fallback.attnum - 1])
-	{
-		end = time_value(plan, values[ps->end_fallback.attnum - 1], ps->end_fallback.typid);
-		has_end = true;
-	}
-
-	an = ps->patient.attnum - 1;
-	if (isnull[an])
-		return;
-	pidx = tm_patient_index(&plan->pats, tm_id_value(values[an], ps->patient.typid));
-	if (pidx < 0)
+	if (!tm_row_event(plan, ps, values, isnull, &t, &end, &has_end, &pidx))
 		return;
 
 	row = plan->state + (Size) pidx * plan->width;

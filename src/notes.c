@@ -599,6 +599,7 @@ tm_notes_fold_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 	AttrNumber	an;
 	TimestampTz t;
 	TimestampTz end = DT_NOEND;
+	bool		has_end;
 	int			pidx;
 	char	   *row;
 	TmNoteText	txt;
@@ -607,24 +608,7 @@ tm_notes_fold_row(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull)
 	an = ps->text.attnum - 1;
 	if (isnull[an])
 		return;
-	an = ps->time.attnum - 1;
-	if (!isnull[an])
-		t = tm_time_value(plan, values[an], ps->time.typid);
-	else if (ps->time_fallback.attnum && !isnull[ps->time_fallback.attnum - 1])
-		t = tm_time_value(plan, values[ps->time_fallback.attnum - 1], ps->time_fallback.typid);
-	else
-		return;
-	if (t > plan->as_of)
-		return;
-	if (ps->end_time.attnum && !isnull[ps->end_time.attnum - 1])
-		end = tm_time_value(plan, values[ps->end_time.attnum - 1], ps->end_time.typid);
-	else if (ps->end_fallback.attnum && !isnull[ps->end_fallback.attnum - 1])
-		end = tm_time_value(plan, values[ps->end_fallback.attnum - 1], ps->end_fallback.typid);
-	an = ps->patient.attnum - 1;
-	if (isnull[an])
-		return;
-	pidx = tm_patient_index(&plan->pats, tm_id_value(values[an], ps->patient.typid));
-	if (pidx < 0)
+	if (!tm_row_event(plan, ps, values, isnull, &t, &end, &has_end, &pidx))
 		return;
 	row = plan->state + (Size) pidx * plan->width;
 

@@ -529,13 +529,36 @@ make_node(TmNodeKind kind, int location)
 	return n;
 }
 
+/* A time unit: HOUR[S] | DAY[S] | WEEK[S] | MONTH[S] | YEAR[S]. */
+static TmWindowUnit
+parse_unit(ParseState *ps)
+{
+	Token	   *t = peek(ps);
+	const char *u = t->kind == TOK_WORD ? t->text : "";
+	TmWindowUnit unit = TM_W_DAY;	/* keep compiler quiet */
+
+	if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
+		unit = TM_W_HOUR;
+	else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
+		unit = TM_W_DAY;
+	else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
+		unit = TM_W_WEEK;
+	else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
+		unit = TM_W_MONTH;
+	else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
+		unit = TM_W_YEAR;
+	else
+		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
+					 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
+	ps->pos++;
+	return unit;
+}
+
 /* A window length: number and unit (after WITHIN or OBSERVED). */
 static void
 parse_window(ParseState *ps, TmEvent *ev)
 {
-	Token	   *t;
 	Token	   *nt = peek(ps);
-	const char *u;
 	double		v;
 
 	if (nt->kind != TOK_NUMBER || !nt->is_integer)
@@ -547,22 +570,7 @@ parse_window(ParseState *ps, TmEvent *ev)
 					 "a window must be between 1 and 1000000 units long");
 	ev->has_window = true;
 	ev->window_n = (int) v;
-	t = peek(ps);
-	u = t->kind == TOK_WORD ? t->text : "";
-	if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
-		ev->window_unit = TM_W_HOUR;
-	else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
-		ev->window_unit = TM_W_DAY;
-	else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
-		ev->window_unit = TM_W_WEEK;
-	else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
-		ev->window_unit = TM_W_MONTH;
-	else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
-		ev->window_unit = TM_W_YEAR;
-	else
-		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
-					 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
-	ps->pos++;
+	ev->window_unit = parse_unit(ps);
 }
 
 /* Does a code list follow (1.1: codes may be omitted)? */
@@ -624,9 +632,7 @@ parse_vtest(ParseState *ps, TmTest *test, TmVTest *vt)
 static void
 parse_span(ParseState *ps, TmSpan *span, int min)
 {
-	Token	   *t;
 	Token	   *nt = peek(ps);
-	const char *u;
 	double		v;
 
 	if (nt->kind != TOK_NUMBER || !nt->is_integer)
@@ -639,22 +645,7 @@ parse_span(ParseState *ps, TmSpan *span, int min)
 					 min > 0 ? "a length of time must be between 1 and 1000000 units" :
 					 "a length of time must be between 0 and 1000000 units");
 	span->n = (int) v;
-	t = peek(ps);
-	u = t->kind == TOK_WORD ? t->text : "";
-	if (strcmp(u, "hour") == 0 || strcmp(u, "hours") == 0)
-		span->unit = TM_W_HOUR;
-	else if (strcmp(u, "day") == 0 || strcmp(u, "days") == 0)
-		span->unit = TM_W_DAY;
-	else if (strcmp(u, "week") == 0 || strcmp(u, "weeks") == 0)
-		span->unit = TM_W_WEEK;
-	else if (strcmp(u, "month") == 0 || strcmp(u, "months") == 0)
-		span->unit = TM_W_MONTH;
-	else if (strcmp(u, "year") == 0 || strcmp(u, "years") == 0)
-		span->unit = TM_W_YEAR;
-	else
-		syntax_error(ps, t, ERRCODE_SYNTAX_ERROR,
-					 "expected HOURS, DAYS, WEEKS, MONTHS or YEARS");
-	ps->pos++;
+	span->unit = parse_unit(ps);
 }
 
 /*

@@ -749,6 +749,8 @@ extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int6
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
 
 /* fold.c */
+extern bool tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
+						 TimestampTz *t, TimestampTz *end, bool *has_end, int *pidx);
 extern bool tm_row_filters_pass(TmAtom *a, Datum *values, bool *isnull);
 extern void tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull);
 extern void tm_state_alloc(TmPlan *plan);
