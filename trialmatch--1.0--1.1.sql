@@ -1234,7 +1234,21 @@ SELECT phrase, category, direction, true FROM (VALUES
     ('states', 'termination', 'both'),
     ('reports', 'termination', 'both'),
     ('remained', 'termination', 'both'),
-    ('consistent with', 'termination', 'both')
+    ('consistent with', 'termination', 'both'),
+    -- "given his/her/the/their ..." opens a clause of reasons, like
+    -- NegEx's "secondary to": a trigger before it does not reach the
+    -- findings cited as the reason ("a possible aspiration pneumonia given
+    -- her decreased mental status and vomiting": the vomiting is affirmed)
+    ('given his', 'termination', 'both'),
+    ('given her', 'termination', 'both'),
+    ('given the', 'termination', 'both'),
+    ('given their', 'termination', 'both'),
+    -- "and he"/"and she" opens a new clause with its own subject and verb:
+    -- "he is not cooperative and he is difficult to keep focused"
+    ('and he', 'termination', 'both'),
+    ('and she', 'termination', 'both'),
+    -- "return of X" says X came back: not ConText's "return (if/to)"
+    ('return of', 'pseudo', 'both')
 ) AS v(phrase, category, direction);
 
 

@@ -110,6 +110,18 @@ INSERT INTO trialmatch.note_triggers VALUES ('mother', 'pseudo', 'both');
 SELECT result FROM trialmatch.explain_match('NOTES', 9, '2026-06-01') WHERE position = 1;
 DELETE FROM trialmatch.note_triggers WHERE NOT shipped;
 DELETE FROM trialmatch.criteria WHERE trial_id = 'NOTES' AND position = 5;
+-- scope of the shipped triggers: "given her ..." (a clause of reasons)
+-- and "and he ..." (a new clause) end a trigger's reach; "return of" is a
+-- pseudo-trigger; "return if" stays hypothetical
+INSERT INTO n_note VALUES
+ (27, '2026-05-01', 'Possible aspiration pneumonia given her vomiting and confusion.'),
+ (28, '2026-05-01', 'He is not cooperative and he is vomiting.'),
+ (29, '2026-05-01', 'Return of vomiting after meals.'),
+ (30, '2026-05-01', 'Return if vomiting.');
+INSERT INTO trialmatch.criteria VALUES ('NOTES', 6, 'inclusion', 'vomiting', $$n_note mentions 'vomiting'$$);
+SELECT p AS patient_id, e.result, e.evidence
+  FROM generate_series(27, 30) p, trialmatch.explain_match('NOTES', p, '2026-06-01') e WHERE e.position = 6;
+DELETE FROM trialmatch.criteria WHERE trial_id = 'NOTES' AND position = 6;
 
 -- a text search index on the text: only the notes it returns are read
 -- (t/045_negex.pl shows which path is taken), with the same results

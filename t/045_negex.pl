@@ -49,7 +49,10 @@ SKIP:
 	}
 	cmp_ok($fig{negation}[0], '>', 0.935, 'negation precision above NegEx (0.935)');
 	cmp_ok($fig{negation}[1], '>', 0.959, 'negation recall above NegEx (0.959)');
-	cmp_ok($fig{default}[0], '>=', 0.84, 'default trigger set: precision floor');
+	# 0.863 on reports 1-60: 24 of its 40 false alarms are correct
+	# hypothetical, someone else's or possible answers (SPEC 8) that the kit
+	# labels Affirmed, so NegEx's 0.935 is out of reach for this set.
+	cmp_ok($fig{default}[0], '>=', 0.86, 'default trigger set: precision floor');
 	cmp_ok($fig{default}[1], '>', 0.959, 'default trigger set: recall above NegEx');
 }
 
