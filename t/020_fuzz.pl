@@ -777,6 +777,8 @@ sub gen_time_factor
 	my $k = $valid ? 1 + int(rand($m)) : pick(0, 1, $m, $m + 1, -1);
 	return kw('at') . ws() . kw('least') . ws() . $k . ws() . kw('of') . ws() . '('
 	  . join(',' . ws(), map { $depth > 0 ? gen_expr($depth - 1) : gen_factor(0) } 1 .. $m) . ')';
+}
+
 # ---------------------------------------------------------------------
 # Clinical notes (issue 11): `note mentions phrases [window]`, phrases of
 # words, prefixes, punctuation only (42601), odd Unicode, huge phrases.
