@@ -315,6 +315,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM @extschema@._replica_triggers();
+    -- Before the first subscription: the note triggers CREATE EXTENSION
+    -- shipped here give way to the coordinator's (the same rows, which
+    -- the subscription's initial copy brings; leaving them made that copy
+    -- fail on their primary key, and the catalog never arrived).
+    IF pg_catalog.to_regclass('@extschema@.note_triggers') IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_subscription s, pg_catalog.pg_database d
+                        WHERE s.subdbid OPERATOR(pg_catalog.=) d.oid
+                          AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) THEN
+        EXECUTE 'DELETE FROM @extschema@.note_triggers WHERE shipped';
+    END IF;
     RETURN QUERY SELECT r FROM @extschema@.replicated_tables() AS r;
 END
 $$;
