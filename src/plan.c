@@ -448,8 +448,20 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
 	}
 	else
 	{
-		char	   *key = atom_key(n);
-		uint32		h = hash_bytes((const unsigned char *) key, strlen(key));
+		char	   *key;
+		uint32		h;
+
+		/* once per tree: the catalog keeps its trees across calls */
+		if (n->atomkey == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(n));
+
+			n->atomkey = atom_key(n);
+			n->atomhash = hash_bytes((const unsigned char *) n->atomkey, strlen(n->atomkey));
+			MemoryContextSwitchTo(old);
+		}
+		key = n->atomkey;
+		h = n->atomhash;
 
 		for (int i = 0; i < plan->natoms; i++)
 			if (plan->atomkey[i] && plan->atomhash[i] == h && strcmp(plan->atomkey[i], key) == 0)

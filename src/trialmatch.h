@@ -229,6 +229,8 @@ typedef struct TmNode
 	TmSpan		upto;
 	int			k;				/* ATLEAST */
 	int			timed;			/* RELATION: index into the plan's timed items */
+	char	   *atomkey;		/* EVENT: what its state depends on (plan.c), */
+	uint32		atomhash;		/* computed once, kept with the tree */
 } TmNode;
 
 /* parse.c */
