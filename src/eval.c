@@ -307,8 +307,9 @@ tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx, TmTruth *results)
  * Evidence
  * ---------------------------------------------------------------
  */
-static void
-append_time(StringInfo buf, TimestampTz t)
+/* A time in evidence: its date, or date and minutes (one format for every construct). */
+void
+tm_append_time(StringInfo buf, TimestampTz t)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -339,7 +340,7 @@ append_value(StringInfo buf, TmEvidence *e, TmEvent *ev)
 	else if (ev->unit && e->unit && strcmp(e->unit, ev->unit) != 0)
 		appendStringInfo(buf, " (%.6g %s)", e->cvalue, ev->unit);
 	appendStringInfoString(buf, " at ");
-	append_time(buf, e->time);
+	tm_append_time(buf, e->time);
 }
 
 /* "lab HBSAG" or, for a row with no code (1.1: codes omitted), "death" */
@@ -367,7 +368,7 @@ append_evidence_11(StringInfo buf, TmAtom *a, TmEvidence *e, uint8 flag)
 	{
 		appendStringInfo(buf, "%s is %s at ", e->code && e->code[0] ? e->code : ev->source,
 						 e->category ? quote_literal_cstr(e->category) : "?");
-		append_time(buf, e->time);
+		tm_append_time(buf, e->time);
 	}
 	else
 	{
@@ -409,7 +410,7 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			{
 				append_source_code(buf, ev, e);
 				appendStringInfoString(buf, " at ");
-				append_time(buf, e->time);
+				tm_append_time(buf, e->time);
 			}
 			else
 			{
@@ -422,11 +423,11 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			{
 				append_source_code(buf, ev, e);
 				appendStringInfoString(buf, " active since ");
-				append_time(buf, e->time);
+				tm_append_time(buf, e->time);
 				if (e->has_end)
 				{
 					appendStringInfoString(buf, " until ");
-					append_time(buf, e->end);
+					tm_append_time(buf, e->end);
 				}
 			}
 			else
@@ -439,11 +440,11 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			if (e->have)
 			{
 				appendStringInfoString(buf, "observed from ");
-				append_time(buf, e->time);
+				tm_append_time(buf, e->time);
 				if (e->has_end)
 				{
 					appendStringInfoString(buf, " to ");
-					append_time(buf, e->end);
+					tm_append_time(buf, e->end);
 				}
 			}
 			else
@@ -458,7 +459,7 @@ evidence_atom(TmPlan *plan, TmNode *node, StringInfo buf)
 			if (e->have)
 			{
 				appendStringInfo(buf, "first %s %s at ", ev->source, e->code);
-				append_time(buf, e->time);
+				tm_append_time(buf, e->time);
 				if (eval_atom(plan, node, 0) == TM_TRUE)
 					appendStringInfoString(buf, ", inside the window");
 				else if (ev->has_window)

@@ -571,20 +571,7 @@ tm_notes_evidence(TmPlan *plan, TmAtom *a, TmEvidence *e, uint8 flag, StringInfo
 		return;
 	}
 	appendStringInfo(buf, "%s at ", a->ev->source);
-	{
-		/* the time as eval.c prints it: date, or date and minutes */
-		struct pg_tm tm;
-		fsec_t		fsec;
-		int			tz;
-
-		if (timestamp2tm(e->time, &tz, &tm, &fsec, NULL, NULL) != 0)
-			appendStringInfoString(buf, "?");
-		else if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0 && fsec == 0)
-			appendStringInfo(buf, "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
-		else
-			appendStringInfo(buf, "%04d-%02d-%02d %02d:%02d", tm.tm_year, tm.tm_mon,
-							 tm.tm_mday, tm.tm_hour, tm.tm_min);
-	}
+	tm_append_time(buf, e->time);
 	appendStringInfo(buf, ": %s", e->note);
 }
 

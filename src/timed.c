@@ -670,26 +670,6 @@ tm_timed_relation(TmPlan *plan, TmNode *node, int pidx)
 }
 
 static void
-append_ts(StringInfo buf, TimestampTz t)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tz;
-
-	if (TIMESTAMP_IS_NOBEGIN(t))
-		appendStringInfoString(buf, "-infinity");
-	else if (TIMESTAMP_IS_NOEND(t))
-		appendStringInfoString(buf, "infinity");
-	else if (timestamp2tm(t, &tz, &tm, &fsec, NULL, NULL) != 0)
-		appendStringInfoString(buf, "?");
-	else if (tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0 && fsec == 0)
-		appendStringInfo(buf, "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
-	else
-		appendStringInfo(buf, "%04d-%02d-%02d %02d:%02d", tm.tm_year, tm.tm_mon,
-						 tm.tm_mday, tm.tm_hour, tm.tm_min);
-}
-
-static void
 append_date(StringInfo buf, int32 j)
 {
 	int			y,
@@ -745,16 +725,16 @@ tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf)
 				break;
 			}
 			appendStringInfo(buf, "%s %s active from ", ev->source, it->code1 ? it->code1 : "");
-			append_ts(buf, it->t1);
+			tm_append_time(buf, it->t1);
 			appendStringInfoString(buf, " to ");
-			append_ts(buf, it->end2);
+			tm_append_time(buf, it->end2);
 			if (ev->has_gap)
 				appendStringInfo(buf, " (merged across gaps up to %d %s)", ev->gap.n,
 								 tm_unit_name(ev->gap.unit, ev->gap.n));
 			if (!(*(uint8 *) (plan->state + plan->atoms[it->atom].flag) & TM_F_SEEN))
 			{
 				appendStringInfoString(buf, ", not covering ");
-				append_ts(buf, it->active_from);
+				tm_append_time(buf, it->active_from);
 				appendStringInfoString(buf, " to as_of");
 			}
 			break;
@@ -777,7 +757,7 @@ tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf)
 						break;
 					}
 					appendStringInfo(buf, "%s %s at ", e1->source, c1 ? c1 : "");
-					append_ts(buf, t1);
+					tm_append_time(buf, t1);
 					if (r)
 					{
 						appendStringInfoString(buf, ", not followed by ");
@@ -786,7 +766,7 @@ tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf)
 					else
 					{
 						appendStringInfo(buf, ", followed by %s %s at ", e2->source, c2 ? c2 : "");
-						append_ts(buf, t2);
+						tm_append_time(buf, t2);
 					}
 					break;
 				}
@@ -803,7 +783,7 @@ tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf)
 					t1 = it->t2, t2 = it->t1;
 				}
 				appendStringInfo(buf, "%s %s at ", e1->source, c1 ? c1 : "");
-				append_ts(buf, t1);
+				tm_append_time(buf, t1);
 				if (node->has_upto)
 					appendStringInfo(buf, " up to %d %s", node->upto.n,
 									 tm_unit_name(node->upto.unit, node->upto.n));
@@ -812,19 +792,19 @@ tm_timed_evidence(TmPlan *plan, TmNode *node, StringInfo buf)
 				if (node->relkind == TM_R_DURING)
 				{
 					appendStringInfoString(buf, "from ");
-					append_ts(buf, t2);
+					tm_append_time(buf, t2);
 					if (it->end2 == DT_NOEND)
 						appendStringInfoString(buf, ", ongoing");
 					else
 					{
 						appendStringInfoString(buf, " to ");
-						append_ts(buf, it->end2);
+						tm_append_time(buf, it->end2);
 					}
 				}
 				else
 				{
 					appendStringInfoString(buf, "at ");
-					append_ts(buf, t2);
+					tm_append_time(buf, t2);
 				}
 				break;
 			}

@@ -827,6 +827,7 @@ extern void tm_timed_collect_workers(TmPlan *plan, void *space, int nworkers);
 
 /* eval.c */
 extern TmTruth tm_eval(TmPlan *plan, TmNode *node, int pidx);
+extern void tm_append_time(StringInfo buf, TimestampTz t);
 extern char *tm_evidence(TmPlan *plan, TmNode *node, int pidx);
 extern TmTruth tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx,
 							 TmTruth *results);

@@ -1092,6 +1092,25 @@ finish_runs(RunInfo *run, const char *state, const char *error)
 }
 
 /*
+ * The start of a screening transaction: the extension still as the
+ * launcher checked it, the requester's time zone, progress reported.
+ */
+static void
+begin_screening(const char *what, const char *time_zone)
+{
+	char	   *problem;
+
+	xact_begin(what);
+	problem = check_extension();
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s", problem)));
+	SetConfigOption("TimeZone", time_zone, PGC_USERSET, PGC_S_SESSION);
+	tm_progress_report("screening", 0, -1);
+}
+
+/*
  * Transaction 2: screen as the requesting role, then store the results and
  * the final state together.
  */
@@ -1111,17 +1130,7 @@ execute_run(RunInfo *run)
 	TmPrivSave	save;
 	EphemeralNamedRelation enr;
 
-	xact_begin("trialmatch worker: screening");
-	{
-		char	   *problem = check_extension();
-
-		if (problem != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s", problem)));
-	}
-	SetConfigOption("TimeZone", run->time_zone, PGC_USERSET, PGC_S_SESSION);
-	tm_progress_report("screening", 0, -1);
+	begin_screening("trialmatch worker: screening", run->time_zone);
 
 	args[0] = CStringGetTextDatum(run->trial_id);
 	args[1] = TimestampTzGetDatum(run->as_of);
@@ -1437,17 +1446,7 @@ execute_group(RunInfo *run)
 			   *lc2;
 	char	   *error;
 
-	xact_begin("trialmatch worker: screening a group");
-	{
-		char	   *problem = check_extension();
-
-		if (problem != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s", problem)));
-	}
-	SetConfigOption("TimeZone", run->time_zone, PGC_USERSET, PGC_S_SESSION);
-	tm_progress_report("screening", 0, -1);
+	begin_screening("trialmatch worker: screening a group", run->time_zone);
 
 	memset(&all, 0, sizeof(all));
 	all.runs = run->group;
