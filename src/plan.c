@@ -42,6 +42,28 @@
 
 #include "trialmatch.h"
 
+/* Atoms of a plan by their key (atom_key): equal keys share one atom. */
+typedef struct AtomShareEntry
+{
+	const char *key;
+	uint32		hash;
+	int			atom;
+	char		status;			/* simplehash's entry state */
+} AtomShareEntry;
+
+#define SH_PREFIX atomshare
+#define SH_ELEMENT_TYPE AtomShareEntry
+#define SH_KEY_TYPE const char *
+#define SH_KEY key
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key), strlen(key))
+#define SH_EQUAL(tb, a, b) (strcmp((a), (b)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_SCOPE static inline
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
 static int
 plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
 {
@@ -441,15 +463,10 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
 		return;
 	}
 	ev = n->event;
-	if (!share)
+	if (share)
 	{
-		plan->atomhash[plan->natoms] = 0;
-		plan->atomkey[plan->natoms] = NULL;
-	}
-	else
-	{
-		char	   *key;
-		uint32		h;
+		AtomShareEntry *e;
+		bool		found;
 
 		/* once per tree: the catalog keeps its trees across calls */
 		if (n->atomkey == NULL)
@@ -460,18 +477,14 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
 			n->atomhash = hash_bytes((const unsigned char *) n->atomkey, strlen(n->atomkey));
 			MemoryContextSwitchTo(old);
 		}
-		key = n->atomkey;
-		h = n->atomhash;
-
-		for (int i = 0; i < plan->natoms; i++)
-			if (plan->atomkey[i] && plan->atomhash[i] == h && strcmp(plan->atomkey[i], key) == 0)
-			{
-				n->atom = i;
-				plan->nshared++;
-				return;
-			}
-		plan->atomhash[plan->natoms] = h;
-		plan->atomkey[plan->natoms] = key;
+		e = atomshare_insert_hash(plan->atomshare, n->atomkey, n->atomhash, &found);
+		if (found)
+		{
+			n->atom = e->atom;
+			plan->nshared++;
+			return;
+		}
+		e->atom = plan->natoms;
 	}
 	n->atom = plan->natoms;
 	a = &plan->atoms[plan->natoms++];
@@ -749,8 +762,7 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	plan->atoms = palloc0(sizeof(TmAtom) * Max(natoms, 1));
 	plan->sources = palloc0(sizeof(TmPlanSource) * Max(natoms, 1));
 	plan->atomcap = Max(natoms, 1);
-	plan->atomhash = palloc(sizeof(uint32) * plan->atomcap);
-	plan->atomkey = palloc(sizeof(char *) * plan->atomcap);
+	plan->atomshare = atomshare_create(CurrentMemoryContext, plan->atomcap, NULL);
 
 	/*
 	 * Atom numbers are written into the (cached) trees: they are valid for

@@ -665,8 +665,7 @@ typedef struct TmPlan
 	int			natoms;			/* distinct atoms (plan.c: atom_key) */
 	int			atomcap;
 	TmAtom	   *atoms;
-	uint32	   *atomhash;		/* per atom: hash of its key */
-	char	  **atomkey;		/* per atom: what its state depends on */
+	struct atomshare_hash *atomshare;	/* atom_key -> atom number (plan.c) */
 	int			nshared;		/* event nodes bound to an existing atom */
 	int			nsources;
 	TmPlanSource *sources;
