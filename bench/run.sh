@@ -208,7 +208,8 @@ SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.bench_results, public.bench_floor, public.bench_mt_check, public.bench_times;
 CREATE TABLE public.bench_times (trial text, round int, tm_s numeric, sql_s numeric);
 CREATE TABLE public.bench_results (trial text PRIMARY KEY, patients bigint, tm_s numeric, sql_s numeric,
-                                   floor_s numeric, mem_kb bigint, memory text, mismatches bigint);
+                                   floor_s numeric, mem_kb bigint, memory text, mismatches bigint,
+                                   rows_s numeric);
 CREATE TABLE public.bench_floor (tbl text PRIMARY KEY, seconds numeric);
 CREATE TEMP TABLE nonineligible (patient_id bigint);
 \\echo
@@ -277,6 +278,22 @@ SELECT patient_id, a.status AS tm_status, a.failed AS tm_failed, a.unknown AS tm
     OR a.failed IS DISTINCT FROM b.failed OR a.unknown IS DISTINCT FROM b.unknown
  ORDER BY patient_id LIMIT 5;
 \\endif
+-- the rows floor: forming, materialising and counting this trial's own
+-- rows (the SQL's final shape) from a table that holds them, nothing else
+-- read or evaluated.  Both sides pay it; SQL s / rows floor is the largest
+-- ratio any implementation could reach on this trial.
+DROP TABLE IF EXISTS public.bench_rows;
+CREATE UNLOGGED TABLE public.bench_rows AS SELECT patient_id, failed, unknown FROM tm_out;
+VACUUM (ANALYZE) public.bench_rows;
+\\set rowsq 'SELECT count(*) AS n FROM (WITH r AS MATERIALIZED (SELECT patient_id, failed, unknown FROM public.bench_rows) SELECT patient_id, (CASE WHEN failed <> ''{}'' THEN ''ineligible'' WHEN unknown <> ''{}'' THEN ''indeterminate'' ELSE ''eligible'' END)::trialmatch.eligibility AS status, failed, unknown FROM r) s'
+:rowsq \\gset
+SELECT clock_timestamp() AS t0 \\gset
+:rowsq \\gset
+UPDATE public.bench_results SET rows_s = extract(epoch FROM clock_timestamp() - :'t0') WHERE trial = '$t';
+SELECT format('                 rows floor %s s: at most %sx', round(rows_s, 3), round(sql_s / nullif(rows_s, 0), 2)) AS line
+  FROM public.bench_results WHERE trial = '$t' \\gset
+\\echo :line
+DROP TABLE public.bench_rows;
 -- up to 10 eligible and 10 indeterminate patients of this trial, for the match_trials check
 INSERT INTO nonineligible
 SELECT patient_id FROM (SELECT patient_id, status, row_number() OVER (PARTITION BY status ORDER BY hashint8(patient_id)) AS k
@@ -416,6 +433,8 @@ SELECT trial,
        round(sql_s / nullif(tm_s, 0), 2)    AS "SQL/trialmatch",
        round(floor_s, 3)                    AS "floor s",
        round(tm_s / nullif(floor_s, 0), 2)  AS "trialmatch/floor",
+       round(rows_s, 3)                     AS "rows floor s",
+       round(sql_s / nullif(rows_s, 0), 2)  AS "SQL/rows floor",
        coalesce(round(mem_kb / 1024.0, 1)::text || ' MB', 'n/a') AS "memory (local+shared)",
        CASE WHEN mismatches = 0 THEN 'OK' ELSE 'MISMATCH' END AS "check"
   FROM public.bench_results ORDER BY trial;
