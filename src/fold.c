@@ -157,16 +157,17 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 		e->text = e->key;
 	e->natoms = 0;
 	e->atoms = palloc(sizeof(int) * ps->natoms);
-	for (int k = 0; k < ps->natoms; k++)
+	/* each distinct pair of code lists once, then its atoms in order */
+	for (int g = 0; g < ps->ngroups; g++)
 	{
-		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
+		TmAtom	   *a = &plan->atoms[ps->grouprep[g]];
 
-		if (a->ev->phrases != NIL)
-			continue;			/* MENTIONS: notes.c reads the text */
-		if ((a->codes == NIL || code_matches(a->codes, key, keylen, is_int)) &&
-			!code_matches(a->except, key, keylen, is_int))
-			e->atoms[e->natoms++] = ps->atoms[k];
+		ps->groupmatch[g] = (a->codes == NIL || code_matches(a->codes, key, keylen, is_int)) &&
+			!code_matches(a->except, key, keylen, is_int);
 	}
+	for (int k = 0; k < ps->natoms; k++)
+		if (ps->codegroup[k] >= 0 && ps->groupmatch[ps->codegroup[k]])
+			e->atoms[e->natoms++] = ps->atoms[k];
 	MemoryContextSwitchTo(old);
 	if (++m->used * 2 > m->mask)
 	{
@@ -999,6 +1000,88 @@ tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	}
 }
 
+/* A hash of a list of (expanded) codes, for code_groups. */
+static uint32
+codes_hash(List *codes)
+{
+	uint32		h = list_length(codes);
+	ListCell   *lc;
+
+	foreach(lc, codes)
+	{
+		TmCode	   *c = lfirst(lc);
+
+		h = hash_combine(h, c->is_int ? murmurhash32((uint32) c->ival ^ (uint32) (c->ival >> 32)) :
+						 hash_bytes((const unsigned char *) c->str, c->len));
+		h = hash_combine(h, c->prefix);
+	}
+	return h;
+}
+
+static bool
+codes_equal(List *a, List *b)
+{
+	ListCell   *la,
+			   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(la, a, lb, b)
+	{
+		TmCode	   *x = lfirst(la);
+		TmCode	   *y = lfirst(lb);
+
+		if (x->is_int != y->is_int || x->prefix != y->prefix ||
+			(x->is_int ? x->ival != y->ival :
+			 (x->len != y->len || memcmp(x->str, y->str, x->len) != 0)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Group the atoms of ps whose code and except lists are equal (trials
+ * that say the same codes with other windows or measures): a new code is
+ * tested against each group's lists once, not against every atom's.
+ */
+static void
+code_groups(TmPlan *plan, TmPlanSource *ps)
+{
+	uint32	   *hashes = palloc(sizeof(uint32) * Max(ps->natoms, 1));
+
+	ps->ngroups = 0;
+	ps->codegroup = palloc(sizeof(int) * Max(ps->natoms, 1));
+	ps->grouprep = palloc(sizeof(int) * Max(ps->natoms, 1));
+	ps->groupmatch = palloc(sizeof(bool) * Max(ps->natoms, 1));
+	for (int k = 0; k < ps->natoms; k++)
+	{
+		TmAtom	   *a = &plan->atoms[ps->atoms[k]];
+		uint32		h;
+		int			g;
+
+		ps->codegroup[k] = -1;
+		if (a->ev->phrases != NIL)
+			continue;			/* MENTIONS: notes.c reads the text */
+		h = hash_combine(codes_hash(a->codes), codes_hash(a->except));
+		for (g = 0; g < ps->ngroups; g++)
+		{
+			TmAtom	   *r = &plan->atoms[ps->grouprep[g]];
+
+			if (hashes[g] == h && codes_equal(r->codes, a->codes) &&
+				codes_equal(r->except, a->except))
+				break;
+		}
+		if (g == ps->ngroups)
+		{
+			hashes[g] = h;
+			ps->grouprep[g] = ps->atoms[k];
+			ps->ngroups++;
+		}
+		ps->codegroup[k] = g;
+	}
+	pfree(hashes);
+}
+
 /*
  * Per-call caches of each source: the code maps, and (1.1) the atoms that
  * take rows with no code: those whose codes are omitted (SPEC 7.3: every
@@ -1013,6 +1096,7 @@ tm_codemaps_init(TmPlan *plan)
 		TmCodeEntry *e = palloc0(sizeof(TmCodeEntry));
 
 		ps->codemap = codemap_create(64);
+		code_groups(plan, ps);
 		e->key = e->text = "";
 		e->atoms = palloc(sizeof(int) * Max(ps->natoms, 1));
 		for (int k = 0; k < ps->natoms; k++)

@@ -226,12 +226,19 @@ patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	if ((plan->pat_sex.attnum && !isnull[plan->pat_sex.attnum - 1]) ||
 		(plan->pat_gender.attnum && !isnull[plan->pat_gender.attnum - 1]))
 	{
-		char	   *s;
+		const char *s;
+		int			len;
 		ListCell   *lc;
 		int			k = 0;
 
 		if (plan->pat_sex.attnum)
-			s = TextDatumGetCString(values[plan->pat_sex.attnum - 1]);
+		{
+			/* compared in place: no copy per patient */
+			text	   *t = DatumGetTextPP(values[plan->pat_sex.attnum - 1]);
+
+			s = VARDATA_ANY(t);
+			len = VARSIZE_ANY_EXHDR(t);
+		}
 		else
 		{
 			/* OMOP gender concepts: 8532 female, 8507 male, others unknown */
@@ -243,11 +250,14 @@ patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 				s = "M";
 			else
 				return;
+			len = 1;
 		}
 
 		foreach(lc, pats->sexdict)
 		{
-			if (strcmp(lfirst(lc), s) == 0)
+			const char *e = lfirst(lc);
+
+			if (strncmp(e, s, len) == 0 && e[len] == '\0')
 				break;
 			k++;
 		}
@@ -260,7 +270,7 @@ patient_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						 errmsg("too many distinct values in sex column \"%s\"",
 								plan->patdef->sex_column)));
-			pats->sexdict = lappend(pats->sexdict, pstrdup(s));
+			pats->sexdict = lappend(pats->sexdict, pnstrdup(s, len));
 			MemoryContextSwitchTo(old);
 		}
 		pats->sex[p] = k;

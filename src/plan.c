@@ -42,17 +42,20 @@
 
 #include "trialmatch.h"
 
-/* Atoms of a plan by their key (atom_key): equal keys share one atom. */
-typedef struct AtomShareEntry
+/*
+ * The atom keys (atom_key) of a catalog, interned: equal keys get one id,
+ * once per tree, and a plan finds the atom of an id in an array.
+ */
+typedef struct AtomInternEntry
 {
 	const char *key;
 	uint32		hash;
-	int			atom;
+	int			id;
 	char		status;			/* simplehash's entry state */
-} AtomShareEntry;
+} AtomInternEntry;
 
-#define SH_PREFIX atomshare
-#define SH_ELEMENT_TYPE AtomShareEntry
+#define SH_PREFIX atomintern
+#define SH_ELEMENT_TYPE AtomInternEntry
 #define SH_KEY_TYPE const char *
 #define SH_KEY key
 #define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key), strlen(key))
@@ -436,6 +439,25 @@ atom_key(TmNode *n)
 	return tm_deparse(&copy);
 }
 
+/* The id of an event node's atom_key in cat (1, 2, ...), a new one if new. */
+static int
+intern_atom_key(TmCatalog *cat, TmNode *n)
+{
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(cat));
+	char	   *key = atom_key(n);
+	AtomInternEntry *e;
+	bool		found;
+
+	if (cat->atomids == NULL)
+		cat->atomids = atomintern_create(CurrentMemoryContext, 256, NULL);
+	e = atomintern_insert_hash(cat->atomids, key,
+							   hash_bytes((const unsigned char *) key, strlen(key)), &found);
+	if (!found)
+		e->id = ++cat->natomids;
+	MemoryContextSwitchTo(old);
+	return e->id;
+}
+
 /* Assign atom numbers and bind each event atom to its source. */
 static void
 bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
@@ -465,26 +487,25 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
 	ev = n->event;
 	if (share)
 	{
-		AtomShareEntry *e;
-		bool		found;
-
 		/* once per tree: the catalog keeps its trees across calls */
-		if (n->atomkey == NULL)
+		if (n->atomid == 0)
+			n->atomid = intern_atom_key(cat, n);
+		if (n->atomid >= plan->nids)
 		{
-			MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(n));
+			int			nids = Max(plan->nids * 2, n->atomid + 1);
 
-			n->atomkey = atom_key(n);
-			n->atomhash = hash_bytes((const unsigned char *) n->atomkey, strlen(n->atomkey));
-			MemoryContextSwitchTo(old);
+			plan->atom_of_id = repalloc(plan->atom_of_id, sizeof(int) * nids);
+			for (int i = plan->nids; i < nids; i++)
+				plan->atom_of_id[i] = -1;
+			plan->nids = nids;
 		}
-		e = atomshare_insert_hash(plan->atomshare, n->atomkey, n->atomhash, &found);
-		if (found)
+		if (plan->atom_of_id[n->atomid] >= 0)
 		{
-			n->atom = e->atom;
+			n->atom = plan->atom_of_id[n->atomid];
 			plan->nshared++;
 			return;
 		}
-		e->atom = plan->natoms;
+		plan->atom_of_id[n->atomid] = plan->natoms;
 	}
 	n->atom = plan->natoms;
 	a = &plan->atoms[plan->natoms++];
@@ -708,13 +729,15 @@ tm_plan_passes(TmPlan *plan, int npatients, double budget, int *pass_of, double 
 TmPlan *
 tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 {
-	TmPlan	   *plan = palloc0(sizeof(TmPlan));
+	/* zeroed up to the date cache, whose values are read only once keyed */
+	TmPlan	   *plan = palloc(sizeof(TmPlan));
 	TmPatientDef *pd = cat->patients;
 	int			natoms = 0;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tz;
 
+	memset(plan, 0, offsetof(TmPlan, datecache_key));
 	if (TIMESTAMP_NOT_FINITE(as_of))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -759,10 +782,14 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	for (int t = 0; t < ntrials; t++)
 		for (int c = 0; c < trials[t]->ncriteria; c++)
 			natoms += count_atoms(trials[t]->criteria[c].tree);
-	plan->atoms = palloc0(sizeof(TmAtom) * Max(natoms, 1));
-	plan->sources = palloc0(sizeof(TmPlanSource) * Max(natoms, 1));
+	/* each is zeroed when bound (bind_atoms, plan_source) */
+	plan->atoms = palloc(sizeof(TmAtom) * Max(natoms, 1));
+	plan->sources = palloc(sizeof(TmPlanSource) * Max(Min(natoms, list_length(cat->sources)), 1));
 	plan->atomcap = Max(natoms, 1);
-	plan->atomshare = atomshare_create(CurrentMemoryContext, plan->atomcap, NULL);
+	plan->nids = cat->natomids + 1;
+	plan->atom_of_id = palloc(sizeof(int) * plan->nids);
+	for (int i = 0; i < plan->nids; i++)
+		plan->atom_of_id[i] = -1;
 
 	/*
 	 * Atom numbers are written into the (cached) trees: they are valid for

@@ -43,12 +43,14 @@
 
 #include "access/tupdesc.h"
 #include "catalog/pg_operator_d.h"
+#include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/buffile.h"
 #include "storage/sharedfileset.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "pgtime.h"
 #include "utils/timestamp.h"
 #include "utils/tuplesort.h"
 
@@ -159,11 +161,48 @@ time_shift(TimestampTz from, TmSpan span, bool minus, TimestampTz *out)
 	return true;
 }
 
+/*
+ * Window starts: every atom of every plan asks tm_time_minus for a few spans
+ * before as_of (a hundred trials, six hundred atoms, a few dozen distinct
+ * windows), and with months and days each answer goes through the session
+ * time zone's rules.  Remember the answers, direct-mapped, by everything
+ * they depend on: the time, the span and the session time zone.
+ */
+typedef struct ShiftMemo
+{
+	bool		valid;
+	bool		ok;
+	TmSpan		span;
+	TimestampTz from;
+	const pg_tz *tz;
+	TimestampTz out;
+} ShiftMemo;
+
+static ShiftMemo shift_memo[1024];
+
 /* from - span; false when that is before the earliest timestamp (no bound) */
 bool
 tm_time_minus(TmPlan *plan, TimestampTz from, TmSpan span, TimestampTz *out)
 {
-	return time_shift(from, span, true, out);
+	uint32		h = hash_combine(murmurhash32((uint32) from ^ (uint32) (from >> 32)),
+								 murmurhash32((uint32) span.n * 16 + (uint32) span.unit));
+	ShiftMemo  *m = &shift_memo[h % lengthof(shift_memo)];
+
+	if (m->valid && m->from == from && m->span.n == span.n && m->span.unit == span.unit &&
+		m->tz == session_timezone)
+	{
+		if (m->ok)
+			*out = m->out;
+		return m->ok;
+	}
+	m->valid = false;
+	m->ok = time_shift(from, span, true, out);
+	m->from = from;
+	m->span = span;
+	m->tz = session_timezone;
+	m->out = m->ok ? *out : 0;
+	m->valid = true;
+	return m->ok;
 }
 
 /* from + span; false when that is after the latest timestamp (no bound) */

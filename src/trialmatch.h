@@ -229,8 +229,8 @@ typedef struct TmNode
 	TmSpan		upto;
 	int			k;				/* ATLEAST */
 	int			timed;			/* RELATION: index into the plan's timed items */
-	char	   *atomkey;		/* EVENT: what its state depends on (plan.c), */
-	uint32		atomhash;		/* computed once, kept with the tree */
+	int			atomid;			/* EVENT: its atom_key interned in the catalog
+								 * (plan.c), once per tree; 0 not yet */
 } TmNode;
 
 /* parse.c */
@@ -322,6 +322,7 @@ typedef struct TmTrial
 	char	   *status;
 	int			ncriteria;
 	TmCriterion *criteria;		/* in position order */
+	struct labelcache_hash *labels; /* match.c: label arrays kept for the catalog's life */
 } TmTrial;
 
 typedef struct TmConversion
@@ -344,6 +345,8 @@ typedef struct TmCatalog
 	List	   *code_sets;		/* 1.1: of TmCodeSet * */
 	List	   *note_triggers;	/* of TmNoteTrigger * (notes.h), SPEC 8 */
 	struct TmNegex *negex;		/* the triggers compiled (negex.c), or NULL */
+	struct atomintern_hash *atomids;	/* atom_key -> id (plan.c), or NULL */
+	int			natomids;
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
@@ -515,6 +518,11 @@ typedef struct TmPlanSource
 	AttrNumber *filtercols;
 	struct TmCodeEntry *nullcode;	/* 1.1: atoms taking rows with no code */
 	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
+	/* atoms with equal code lists (fold.c): each list tested once per code */
+	int			ngroups;
+	int		   *codegroup;		/* per atom k of this source: its group, -1 none */
+	int		   *grouprep;		/* per group: an atom of it */
+	bool	   *groupmatch;		/* per group: scratch of codemap_lookup */
 	bool		use_index;		/* population calls: some leaf reads index ranges */
 	bool		index_time;		/* every such leaf's index has the time second */
 	int			nunits;
@@ -665,7 +673,8 @@ typedef struct TmPlan
 	int			natoms;			/* distinct atoms (plan.c: atom_key) */
 	int			atomcap;
 	TmAtom	   *atoms;
-	struct atomshare_hash *atomshare;	/* atom_key -> atom number (plan.c) */
+	int		   *atom_of_id;		/* interned atom_key -> atom number, -1 none */
+	int			nids;			/* entries of atom_of_id */
 	int			nshared;		/* event nodes bound to an existing atom */
 	int			nsources;
 	TmPlanSource *sources;
