@@ -53,6 +53,31 @@ SELECT 'R1', k, 'inclusion', 'c' || k, CASE WHEN k % 2 = 0 THEN 'age >= 18' ELSE
 SELECT trial_id, status, array_length(failed, 1) AS failed, failed[1:3] FROM trialmatch.match_trials(1, '2026-03-08 12:00+00');
 SELECT trial_id, status, array_length(failed, 1) AS failed, failed[1:3] FROM trialmatch.match_trials(2, '2026-03-08 12:00+00');
 
+-- A population call of 65,536 patients or more reads ages from a table of
+-- the birth dates of the last 150 years: every birth date from 151 years
+-- before as_of to 2 years after it (so 220 leap days, birthdays on as_of and
+-- the day after, and dates outside the table), against age() in SQL.
+DELETE FROM trialmatch.trials;
+CREATE TABLE r_many (patient_id int8 PRIMARY KEY, birth_date date, sex text);
+INSERT INTO r_many SELECT k, date '2026-03-08' - 55200 + k, 'F' FROM generate_series(1, 56000) k;
+INSERT INTO r_many SELECT 56000 + k, date '1952-02-29' + (k % 3), 'M' FROM generate_series(1, 12000) k;
+SELECT trialmatch.set_patients('r_many');
+INSERT INTO trialmatch.trials VALUES ('AGE', 'ages', 'recruiting');
+INSERT INTO trialmatch.criteria VALUES ('AGE', 1, 'inclusion', '18-75', 'age between 18 and 75'),
+  ('AGE', 2, 'exclusion', '74', 'age = 74'), ('AGE', 3, 'exclusion', 'over 150', 'age > 150'),
+  ('AGE', 4, 'exclusion', 'unborn', 'age < 0');
+SELECT count(*) AS patients,
+       count(*) FILTER (WHERE m.status = 'eligible') AS eligible,
+       count(*) FILTER (WHERE (m.status = 'eligible') IS DISTINCT FROM
+                              (a BETWEEN 18 AND 75 AND a <> 74)) AS wrong,
+       count(*) FILTER (WHERE (m.failed @> '{over 150}') IS DISTINCT FROM (a > 150)) AS wrong_over_150,
+       count(*) FILTER (WHERE (m.failed @> '{unborn}') IS DISTINCT FROM (a < 0)) AS wrong_unborn
+  FROM trialmatch.match_patients('AGE', '2026-03-08 12:00+00') m
+  JOIN (SELECT patient_id, extract(year FROM age(date '2026-03-08', birth_date))::int AS a FROM r_many) p
+ USING (patient_id);
+SELECT trialmatch.set_patients('r_pat');
+DROP TABLE r_many;
+
 -- leave the catalog empty for the tests that follow
 DO $$
 BEGIN

@@ -22,6 +22,8 @@
 #include "utils/float.h"
 #include "utils/timestamp.h"
 
+#include "utils/memutils.h"
+
 #include "trialmatch.h"
 
 /*
@@ -29,7 +31,7 @@
  * after as_of gives minus the whole years from as_of to the birth.
  */
 static int
-age_years(TmPlan *plan, DateADT birth)
+age_years_of(TmPlan *plan, DateADT birth)
 {
 	int			y,
 				m,
@@ -50,6 +52,34 @@ age_years(TmPlan *plan, DateADT birth)
 	if (plan->as_of_mon < m || (plan->as_of_mon == m && plan->as_of_mday < d))
 		age--;
 	return age;
+}
+
+/*
+ * Whole years at as_of, for every patient of a population call: from a
+ * table of the ages of the birth dates of the last 150 years (built once
+ * per call, when the call has many patients), else computed.
+ */
+#define AGE_TABLE_DAYS	(150 * 366)
+#define AGE_TABLE_MIN_PATIENTS 65536
+
+static int
+age_years(TmPlan *plan, DateADT birth)
+{
+	if (plan->agetab == NULL && plan->pats.n >= AGE_TABLE_MIN_PATIENTS)
+	{
+		DateADT		as_of = date2j(plan->as_of_year, plan->as_of_mon, plan->as_of_mday) -
+			POSTGRES_EPOCH_JDATE;
+		int16	   *tab = MemoryContextAlloc(GetMemoryChunkContext(plan),
+											 sizeof(int16) * AGE_TABLE_DAYS);
+
+		plan->agetab_lo = as_of - (AGE_TABLE_DAYS - 1);
+		for (int i = 0; i < AGE_TABLE_DAYS; i++)
+			tab[i] = (int16) age_years_of(plan, plan->agetab_lo + i);
+		plan->agetab = tab;
+	}
+	if (plan->agetab && birth >= plan->agetab_lo && birth - plan->agetab_lo < AGE_TABLE_DAYS)
+		return plan->agetab[birth - plan->agetab_lo];
+	return age_years_of(plan, birth);
 }
 
 /*

@@ -709,6 +709,8 @@ typedef struct TmPlan
 	TimestampTz started;		/* population calls: when the call started reading */
 	int			pass;			/* match_all: this pass (1-based) of npasses */
 	int			npasses;
+	int16	   *agetab;			/* eval.c: ages of recent birth dates, or NULL */
+	int32		agetab_lo;		/* DateADT of agetab[0] */
 	/* date -> timestamptz in the session time zone, direct-mapped */
 	int32		datecache_key[4096];
 	TimestampTz datecache_val[4096];
