@@ -281,7 +281,8 @@ SELECT patient_id, a.status AS tm_status, a.failed AS tm_failed, a.unknown AS tm
 -- the rows floor: forming, materialising and counting this trial's own
 -- rows (the SQL's final shape) from a table that holds them, nothing else
 -- read or evaluated.  Both sides pay it; SQL s / rows floor is the largest
--- ratio any implementation could reach on this trial.
+-- ratio an implementation that stores its rows before returning them could
+-- reach on this trial.
 DROP TABLE IF EXISTS public.bench_rows;
 CREATE UNLOGGED TABLE public.bench_rows AS SELECT patient_id, failed, unknown FROM tm_out;
 VACUUM (ANALYZE) public.bench_rows;
