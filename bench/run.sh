@@ -23,6 +23,7 @@
 #                    that is removed at the end
 #   PORT=55432       port of the throwaway cluster
 #   TPS_SECONDS=15   duration of each pgbench throughput run
+#   TPS_ROUNDS=3     alternated throughput runs of each side (medians shown)
 #   SKIP_BUILD=1     do not run install-deps.sh / build.sh
 #   LAYOUT=time      physical order of the event tables: "time" (rows in
 #                    event-time order, as a hospital's tables grow; database
@@ -401,10 +402,23 @@ printf '   hand-written SQL    p50 %8s ms   p99 %8s ms\n' "$sql_p50" "$sql_p99"
 
 echo
 echo "== throughput: pgbench -c 2 -j 2 -T $tps_seconds -M prepared, random patients (transactions/s)"
-tm_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_tm.sql" | tps_of)
-sql_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_sql.sql" | tps_of)
-tps_ratio=$(awk -v a="$tm_tps" -v b="$sql_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-printf '   match_trials %10s tps   hand-written SQL %10s tps   match_trials/SQL %s\n' "$tm_tps" "$sql_tps" "$tps_ratio"
+# TPS_ROUNDS alternated pairs (match_trials, then SQL): the host's speed
+# drifts between runs, so each round's ratio compares neighbours; the
+# summary shows the medians (and the rounds' ratios)
+tps_rounds=${TPS_ROUNDS:-3}
+tm_all=(); sql_all=(); ratios=()
+for ((r = 1; r <= tps_rounds; r++)); do
+    t=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_tm.sql" | tps_of)
+    s=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_sql.sql" | tps_of)
+    tm_all+=("$t"); sql_all+=("$s")
+    ratios+=("$(awk -v a="$t" -v b="$s" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')")
+    printf '   round %d: match_trials %10s tps   hand-written SQL %10s tps   match_trials/SQL %s\n' "$r" "$t" "$s" "${ratios[-1]}"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+tm_tps=$(median "${tm_all[@]}")
+sql_tps=$(median "${sql_all[@]}")
+tps_ratio="$(median "${ratios[@]}") ($(printf '%s ' "${ratios[@]}" | sed 's/ $//'))"
+printf '   median: match_trials %10s tps   hand-written SQL %10s tps   match_trials/SQL %s\n' "$tm_tps" "$sql_tps" "$tps_ratio"
 
 # ---------------------------------------------------------------------------
 # match_trials with 100 recruiting trials (bench/trials100.sql: 95 variants)
