@@ -20,9 +20,8 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/float.h"
-#include "utils/timestamp.h"
-
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "trialmatch.h"
 
