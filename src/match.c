@@ -121,21 +121,32 @@ label_key(TmTrial *trial, TmTruth *results)
 	return key;
 }
 
+/*
+ * The entry of cache for this combination of results, its label arrays
+ * formed in cxt when new.  They are formed before the entry exists, so an
+ * error (out of memory) leaves no half entry in a cache that outlives the
+ * call (trial_labels).
+ */
 static LabelCacheEntry *
 cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
 				   TmTruth *results)
 {
-	bool		found;
-	LabelCacheEntry *e;
+	uint64		key = label_key(trial, results);
+	LabelCacheEntry *e = labelcache_lookup(cache, key);
 
-	e = labelcache_insert(cache, label_key(trial, results), &found);
-	if (!found)
+	if (e == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Datum		failed;
+		Datum		unknown;
+		bool		found;
 
-		label_arrays(trial, results, &e->failed, &e->unknown);
-		e->tuple = NULL;
+		label_arrays(trial, results, &failed, &unknown);
 		MemoryContextSwitchTo(old);
+		e = labelcache_insert(cache, key, &found);
+		e->failed = failed;
+		e->unknown = unknown;
+		e->tuple = NULL;
 	}
 	return e;
 }
@@ -151,9 +162,7 @@ cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
 static void
 trial_labels(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 {
-	MemoryContext cxt = GetMemoryChunkContext(trial);
 	LabelCacheEntry *e;
-	uint64		key;
 
 	if (trial->ncriteria > 32 ||
 		(trial->labels && trial->labels->members >= LABEL_MEMO_MAX))
@@ -162,22 +171,8 @@ trial_labels(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 		return;
 	}
 	if (trial->labels == NULL)
-		trial->labels = labelcache_create(cxt, 16, NULL);
-	key = label_key(trial, results);
-	e = labelcache_lookup(trial->labels, key);
-	if (e == NULL)
-	{
-		/* formed before the entry exists: an error leaves no half entry */
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		bool		found;
-
-		label_arrays(trial, results, failed, unknown);
-		MemoryContextSwitchTo(old);
-		e = labelcache_insert(trial->labels, key, &found);
-		e->failed = *failed;
-		e->unknown = *unknown;
-		e->tuple = NULL;
-	}
+		trial->labels = labelcache_create(GetMemoryChunkContext(trial), 16, NULL);
+	e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial, results);
 	*failed = e->failed;
 	*unknown = e->unknown;
 }

@@ -50,7 +50,6 @@
 #include "storage/sharedfileset.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "pgtime.h"
 #include "utils/timestamp.h"
 #include "utils/tuplesort.h"
 
