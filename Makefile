@@ -7,7 +7,8 @@ OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/exec.o src/time
        src/eval.o src/avg.o src/match.o src/parallel.o src/indexpath.o \
        src/worker.o src/runs.o src/progress.o src/relation.o \
        src/patients.o src/read.o src/fold.o src/all.o \
-       src/indexonly.o src/standby.o src/notes.o src/negex.o
+       src/indexonly.o src/standby.o src/notes.o src/negex.o \
+       src/rows.o
 DATA = trialmatch--1.0.sql trialmatch--1.0--1.1.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 

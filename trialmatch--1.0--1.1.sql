@@ -70,16 +70,54 @@ CREATE TRIGGER runs_guard BEFORE INSERT OR UPDATE ON @extschema@.runs
     FOR EACH ROW EXECUTE FUNCTION @extschema@._runs_guard();
 
 -- ====================================================================
+-- Population rows that stream (issue 12).  match_patients and match_all
+-- are SQL functions over C functions that return one row per call.  Called
+-- in FROM, the planner inlines them, and their rows flow into the query
+-- (a ProjectSet) as they are returned, where a C function in FROM would
+-- have stored every row first.  Both C functions evaluate every patient
+-- before returning the first row (src/rows.c).  The SQL functions have no
+-- SET search_path, as SET forbids inlining: their bodies name only
+-- schema-qualified objects, and no operator.  Not STRICT (inlining needs
+-- it): the C function under match_patients is STRICT, so a NULL argument
+-- still gives no rows.  OFFSET 0 keeps the call in a subquery of its own,
+-- so that it is made once, not once per column.
+-- ====================================================================
+CREATE FUNCTION @extschema@._match_patients_rows(trial_id text, as_of timestamptz,
+    OUT patient_id bigint, OUT status @extschema@.eligibility, OUT failed text[], OUT unknown text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'tm_match_patients_rows'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+
+CREATE OR REPLACE FUNCTION @extschema@.match_patients(trial_id text, as_of timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (patient_id bigint, status @extschema@.eligibility, failed text[], unknown text[])
+LANGUAGE sql STABLE PARALLEL UNSAFE
+AS $$
+SELECT (m).patient_id, (m).status, (m).failed, (m).unknown
+  FROM (SELECT @extschema@._match_patients_rows($1, $2) AS m OFFSET 0) AS s
+$$;
+
+-- ====================================================================
 -- match_all (SPEC 9, issue 12): every recruiting trial, or the listed ones,
 -- for every patient, reading each table once for all of them.  Not STRICT:
 -- trial_ids may be NULL (recruiting trials); a NULL as_of is an error.
+-- Its rows stream as match_patients' do (above).
 -- ====================================================================
+CREATE FUNCTION @extschema@._match_all_rows(as_of timestamptz, trial_ids text[],
+    OUT trial_id text, OUT patient_id bigint, OUT status @extschema@.eligibility,
+    OUT failed text[], OUT unknown text[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'tm_match_all'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+
 CREATE FUNCTION @extschema@.match_all(as_of timestamptz DEFAULT pg_catalog.now(),
                                       trial_ids text[] DEFAULT NULL)
 RETURNS TABLE (trial_id text, patient_id bigint, status @extschema@.eligibility,
                failed text[], unknown text[])
-AS 'MODULE_PATHNAME', 'tm_match_all'
-LANGUAGE C STABLE PARALLEL UNSAFE;
+LANGUAGE sql STABLE PARALLEL UNSAFE
+AS $$
+SELECT (m).trial_id, (m).patient_id, (m).status, (m).failed, (m).unknown
+  FROM (SELECT @extschema@._match_all_rows($1, $2) AS m OFFSET 0) AS s
+$$;
 
 -- ====================================================================
 -- Registration 1.1 (SPEC 7.1, 8): a source may name a category column (a

@@ -91,7 +91,9 @@ SELECT * FROM trialmatch.match_patients('T1', 'infinity');
 -- pg_dump keeps the catalog: every catalog table is an extension config table
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS x(oid) JOIN pg_class c ON c.oid = x.oid
  WHERE e.extname = 'trialmatch' ORDER BY 1;
--- no function is SECURITY DEFINER, and every SQL-language one pins search_path
+-- no function is SECURITY DEFINER, and every PL/pgSQL one pins search_path;
+-- the SQL functions match_patients and match_all cannot (SET would stop their
+-- inlining, and their rows from streaming): their bodies are schema-qualified
 SELECT p.proname, p.prosecdef, p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') AS c,
        p.proconfig
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass

@@ -121,6 +121,35 @@ DELETE FROM trialmatch.trials WHERE trial_id = 'MANY';
 SELECT trialmatch.drop_source('many');
 DROP TABLE m_many;
 
+-- the rows stream: called in FROM, match_patients is inlined and its rows
+-- come one by one from a ProjectSet, not from a stored set
+EXPLAIN (COSTS OFF) SELECT * FROM trialmatch.match_patients('NCT04567890', '2026-06-01');
+-- two calls whose rows are read in turns (two set-returning functions in
+-- one select list run in lockstep): each gives its own rows, as alone
+SELECT (a).patient_id AS a_id, (a).status AS a_status, (b).patient_id AS b_id, (b).status AS b_status
+  FROM (SELECT trialmatch._match_patients_rows('NCT04567890', '2026-06-01') AS a,
+               trialmatch._match_patients_rows('CONSENT', '2026-06-01') AS b) s;
+-- other trialmatch calls while the rows are read (a PL/pgSQL loop reads them
+-- ten at a time): 3 recruiting trials for each of 7 patients
+DO $$
+DECLARE
+    r record;
+    n int := 0;
+BEGIN
+    FOR r IN SELECT * FROM trialmatch.match_patients('NCT04567890', '2026-06-01') LOOP
+        n := n + (SELECT count(*) FROM trialmatch.match_trials(r.patient_id, '2026-06-01'));
+    END LOOP;
+    RAISE NOTICE '% rows', n;
+END
+$$;
+-- rows not all read (LIMIT), then the next call; NULL arguments give no rows;
+-- called in the select list (not inlined), the same rows
+SELECT patient_id FROM trialmatch.match_patients('NCT04567890', '2026-06-01') LIMIT 2;
+SELECT count(*) FROM trialmatch.match_patients('NCT04567890', '2026-06-01');
+SELECT count(*) FROM trialmatch.match_patients(NULL, '2026-06-01');
+SELECT count(*) FROM trialmatch.match_patients('NCT04567890', NULL);
+SELECT trialmatch.match_patients('CONSENT', '2026-06-01');
+
 -- a query cancel stops a population scan (statement_timeout)
 CREATE TABLE m_big AS SELECT (i % 1000)::int8 AS patient_id, 'X' AS code, now() AS taken_at, 1.0::float8 AS value,
        '%' AS unit FROM generate_series(1, 3000000) i;

@@ -197,6 +197,12 @@ SELECT trial_id, status, count(*) FROM trialmatch.match_all('2026-06-01', '{MB01
 RESET trialmatch.match_all_memory;
 SELECT 'MB04' AS trial_id, status, count(*) FROM trialmatch.match_patients('MB04', '2026-06-01')
  GROUP BY 1, 2 ORDER BY 1, 2;
+-- those rows are too many for work_mem and were written to a temporary
+-- file: a call whose rows are not all read releases it too (no leak warning)
+SET work_mem = '1MB';
+SELECT patient_id, status FROM trialmatch.match_patients('MB04', '2026-06-01') LIMIT 1;
+SELECT trial_id, patient_id FROM trialmatch.match_all('2026-06-01', '{MB03,MB04}') LIMIT 1;
+RESET work_mem;
 
 -- clean up
 DELETE FROM trialmatch.trials WHERE trial_id LIKE 'MA_' OR trial_id LIKE 'MB__';

@@ -18,6 +18,7 @@
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -30,6 +31,7 @@
 #include "trialmatch.h"
 
 PG_FUNCTION_INFO_V1(tm_match_patients);
+PG_FUNCTION_INFO_V1(tm_match_patients_rows);
 PG_FUNCTION_INFO_V1(tm_match_trials);
 PG_FUNCTION_INFO_V1(tm_match_all);
 PG_FUNCTION_INFO_V1(tm_explain_match);
@@ -44,9 +46,9 @@ typedef struct StatusOut
 
 /* statusatt: the attribute number - 1 of the status column */
 static void
-status_out_init(StatusOut *so, ReturnSetInfo *rsinfo, int statusatt)
+status_out_init(StatusOut *so, TupleDesc desc, int statusatt)
 {
-	Oid			enumtype = TupleDescAttr(rsinfo->setDesc, statusatt)->atttypid;
+	Oid			enumtype = TupleDescAttr(desc, statusatt)->atttypid;
 	const char *names[3] = {"ineligible", "eligible", "indeterminate"};
 
 	for (int i = 0; i < 3; i++)
@@ -91,7 +93,7 @@ typedef struct LabelCacheEntry
 	char		status;			/* simplehash's entry state */
 	Datum		failed;
 	Datum		unknown;
-	HeapTuple	tuple;			/* a whole output row; patient_id is patched */
+	int			template;		/* its row in rows.c (trial_rows), or -1 */
 } LabelCacheEntry;
 
 #define SH_PREFIX labelcache
@@ -146,7 +148,7 @@ cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
 		e = labelcache_insert(cache, key, &found);
 		e->failed = failed;
 		e->unknown = unknown;
-		e->tuple = NULL;
+		e->template = -1;
 	}
 	return e;
 }
@@ -293,35 +295,14 @@ population_one(TmTrial **trial, char *trial_id, TimestampTz as_of)
 }
 
 /*
- * Where the patient id lives in a row formed for rsinfo->setDesc without
- * nulls: the byte offset of attribute idatt (an int8) in the tuple's data.
- * Attributes before it (match_all's trial_id) are the same in every row of
- * a trial, so the offset is the same in every row formed for it.
- */
-static Size
-id_offset(TupleDesc desc, HeapTuple tuple, int idatt)
-{
-	char	   *tp = (char *) tuple->t_data + tuple->t_data->t_hoff;
-	Size		off = 0;
-
-	for (int i = 0; i < idatt; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		off = att_align_pointer(off, att->attalign, att->attlen, tp + off);
-		off = att_addlength_pointer(off, att->attlen, tp + off);
-	}
-	return att_align_nominal(off, TupleDescAttr(desc, idatt)->attalign);
-}
-
-/*
- * The output rows of one trial, one per patient in the patient table's
- * order: (patient_id, status, failed, unknown), after trial_id when
- * trial_id is not NULL (match_all).  Progress counts done patients from
- * progress_base out of progress_total.
+ * The rows of one trial, one per patient in the patient table's order:
+ * (patient_id, status, failed, unknown), after trial_id when trial_id is
+ * not NULL (match_all).  A trial of at most 32 criteria is coded: a row
+ * per combination of results and a number per patient (rows.c).
+ * Progress counts done patients from progress_base out of progress_total.
  */
 static void
-trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
+trial_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 		   const char *trial_id, int64 progress_base, int64 progress_total)
 {
 	const char *phase = plan->npasses > 1 ?
@@ -335,10 +316,13 @@ trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
 	Datum		tid = trial_id ? CStringGetTextDatum(trial_id) : (Datum) 0;
 	TmTruth    *results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
 	labelcache_hash *cache = NULL;
-	Size		idoff = 0;
+	uint32	   *codes = NULL;
 
 	if (trial->ncriteria <= 32)
+	{
 		cache = labelcache_create(cxt, 64, NULL);
+		codes = tm_rows_begin_coded(rows, sizeof(uint32));
+	}
 	for (int p = 0; p < plan->pats.n; p++)
 	{
 		Datum		values[5];
@@ -357,30 +341,23 @@ trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
 		if (cache == NULL)
 		{
 			label_arrays(trial, results, &values[idatt + 2], &values[idatt + 3]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			tm_rows_put(rows, values, nulls);
 		}
 		else
 		{
 			/*
 			 * Rows differ only by patient id within a (status, failed,
-			 * unknown) combination: form each combination's row once and
-			 * patch the id, an int8 at the same offset in all of them.
+			 * unknown) combination: one row per combination.
 			 */
 			LabelCacheEntry *e = cached_label_entry(cache, cxt, trial, results);
 
-			if (e->tuple == NULL)
+			if (e->template < 0)
 			{
-				MemoryContext o = MemoryContextSwitchTo(cxt);
-
 				values[idatt + 2] = e->failed;
 				values[idatt + 3] = e->unknown;
-				e->tuple = heap_form_tuple(rsinfo->setDesc, values, nulls);
-				idoff = id_offset(rsinfo->setDesc, e->tuple, idatt);
-				MemoryContextSwitchTo(o);
+				e->template = tm_rows_template(rows, values);
 			}
-			*(int64 *) ((char *) e->tuple->t_data + e->tuple->t_data->t_hoff + idoff) =
-				plan->pats.ids[p];
-			tuplestore_puttuple(rsinfo->setResult, e->tuple);
+			codes[p] = e->template;
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -388,27 +365,27 @@ trial_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
 }
 
 /*
- * The output rows of one trial evaluated by tm_all_evaluate (all.c): one
- * row formed per combination, the patient id patched in, as trial_rows does.
+ * The rows of one trial evaluated by tm_all_evaluate (all.c): a row per
+ * combination, and the patients' numbers as all.c left them.
  */
 static void
-trial_rows_coded(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *trial,
+trial_rows_coded(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 				 TmAllTrial *coded)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch trial rows",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	HeapTuple  *tuples = palloc0(sizeof(HeapTuple) * Max(coded->nkeys, 1));
 	TmTruth    *results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
 	Datum		tid = CStringGetTextDatum(trial->trial_id);
-	Size		idoff = 0;
+	uint16	   *codes = tm_rows_begin_coded(rows, sizeof(uint16));
 
+	memcpy(codes, coded->codes, sizeof(uint16) * plan->pats.n);
 	for (int k = 0; k < coded->nkeys; k++)
 	{
 		uint64		key = coded->keys[k];
 		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
 		TmTruth		st;
+		int			n PG_USED_FOR_ASSERTS_ONLY;
 
 		/* the results the key stands for: unknown, failed or passed */
 		for (int i = 0; i < trial->ncriteria; i++)
@@ -422,20 +399,10 @@ trial_rows_coded(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *tr
 		}
 		st = (key >> 32) ? TM_FALSE : key ? TM_UNKNOWN : TM_TRUE;
 		values[0] = tid;
-		values[1] = Int64GetDatum(0);
 		values[2] = ObjectIdGetDatum(so->status_oid[st]);
 		label_arrays(trial, results, &values[3], &values[4]);
-		tuples[k] = heap_form_tuple(rsinfo->setDesc, values, nulls);
-		idoff = id_offset(rsinfo->setDesc, tuples[k], 1);
-	}
-	for (int p = 0; p < plan->pats.n; p++)
-	{
-		HeapTuple	tup = tuples[coded->codes[p]];
-
-		if ((p & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		*(int64 *) ((char *) tup->t_data + tup->t_data->t_hoff + idoff) = plan->pats.ids[p];
-		tuplestore_puttuple(rsinfo->setResult, tup);
+		n = tm_rows_template(rows, values);
+		Assert(n == k);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -443,10 +410,10 @@ trial_rows_coded(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial *tr
 
 /*
  * The rows of match_all's trials[0..ntrials) from one plan: evaluated
- * patient by patient (all.c), then written trial by trial.
+ * patient by patient (all.c), then kept trial by trial.
  */
 static void
-all_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial **trials, int ntrials,
+all_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial **trials, int ntrials,
 		 int64 done_before, int64 total)
 {
 	TmAllTrial *coded = palloc(sizeof(TmAllTrial) * Max(ntrials, 1));
@@ -462,17 +429,120 @@ all_rows(ReturnSetInfo *rsinfo, StatusOut *so, TmPlan *plan, TmTrial **trials, i
 	for (int t = 0; t < ntrials; t++)
 	{
 		if (coded[t].codes)
-			trial_rows_coded(rsinfo, so, plan, trials[t], &coded[t]);
+			trial_rows_coded(rows, so, plan, trials[t], &coded[t]);
 		else
-			trial_rows(rsinfo, so, plan, trials[t], trials[t]->trial_id,
+			trial_rows(rows, so, plan, trials[t], trials[t]->trial_id,
 					   (done_before + t) * plan->pats.n, total * plan->pats.n);
 	}
 	ereport(DEBUG1,
-			(errmsg_internal("trialmatch: %d trials evaluated in %.0f ms, their rows written in %.0f ms",
+			(errmsg_internal("trialmatch: %d trials evaluated in %.0f ms, their rows kept in %.0f ms",
 							 ntrials, (double) (t1 - t0) / 1000.0,
 							 (double) (GetCurrentTimestamp() - t1) / 1000.0)));
 }
 
+/* The result row type of a value-per-call SRF, or an error */
+static TupleDesc
+srf_row_type(FunctionCallInfo fcinfo)
+{
+	TupleDesc	desc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return desc;
+}
+
+/*
+ * match_patients' rows, evaluated in the memory context current at the
+ * call (which must outlive the rows) for a call of row type desc.
+ */
+static TmRows *
+match_patients_rows(char *trial_id, TimestampTz as_of, TupleDesc desc)
+{
+	TmRows	   *rows = tm_rows_create(desc, 0);
+	MemoryContext cxt = call_context();
+	MemoryContext old;
+	TmTrial    *trial;
+	TmPlan	   *plan;
+	StatusOut	so;
+
+	status_out_init(&so, desc, 1);
+	old = MemoryContextSwitchTo(cxt);
+	tm_progress_begin(trial_id);
+	plan = population_one(&trial, trial_id, as_of);
+	tm_rows_set_ids(rows, plan->pats.ids, plan->pats.n);
+	trial_rows(rows, &so, plan, trial, NULL, 0, plan->pats.n);
+	tm_plan_close(plan);
+	tm_progress_end();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return rows;
+}
+
+/* The query ends before every row was read (LIMIT) */
+static void
+rows_shutdown(Datum arg)
+{
+	tm_rows_end((TmRows *) DatumGetPointer(arg));
+}
+
+/*
+ * A value-per-call SRF's next row from the rows its first call kept; the
+ * multi-call context (and so the rows) goes when the rows end, or with
+ * the query when they are not all read.
+ */
+static Datum
+next_row(FunctionCallInfo fcinfo)
+{
+	FuncCallContext *funcctx = SRF_PERCALL_SETUP();
+	TmRows	   *rows = funcctx->user_fctx;
+	Datum		row;
+
+	if (tm_rows_next(rows, &row))
+		SRF_RETURN_NEXT(funcctx, row);
+	tm_rows_end(rows);
+	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+								  rows_shutdown, PointerGetDatum(rows));
+	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * The first call of a value-per-call SRF: rows, kept in the multi-call
+ * context, released at the query's end if not all read.
+ */
+static void
+keep_rows(FunctionCallInfo fcinfo, FuncCallContext *funcctx, TmRows *rows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	funcctx->user_fctx = rows;
+	RegisterExprContextCallback(rsinfo->econtext, rows_shutdown, PointerGetDatum(rows));
+}
+
+/*
+ * match_patients(trial_id, as_of) as _match_patients_rows, under the SQL
+ * function match_patients (1.1): one row per call, so that the rows
+ * stream into the query (ProjectSet) instead of being stored first.
+ */
+Datum
+tm_match_patients_rows(PG_FUNCTION_ARGS)
+{
+	if (SRF_IS_FIRSTCALL())
+	{
+		FuncCallContext *funcctx = SRF_FIRSTCALL_INIT();
+		MemoryContext old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		char	   *trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+		TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+
+		keep_rows(fcinfo, funcctx, match_patients_rows(trial_id, as_of, srf_row_type(fcinfo)));
+		MemoryContextSwitchTo(old);
+	}
+	return next_row(fcinfo);
+}
+
+/*
+ * match_patients as the 1.0 script defines it (a materialising SRF), for a
+ * database not yet updated to 1.1: the same rows, stored.
+ */
 Datum
 tm_match_patients(PG_FUNCTION_ARGS)
 {
@@ -481,18 +551,11 @@ tm_match_patients(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext cxt = call_context();
 	MemoryContext old;
-	TmTrial    *trial;
-	TmPlan	   *plan;
-	StatusOut	so;
 
 	population_srf(fcinfo);
-	status_out_init(&so, rsinfo, 1);
 	old = MemoryContextSwitchTo(cxt);
-	tm_progress_begin(trial_id);
-	plan = population_one(&trial, trial_id, as_of);
-	trial_rows(rsinfo, &so, plan, trial, NULL, 0, plan->pats.n);
-	tm_plan_close(plan);
-	tm_progress_end();
+	tm_rows_materialize(match_patients_rows(trial_id, as_of, rsinfo->setDesc),
+						rsinfo->setResult);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return (Datum) 0;
@@ -508,10 +571,10 @@ int			tm_match_all_memory = 262144;
  * trial_id order; the rows match_patients gives for each.  Not STRICT, as
  * trial_ids may be NULL: a NULL as_of or a NULL in the list is an error.
  */
-Datum
-tm_match_all(PG_FUNCTION_ARGS)
+static TmRows *
+match_all_rows(FunctionCallInfo fcinfo, TupleDesc desc)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TmRows	   *rows = tm_rows_create(desc, 1);
 	MemoryContext cxt;
 	MemoryContext old;
 	TimestampTz as_of;
@@ -533,8 +596,7 @@ tm_match_all(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("as_of must not be NULL")));
 	as_of = PG_GETARG_TIMESTAMPTZ(0);
-	population_srf(fcinfo);
-	status_out_init(&so, rsinfo, 2);
+	status_out_init(&so, desc, 2);
 	cxt = call_context();
 	old = MemoryContextSwitchTo(cxt);
 	cat = tm_catalog();
@@ -589,13 +651,14 @@ tm_match_all(PG_FUNCTION_ARGS)
 	{
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);
-		return (Datum) 0;
+		return rows;
 	}
 	what = psprintf("%d trials", ntrials);
 	tm_progress_begin(what);
 	plan = tm_plan_create(cat, trials, ntrials, as_of);
 	tm_plan_check_privileges(plan);
 	tm_population_patients(plan, NULL);
+	tm_rows_set_ids(rows, plan->pats.ids, plan->pats.n);
 	pass_of = palloc(sizeof(int) * ntrials);
 	npasses = tm_plan_passes(plan, plan->pats.n, (double) tm_match_all_memory * 1024.0,
 							 pass_of, &max_bytes);
@@ -610,7 +673,7 @@ tm_match_all(PG_FUNCTION_ARGS)
 	{
 		tm_population_sources(plan);
 		report_population(plan, what);
-		all_rows(rsinfo, &so, plan, trials, ntrials, 0, ntrials);
+		all_rows(rows, &so, plan, trials, ntrials, 0, ntrials);
 		tm_plan_close(plan);
 	}
 	else
@@ -643,7 +706,7 @@ tm_match_all(PG_FUNCTION_ARGS)
 			tm_population_sources(gplan);
 			gwhat = psprintf("%s, pass %d of %d (%d trials)", what, pass + 1, npasses, ngroup);
 			report_population(gplan, gwhat);
-			all_rows(rsinfo, &so, gplan, group, ngroup, done, ntrials);
+			all_rows(rows, &so, gplan, group, ngroup, done, ntrials);
 			done += ngroup;
 			tm_plan_close(gplan);
 			MemoryContextSwitchTo(cxt);
@@ -653,7 +716,22 @@ tm_match_all(PG_FUNCTION_ARGS)
 	tm_progress_end();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
-	return (Datum) 0;
+	return rows;
+}
+
+/* match_all as _match_all_rows, under the SQL function match_all: one row per call */
+Datum
+tm_match_all(PG_FUNCTION_ARGS)
+{
+	if (SRF_IS_FIRSTCALL())
+	{
+		FuncCallContext *funcctx = SRF_FIRSTCALL_INIT();
+		MemoryContext old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+
+		keep_rows(fcinfo, funcctx, match_all_rows(fcinfo, srf_row_type(fcinfo)));
+		MemoryContextSwitchTo(old);
+	}
+	return next_row(fcinfo);
 }
 
 Datum
@@ -743,7 +821,7 @@ tm_match_trials(PG_FUNCTION_ARGS)
 	StatusOut	so;
 
 	InitMaterializedSRF(fcinfo, 0);
-	status_out_init(&so, rsinfo, 1);
+	status_out_init(&so, rsinfo->setDesc, 1);
 	old = MemoryContextSwitchTo(cxt);
 	cat = tm_catalog();
 	trials = palloc(sizeof(TmTrial *) * Max(list_length(cat->trials), 1));

@@ -44,6 +44,7 @@
 #include "access/relscan.h"
 #include "access/skey.h"
 #include "executor/tuptable.h"
+#include "utils/tuplestore.h"
 #include "utils/relcache.h"
 #include "storage/dsm.h"
 
@@ -788,6 +789,17 @@ typedef struct TmAllTrial
 
 extern void tm_all_evaluate(TmPlan *plan, TmTrial **trials, int ntrials, TmAllTrial *out,
 							const char *phase, int64 progress_base, int64 progress_total);
+
+/* rows.c: a population call's rows, kept compact until returned */
+typedef struct TmRows TmRows;
+extern TmRows *tm_rows_create(TupleDesc desc, int idatt);
+extern void tm_rows_set_ids(TmRows *rows, const int64 *ids, int n);
+extern void *tm_rows_begin_coded(TmRows *rows, int width);
+extern int	tm_rows_template(TmRows *rows, Datum *values);
+extern void tm_rows_put(TmRows *rows, Datum *values, bool *nulls);
+extern bool tm_rows_next(TmRows *rows, Datum *row);
+extern void tm_rows_end(TmRows *rows);
+extern void tm_rows_materialize(TmRows *rows, Tuplestorestate *ts);
 
 /* exec.c */
 extern void tm_run_population(TmPlan *plan);

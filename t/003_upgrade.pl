@@ -87,6 +87,9 @@ ok($node->wait_for_log(qr/extension "trialmatch" must be updated \(ALTER EXTENSI
 is($node->safe_psql('old', qq{SELECT state FROM trialmatch.runs WHERE run_id = $run}), 'queued',
 	'and leaves the 1.0 run queued');
 
+# at 1.0, match_patients is the 1.0 script's C function, which stores its rows
+my $screen_at_10 = $node->safe_psql('old', $screen);
+
 $node->safe_psql('old', 'ALTER EXTENSION trialmatch UPDATE');
 is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'trialmatch'}), '1.1',
 	'updated to 1.1');
@@ -117,6 +120,10 @@ is($node->safe_psql('old', qq{SELECT md5(string_agg(format('%s %s', patient_id, 
 my $s = $node->safe_psql('fresh', $screen);
 like($s, qr/^[0-9a-f]{32}\|1000$/, 'the fresh install screens 1000 patients');
 is($node->safe_psql('old', $screen), $s, 'the updated install screens the same');
+is($screen_at_10, $s, 'as the 1.0 definition of match_patients did with the 1.1 library');
+is($node->safe_psql('old', q{SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+                               WHERE p.oid = 'trialmatch.match_patients(text, timestamptz)'::regprocedure}),
+   'sql', 'match_patients is the 1.1 SQL function after the update');
 is($node->safe_psql('old', $funnel), $node->safe_psql('fresh', $funnel), 'and gives the same funnel');
 
 # the updated catalog behaves as 1.1: re-registration after a reload
