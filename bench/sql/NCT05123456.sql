@@ -11,7 +11,7 @@
 --  7 excl  Pregnancy (last 9 months)                diagnosis 'Z33.1' within 9 months
 --
 -- See NCT04567890.sql for the conventions (literal window starts, age as a
--- birth-date range, code prefixes, the MATERIALIZED result).
+-- birth-date range, code prefixes, the result).
 -- Windows: - 5 years = 2021-11-01, - 90 days = 2026-08-03, - 9 months = 2026-02-01.
 -- Age 18-80 <=> born in (1945-11-01, 2008-11-01].
 -- Criterion 4 is SQL's own three-valued AND of the two lab tests.
@@ -61,7 +61,7 @@ WITH dx AS (
       LEFT JOIN plt ON plt.patient_id = p.patient_id
       LEFT JOIN med ON med.patient_id = p.patient_id
      WHERE p.patient_id IS NOT NULL
-), r AS MATERIALIZED (
+), r AS (
     SELECT patient_id,
            array_remove(ARRAY[CASE WHEN NOT c1 THEN 'Female' END,
                               CASE WHEN NOT c2 THEN 'Age 18-80' END,

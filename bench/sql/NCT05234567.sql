@@ -62,7 +62,7 @@ WITH hf AS (
       LEFT JOIN egfr ON egfr.patient_id = p.patient_id
       LEFT JOIN sv   ON sv.patient_id   = p.patient_id
      WHERE p.patient_id IS NOT NULL
-), r AS MATERIALIZED (
+), r AS (
     SELECT patient_id,
            array_remove(ARRAY[CASE WHEN NOT c1 THEN 'Age 18-85' END,
                               CASE WHEN NOT c2 THEN 'Heart failure (not HFpEF), 2+ diagnoses in 2 years' END,

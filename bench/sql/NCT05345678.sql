@@ -65,7 +65,7 @@ WITH dx AS (
       LEFT JOIN crea ON crea.patient_id = p.patient_id
       LEFT JOIN k    ON k.patient_id    = p.patient_id
      WHERE p.patient_id IS NOT NULL
-), r AS MATERIALIZED (
+), r AS (
     SELECT patient_id,
            array_remove(ARRAY[CASE WHEN NOT c1 THEN 'Age 18-80' END,
                               CASE WHEN NOT c2 THEN 'CKD stage 3 or 4' END,

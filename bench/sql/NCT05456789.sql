@@ -55,7 +55,7 @@ WITH dx AS (
       LEFT JOIN sbp_last ON sbp_last.patient_id = p.patient_id
       LEFT JOIN sbp_high ON sbp_high.patient_id = p.patient_id
      WHERE p.patient_id IS NOT NULL
-), r AS MATERIALIZED (
+), r AS (
     SELECT patient_id,
            array_remove(ARRAY[CASE WHEN NOT c1 THEN 'Age 65 or older' END,
                               CASE WHEN NOT c2 THEN 'Essential hypertension' END,

@@ -81,7 +81,7 @@ WITH adm AS (
       LEFT JOIN hfdays   ON hfdays.patient_id   = p.patient_id
       LEFT JOIN pregnant ON pregnant.patient_id = p.patient_id
      WHERE p.patient_id IS NOT NULL
-), r AS MATERIALIZED (
+), r AS (
     SELECT patient_id,
            array_remove(ARRAY[CASE WHEN NOT c1 THEN 'HF diagnosed during an admission in the last year' END,
                               CASE WHEN NOT c2 THEN 'Loop diuretic for at least 3 months' END,
