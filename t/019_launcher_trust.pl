@@ -107,10 +107,12 @@ is($node->safe_psql('postgres',
 });
 is($ret, 0, 'the owner emptied the schema') or diag($err);
 my $setup = TrialmatchPool::setup_sql(200);
+# the offset before the install: the launcher rechecks every few seconds and
+# may report the schema's owner while the setup is still running
+$offset = -s $node->logfile;
 $node->safe_psql('appdb', $setup);
 is($node->safe_psql('appdb', q{SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'trialmatch'}),
 	'appowner', 'the extension went into the schema appowner owns');
-$offset = -s $node->logfile;
 my $id = $node->safe_psql('appdb', q{SELECT trialmatch.screen('T')});
 $node->wait_for_log(
 	qr/trialmatch launcher: schema "trialmatch" is owned by role "appowner", which is not a superuser/,
