@@ -75,6 +75,23 @@ SELECT count(*) AS patients,
   FROM trialmatch.match_patients('AGE', '2026-03-08 12:00+00') m
   JOIN (SELECT patient_id, extract(year FROM age(date '2026-03-08', birth_date))::int AS a FROM r_many) p
  USING (patient_id);
+-- a call remembers a sex test's answers by sex code, for the last test
+-- node: two criteria and two trials test sex in turns, over five codes.
+-- F (1-5): SEXF eligible, SEXM ineligible (M or X); M (6-10) and X
+-- (11-15): SEXF ineligible (F), SEXM eligible; NULL (16-20):
+-- indeterminate in both; 'f' (21-25, another code): ineligible in both
+UPDATE r_many SET sex = CASE (patient_id - 1) / 5 WHEN 0 THEN 'F' WHEN 1 THEN 'M' WHEN 2 THEN 'X'
+                             WHEN 3 THEN NULL ELSE 'f' END
+ WHERE patient_id <= 25;
+INSERT INTO trialmatch.trials VALUES ('SEXF', 'F, not M', 'recruiting'), ('SEXM', 'M or X', 'recruiting');
+INSERT INTO trialmatch.criteria VALUES ('SEXF', 1, 'inclusion', 'F', $$sex = 'F'$$),
+  ('SEXF', 2, 'exclusion', 'M', $$sex = 'M'$$), ('SEXM', 1, 'inclusion', 'M or X', $$sex in ('M', 'X')$$);
+SELECT trial_id, (patient_id - 1) / 5 AS grp, status, failed, unknown, count(*)
+  FROM trialmatch.match_all('2026-03-08', '{SEXF,SEXM}') WHERE patient_id <= 25
+ GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2;
+SELECT (patient_id - 1) / 5 AS grp, status, failed, count(*)
+  FROM trialmatch.match_patients('SEXF', '2026-03-08') WHERE patient_id <= 25
+ GROUP BY 1, 2, 3 ORDER BY 1;
 SELECT trialmatch.set_patients('r_pat');
 DROP TABLE r_many;
 

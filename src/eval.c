@@ -230,16 +230,52 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 	return tm_test_passes(&ev->test, v) ? TM_TRUE : TM_FALSE;
 }
 
+/*
+ * sex = ...: is the patient's sex (code s in the call's dictionary) listed?
+ * The answers of the last node tested are remembered by code, as a call's
+ * patients have few distinct sexes.
+ */
+static TmTruth
+eval_sex(TmPlan *plan, TmNode *node, int s)
+{
+	const char *sex = list_nth(plan->pats.sexdict, s);
+	bool		listed = false;
+	ListCell   *lc;
+
+	if (plan->sexnode != node)
+	{
+		plan->sexnode = node;
+		plan->sexknown = plan->sextrue = 0;
+	}
+	if (s < 64 && (plan->sexknown & (UINT64CONST(1) << s)))
+		return (plan->sextrue & (UINT64CONST(1) << s)) ? TM_TRUE : TM_FALSE;
+	foreach(lc, node->sexes)
+	{
+		if (strcmp(lfirst(lc), sex) == 0)
+		{
+			listed = true;
+			break;
+		}
+	}
+	if (s < 64)
+	{
+		plan->sexknown |= UINT64CONST(1) << s;
+		if (listed)
+			plan->sextrue |= UINT64CONST(1) << s;
+	}
+	return listed ? TM_TRUE : TM_FALSE;
+}
+
 TmTruth
 tm_eval(TmPlan *plan, TmNode *node, int pidx)
 {
 	ListCell   *lc;
 	TmTruth		r;
 
-	check_stack_depth();
 	switch (node->kind)
 	{
 		case TM_N_AND:
+			check_stack_depth();	/* only nodes with children recurse */
 			r = TM_TRUE;
 			foreach(lc, node->args)
 			{
@@ -252,6 +288,7 @@ tm_eval(TmPlan *plan, TmNode *node, int pidx)
 			}
 			return r;
 		case TM_N_OR:
+			check_stack_depth();
 			r = TM_FALSE;
 			foreach(lc, node->args)
 			{
@@ -264,6 +301,7 @@ tm_eval(TmPlan *plan, TmNode *node, int pidx)
 			}
 			return r;
 		case TM_N_NOT:
+			check_stack_depth();
 			r = tm_eval(plan, linitial(node->args), pidx);
 			return r == TM_UNKNOWN ? TM_UNKNOWN : r == TM_TRUE ? TM_FALSE : TM_TRUE;
 		case TM_N_CONST:
@@ -273,15 +311,10 @@ tm_eval(TmPlan *plan, TmNode *node, int pidx)
 		case TM_N_SEX:
 			{
 				int			s = plan->pats.sex[pidx];
-				const char *sex;
 
 				if (s < 0)
 					return TM_UNKNOWN;
-				sex = list_nth(plan->pats.sexdict, s);
-				foreach(lc, node->sexes)
-					if (strcmp(lfirst(lc), sex) == 0)
-						return TM_TRUE;
-				return TM_FALSE;
+				return eval_sex(plan, node, s);
 			}
 		case TM_N_EVENT:
 			return eval_atom(plan, node, pidx);
@@ -292,6 +325,8 @@ tm_eval(TmPlan *plan, TmNode *node, int pidx)
 				/* SPEC 7.3: TRUE when T >= k, FALSE when T + U < k */
 				int			t = 0,
 							u = 0;
+
+				check_stack_depth();
 
 				foreach(lc, node->args)
 				{

@@ -131,9 +131,8 @@ label_key(TmTrial *trial, TmTruth *results)
  */
 static LabelCacheEntry *
 cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
-				   TmTruth *results)
+				   TmTruth *results, uint64 key)
 {
-	uint64		key = label_key(trial, results);
 	LabelCacheEntry *e = labelcache_lookup(cache, key);
 
 	if (e == NULL)
@@ -174,7 +173,8 @@ trial_labels(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 	}
 	if (trial->labels == NULL)
 		trial->labels = labelcache_create(GetMemoryChunkContext(trial), 16, NULL);
-	e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial, results);
+	e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial, results,
+						   label_key(trial, results));
 	*failed = e->failed;
 	*unknown = e->unknown;
 }
@@ -316,6 +316,7 @@ trial_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 	Datum		tid = trial_id ? CStringGetTextDatum(trial_id) : (Datum) 0;
 	TmTruth    *results = palloc(sizeof(TmTruth) * Max(trial->ncriteria, 1));
 	labelcache_hash *cache = NULL;
+	LabelCacheEntry *last = NULL;
 	uint32	   *codes = NULL;
 
 	if (trial->ncriteria <= 32)
@@ -347,10 +348,16 @@ trial_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 		{
 			/*
 			 * Rows differ only by patient id within a (status, failed,
-			 * unknown) combination: one row per combination.
+			 * unknown) combination: one row per combination.  Neighbouring
+			 * patients often share one: the last is looked up first.
 			 */
-			LabelCacheEntry *e = cached_label_entry(cache, cxt, trial, results);
+			uint64		key = label_key(trial, results);
+			LabelCacheEntry *e;
 
+			if (last != NULL && last->key == key)
+				e = last;
+			else
+				e = last = cached_label_entry(cache, cxt, trial, results, key);
 			if (e->template < 0)
 			{
 				values[idatt + 2] = e->failed;

@@ -712,6 +712,10 @@ typedef struct TmPlan
 	int			npasses;
 	int16	   *agetab;			/* eval.c: ages of recent birth dates, or NULL */
 	int32		agetab_lo;		/* DateADT of agetab[0] */
+	/* eval.c: a sex test's answers by sex code (< 64), for the last node */
+	const struct TmNode *sexnode;
+	uint64		sexknown;
+	uint64		sextrue;
 	/* date -> timestamptz in the session time zone, direct-mapped */
 	int32		datecache_key[4096];
 	TimestampTz datecache_val[4096];
