@@ -80,17 +80,20 @@ CREATE TRIGGER runs_guard BEFORE INSERT OR UPDATE ON @extschema@.runs
 -- schema-qualified objects, and no operator.  Not STRICT (inlining needs
 -- it): the C function under match_patients is STRICT, so a NULL argument
 -- still gives no rows.  OFFSET 0 keeps the call in a subquery of its own,
--- so that it is made once, not once per column.
+-- so that it is made once, not once per column.  COST (per row) and ROWS
+-- tell the planner that a call is a whole population's work: a rescan
+-- (the inner side of a join) evaluates again, so a join should store the
+-- rows (Material) rather than call again.
 -- ====================================================================
 CREATE FUNCTION @extschema@._match_patients_rows(trial_id text, as_of timestamptz,
     OUT patient_id bigint, OUT status @extschema@.eligibility, OUT failed text[], OUT unknown text[])
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'tm_match_patients_rows'
-LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE COST 1000 ROWS 100000;
 
 CREATE OR REPLACE FUNCTION @extschema@.match_patients(trial_id text, as_of timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (patient_id bigint, status @extschema@.eligibility, failed text[], unknown text[])
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL UNSAFE COST 1000 ROWS 100000
 AS $$
 SELECT (m).patient_id, (m).status, (m).failed, (m).unknown
   FROM (SELECT @extschema@._match_patients_rows($1, $2) AS m OFFSET 0) AS s
@@ -107,13 +110,13 @@ CREATE FUNCTION @extschema@._match_all_rows(as_of timestamptz, trial_ids text[],
     OUT failed text[], OUT unknown text[])
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'tm_match_all'
-LANGUAGE C STABLE PARALLEL UNSAFE;
+LANGUAGE C STABLE PARALLEL UNSAFE COST 1000 ROWS 1000000;
 
 CREATE FUNCTION @extschema@.match_all(as_of timestamptz DEFAULT pg_catalog.now(),
                                       trial_ids text[] DEFAULT NULL)
 RETURNS TABLE (trial_id text, patient_id bigint, status @extschema@.eligibility,
                failed text[], unknown text[])
-LANGUAGE sql STABLE PARALLEL UNSAFE
+LANGUAGE sql STABLE PARALLEL UNSAFE COST 1000 ROWS 1000000
 AS $$
 SELECT (m).trial_id, (m).patient_id, (m).status, (m).failed, (m).unknown
   FROM (SELECT @extschema@._match_all_rows($1, $2) AS m OFFSET 0) AS s

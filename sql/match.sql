@@ -149,6 +149,12 @@ SELECT count(*) FROM trialmatch.match_patients('NCT04567890', '2026-06-01');
 SELECT count(*) FROM trialmatch.match_patients(NULL, '2026-06-01');
 SELECT count(*) FROM trialmatch.match_patients('NCT04567890', NULL);
 SELECT trialmatch.match_patients('CONSENT', '2026-06-01');
+-- a rescan (a correlated subquery: once per outer row) evaluates again and
+-- gives each patient's own row
+SELECT p.patient_id,
+       (SELECT m.status FROM trialmatch.match_patients('NCT04567890', '2026-06-01') m
+         WHERE m.patient_id = p.patient_id) AS status
+  FROM m_pat p ORDER BY 1;
 
 -- a query cancel stops a population scan (statement_timeout)
 CREATE TABLE m_big AS SELECT (i % 1000)::int8 AS patient_id, 'X' AS code, now() AS taken_at, 1.0::float8 AS value,

@@ -238,7 +238,7 @@ eval_atom(TmPlan *plan, TmNode *node, int pidx)
 static TmTruth
 eval_sex(TmPlan *plan, TmNode *node, int s)
 {
-	const char *sex = list_nth(plan->pats.sexdict, s);
+	const char *sex;
 	bool		listed = false;
 	ListCell   *lc;
 
@@ -249,6 +249,7 @@ eval_sex(TmPlan *plan, TmNode *node, int s)
 	}
 	if (s < 64 && (plan->sexknown & (UINT64CONST(1) << s)))
 		return (plan->sextrue & (UINT64CONST(1) << s)) ? TM_TRUE : TM_FALSE;
+	sex = list_nth(plan->pats.sexdict, s);
 	foreach(lc, node->sexes)
 	{
 		if (strcmp(lfirst(lc), sex) == 0)

@@ -454,7 +454,9 @@ srf_row_type(FunctionCallInfo fcinfo)
 	TupleDesc	desc;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function returning record called in context that cannot accept type record")));
 	return desc;
 }
 
@@ -514,7 +516,10 @@ next_row(FunctionCallInfo fcinfo)
 
 /*
  * The first call of a value-per-call SRF: rows, kept in the multi-call
- * context, released at the query's end if not all read.
+ * context, released at the query's end if not all read.  ExprContext
+ * callbacks run last registered first, so rows_shutdown runs before
+ * funcapi's own callback deletes the multi-call context (at the query's
+ * end, or a rescan, after which the next call evaluates again).
  */
 static void
 keep_rows(FunctionCallInfo fcinfo, FuncCallContext *funcctx, TmRows *rows)
