@@ -180,8 +180,9 @@ trial_labels(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 }
 
 /*
- * InitMaterializedSRF for the calls that return a row per patient
- * (match_patients, match_all), with the rows kept in a generation context:
+ * InitMaterializedSRF for match_patients as the 1.0 script defines it (a
+ * C function that stores its rows; 1.1's rows stream, see rows.c), with
+ * the rows kept in a generation context:
  * each row is written once and read once, and a generation context holds
  * it at its size where an AllocSet rounds it up to a power of two (a row
  * of 200 bytes takes 224 bytes instead of 272).  The same rows take less
