@@ -81,9 +81,7 @@ CREATE TRIGGER runs_guard BEFORE INSERT OR UPDATE ON @extschema@.runs
 -- it): the C function under match_patients is STRICT, so a NULL argument
 -- still gives no rows.  OFFSET 0 keeps the call in a subquery of its own,
 -- so that it is made once, not once per column.  COST (per row) and ROWS
--- tell the planner that a call is a whole population's work: a rescan
--- (the inner side of a join) evaluates again, so a join should store the
--- rows (Material) rather than call again.
+-- tell the planner that a call is a whole population's work.
 -- ====================================================================
 CREATE FUNCTION @extschema@._match_patients_rows(trial_id text, as_of timestamptz,
     OUT patient_id bigint, OUT status @extschema@.eligibility, OUT failed text[], OUT unknown text[])

@@ -149,12 +149,22 @@ SELECT count(*) FROM trialmatch.match_patients('NCT04567890', '2026-06-01');
 SELECT count(*) FROM trialmatch.match_patients(NULL, '2026-06-01');
 SELECT count(*) FROM trialmatch.match_patients('NCT04567890', NULL);
 SELECT trialmatch.match_patients('CONSENT', '2026-06-01');
--- a rescan (a correlated subquery: once per outer row) evaluates again and
--- gives each patient's own row
+-- a rescan (a correlated subquery: once per outer row) reads the rows
+-- evaluated for the first outer row again: each patient's own row, and the
+-- lab table read once (one evaluation), not 7 times; a LATERAL call whose
+-- arguments change evaluates per outer row
+SELECT pg_stat_force_next_flush();
+SELECT seq_scan + coalesce(idx_scan, 0) AS before FROM pg_stat_user_tables WHERE relname = 'm_lab' \gset
 SELECT p.patient_id,
        (SELECT m.status FROM trialmatch.match_patients('NCT04567890', '2026-06-01') m
          WHERE m.patient_id = p.patient_id) AS status
   FROM m_pat p ORDER BY 1;
+SELECT pg_stat_force_next_flush();
+SELECT seq_scan + coalesce(idx_scan, 0) - :before AS lab_table_reads FROM pg_stat_user_tables WHERE relname = 'm_lab';
+SELECT t.trial_id, count(*) FILTER (WHERE m.status = 'eligible') AS eligible
+  FROM (VALUES ('NCT04567890'), ('OPEN'), ('NCT04567890')) t(trial_id),
+       LATERAL trialmatch.match_patients(t.trial_id, '2026-06-01') m
+ GROUP BY 1 ORDER BY 1;
 
 -- a query cancel stops a population scan (statement_timeout)
 CREATE TABLE m_big AS SELECT (i % 1000)::int8 AS patient_id, 'X' AS code, now() AS taken_at, 1.0::float8 AS value,

@@ -23,6 +23,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -488,47 +490,138 @@ match_patients_rows(char *trial_id, TimestampTz as_of, TupleDesc desc)
 	return rows;
 }
 
-/* The query ends before every row was read (LIMIT) */
-static void
-rows_shutdown(Datum arg)
+/*
+ * A value-per-call SRF of population rows across its calls (fn_extra, in
+ * the per-query fn_mcxt): the rows evaluated for the last arguments, read
+ * again from the start when the same arguments come again (a rescan: the
+ * inner side of a nested loop, a correlated subquery), evaluated anew when
+ * they change (a LATERAL call per outer row).  Rows spilled to a temporary
+ * file are not kept beyond one reading: the file must be closed by the
+ * query's end, which a rescan cannot be told from.
+ */
+typedef struct RowsCall
 {
-	tm_rows_end((TmRows *) DatumGetPointer(arg));
+	MemoryContext cxt;			/* holds rows and args; NULL: none yet */
+	TmRows	   *rows;
+	int			nargs;
+	Datum		args[2];
+	bool		argnull[2];
+	int16		typlen[2];
+	bool		typbyval[2];
+	bool		registered;		/* rows_reset is registered with the econtext */
+} RowsCall;
+
+typedef TmRows *(*RowsMaker) (FunctionCallInfo fcinfo, TupleDesc desc);
+
+static void
+rows_drop(RowsCall *rc)
+{
+	if (rc->rows)
+		tm_rows_end(rc->rows);
+	if (rc->cxt)
+		MemoryContextDelete(rc->cxt);
+	rc->rows = NULL;
+	rc->cxt = NULL;
+}
+
+/* After a set: ready to be read again from the start, or dropped */
+static void
+rows_rewind(RowsCall *rc)
+{
+	if (rc->rows && !tm_rows_rewind(rc->rows))
+		rows_drop(rc);
+}
+
+/* A rescan, or the query's end (ExprContext shutdown) */
+static void
+rows_reset(Datum arg)
+{
+	RowsCall   *rc = (RowsCall *) DatumGetPointer(arg);
+
+	rc->registered = false;
+	rows_rewind(rc);
+}
+
+static bool
+same_args(RowsCall *rc, FunctionCallInfo fcinfo)
+{
+	for (int i = 0; i < rc->nargs; i++)
+	{
+		if (fcinfo->args[i].isnull != rc->argnull[i])
+			return false;
+		if (!rc->argnull[i] &&
+			!datumIsEqual(fcinfo->args[i].value, rc->args[i], rc->typbyval[i], rc->typlen[i]))
+			return false;
+	}
+	return true;
 }
 
 /*
- * A value-per-call SRF's next row from the rows its first call kept; the
- * multi-call context (and so the rows) goes when the rows end, or with
- * the query when they are not all read.
+ * The next row of a value-per-call SRF whose rows maker evaluates, all of
+ * them before the first is returned.
  */
 static Datum
-next_row(FunctionCallInfo fcinfo)
-{
-	FuncCallContext *funcctx = SRF_PERCALL_SETUP();
-	TmRows	   *rows = funcctx->user_fctx;
-	Datum		row;
-
-	if (tm_rows_next(rows, &row))
-		SRF_RETURN_NEXT(funcctx, row);
-	tm_rows_end(rows);
-	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
-								  rows_shutdown, PointerGetDatum(rows));
-	SRF_RETURN_DONE(funcctx);
-}
-
-/*
- * The first call of a value-per-call SRF: rows, kept in the multi-call
- * context, released at the query's end if not all read.  ExprContext
- * callbacks run last registered first, so rows_shutdown runs before
- * funcapi's own callback deletes the multi-call context (at the query's
- * end, or a rescan, after which the next call evaluates again).
- */
-static void
-keep_rows(FunctionCallInfo fcinfo, FuncCallContext *funcctx, TmRows *rows)
+population_rows(FunctionCallInfo fcinfo, RowsMaker maker)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RowsCall   *rc = fcinfo->flinfo->fn_extra;
+	Datum		row;
 
-	funcctx->user_fctx = rows;
-	RegisterExprContextCallback(rsinfo->econtext, rows_shutdown, PointerGetDatum(rows));
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_ValuePerCall) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (rc == NULL)
+	{
+		rc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowsCall));
+		rc->nargs = Min(PG_NARGS(), lengthof(rc->args));
+		for (int i = 0; i < rc->nargs; i++)
+			get_typlenbyval(get_fn_expr_argtype(fcinfo->flinfo, i),
+							&rc->typlen[i], &rc->typbyval[i]);
+		fcinfo->flinfo->fn_extra = rc;
+	}
+	if (rc->cxt != NULL && (rc->rows == NULL || !same_args(rc, fcinfo)))
+		rows_drop(rc);
+	if (rc->cxt == NULL)
+	{
+		MemoryContext old;
+		TmRows	   *rows;
+
+		rc->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "trialmatch rows",
+										ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(rc->cxt);
+		for (int i = 0; i < rc->nargs; i++)
+		{
+			rc->argnull[i] = fcinfo->args[i].isnull;
+			if (!rc->argnull[i])
+				rc->args[i] = datumCopy(fcinfo->args[i].value, rc->typbyval[i], rc->typlen[i]);
+		}
+		rows = maker(fcinfo, srf_row_type(fcinfo));
+		MemoryContextSwitchTo(old);
+		rc->rows = rows;
+	}
+	if (!rc->registered)
+	{
+		RegisterExprContextCallback(rsinfo->econtext, rows_reset, PointerGetDatum(rc));
+		rc->registered = true;
+	}
+	rsinfo->returnMode = SFRM_ValuePerCall;
+	if (tm_rows_next(rc->rows, &row))
+	{
+		rsinfo->isDone = ExprMultipleResult;
+		return row;
+	}
+	rows_rewind(rc);
+	rsinfo->isDone = ExprEndResult;
+	PG_RETURN_NULL();
+}
+
+static TmRows *
+match_patients_maker(FunctionCallInfo fcinfo, TupleDesc desc)
+{
+	return match_patients_rows(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							   PG_GETARG_TIMESTAMPTZ(1), desc);
 }
 
 /*
@@ -539,17 +632,7 @@ keep_rows(FunctionCallInfo fcinfo, FuncCallContext *funcctx, TmRows *rows)
 Datum
 tm_match_patients_rows(PG_FUNCTION_ARGS)
 {
-	if (SRF_IS_FIRSTCALL())
-	{
-		FuncCallContext *funcctx = SRF_FIRSTCALL_INIT();
-		MemoryContext old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		char	   *trial_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-		TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
-
-		keep_rows(fcinfo, funcctx, match_patients_rows(trial_id, as_of, srf_row_type(fcinfo)));
-		MemoryContextSwitchTo(old);
-	}
-	return next_row(fcinfo);
+	return population_rows(fcinfo, match_patients_maker);
 }
 
 /*
@@ -736,15 +819,7 @@ match_all_rows(FunctionCallInfo fcinfo, TupleDesc desc)
 Datum
 tm_match_all(PG_FUNCTION_ARGS)
 {
-	if (SRF_IS_FIRSTCALL())
-	{
-		FuncCallContext *funcctx = SRF_FIRSTCALL_INIT();
-		MemoryContext old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-
-		keep_rows(fcinfo, funcctx, match_all_rows(fcinfo, srf_row_type(fcinfo)));
-		MemoryContextSwitchTo(old);
-	}
-	return next_row(fcinfo);
+	return population_rows(fcinfo, match_all_rows);
 }
 
 Datum

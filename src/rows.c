@@ -235,6 +235,20 @@ tm_rows_next(TmRows *rows, Datum *row)
 }
 
 /*
+ * Ready the rows to be read again from the first; false when they cannot
+ * be (some were spilled to a tuplestore, which tm_rows_end then releases).
+ */
+bool
+tm_rows_rewind(TmRows *rows)
+{
+	if (rows->spill)
+		return false;
+	rows->seg = 0;
+	rows->pos = 0;
+	return true;
+}
+
+/*
  * Release what the rows hold beyond memory (a spilled tuplestore's
  * temporary file), when they have all been read or the query ends first.
  */

@@ -803,6 +803,7 @@ extern int	tm_rows_template(TmRows *rows, Datum *values);
 extern void tm_rows_put(TmRows *rows, Datum *values, bool *nulls);
 extern bool tm_rows_next(TmRows *rows, Datum *row);
 extern void tm_rows_end(TmRows *rows);
+extern bool tm_rows_rewind(TmRows *rows);
 extern void tm_rows_materialize(TmRows *rows, Tuplestorestate *ts);
 
 /* exec.c */
