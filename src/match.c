@@ -509,6 +509,7 @@ typedef struct RowsCall
 	int16		typlen[2];
 	bool		typbyval[2];
 	bool		registered;		/* rows_reset is registered with the econtext */
+	bool		reading;		/* within a set: its arguments are checked */
 } RowsCall;
 
 typedef TmRows *(*RowsMaker) (FunctionCallInfo fcinfo, TupleDesc desc);
@@ -528,6 +529,7 @@ rows_drop(RowsCall *rc)
 static void
 rows_rewind(RowsCall *rc)
 {
+	rc->reading = false;
 	if (rc->rows && !tm_rows_rewind(rc->rows))
 		rows_drop(rc);
 }
@@ -581,7 +583,8 @@ population_rows(FunctionCallInfo fcinfo, RowsMaker maker)
 							&rc->typlen[i], &rc->typbyval[i]);
 		fcinfo->flinfo->fn_extra = rc;
 	}
-	if (rc->cxt != NULL && (rc->rows == NULL || !same_args(rc, fcinfo)))
+	/* a set's first call: the rows kept, if they are of these arguments */
+	if (!rc->reading && rc->cxt != NULL && (rc->rows == NULL || !same_args(rc, fcinfo)))
 		rows_drop(rc);
 	if (rc->cxt == NULL)
 	{
@@ -601,6 +604,7 @@ population_rows(FunctionCallInfo fcinfo, RowsMaker maker)
 		MemoryContextSwitchTo(old);
 		rc->rows = rows;
 	}
+	rc->reading = true;
 	if (!rc->registered)
 	{
 		RegisterExprContextCallback(rsinfo->econtext, rows_reset, PointerGetDatum(rc));
