@@ -129,6 +129,18 @@ EXPLAIN (COSTS OFF) SELECT * FROM trialmatch.match_patients('NCT04567890', '2026
 SELECT (a).patient_id AS a_id, (a).status AS a_status, (b).patient_id AS b_id, (b).status AS b_status
   FROM (SELECT trialmatch._match_patients_rows('NCT04567890', '2026-06-01') AS a,
                trialmatch._match_patients_rows('CONSENT', '2026-06-01') AS b) s;
+-- each row is one record whose values change at the next call: whatever
+-- keeps rows longer keeps a copy of each, with its own values (an
+-- aggregate of records, records sorted, a subquery's hashed records, a window over
+-- a materialised CTE), never seven times the last row
+SELECT array_agg(m) FROM (SELECT trialmatch._match_patients_rows('NCT04567890', '2026-06-01') AS m) s;
+SELECT m FROM (SELECT trialmatch._match_patients_rows('NCT04567890', '2026-06-01') AS m) s ORDER BY m DESC;
+SELECT count(*) AS kept_and_found
+  FROM trialmatch.match_patients('NCT04567890', '2026-06-01') mp
+ WHERE mp IN (SELECT m FROM (SELECT trialmatch._match_patients_rows('NCT04567890', '2026-06-01') AS m) s);
+WITH k AS MATERIALIZED (SELECT trialmatch._match_patients_rows('NCT04567890', '2026-06-01') AS m)
+SELECT (m).patient_id, (m).status, lag((m).patient_id) OVER w AS prev_id, lag(m) OVER w AS prev
+  FROM k WINDOW w AS (ORDER BY (m).patient_id) ORDER BY 1;
 -- other trialmatch calls while the rows are read (a PL/pgSQL loop reads them
 -- ten at a time): 3 recruiting trials for each of 7 patients
 DO $$

@@ -5,12 +5,18 @@
  *	  kept compact from evaluation until they are returned one per call.
  *
  * Patients share few (status, failed, unknown) combinations, so a trial's
- * rows are kept as one formed row per combination (a template) and, per
- * patient, the number of its template: 2 or 4 bytes where a stored row
- * takes some 200.  A row is formed when it is returned, by copying its
- * template and writing the patient id in.  Rows that cannot be coded (a
- * trial of more than 32 criteria) go to a tuplestore, bounded by work_mem
- * and spilled beyond it, and are returned from there in their turn.
+ * rows are kept as the column values of each combination (a template) and,
+ * per patient, the number of its template: 2 or 4 bytes where a stored row
+ * takes some 200.  A coded row is returned as a read-only expanded record
+ * (utils/expandedrecord.h) whose values are set in place to the template's
+ * and the patient's id at each call: nothing is formed or copied per row,
+ * and the caller's FieldSelects read the values without deforming a tuple.
+ * That record is valid until the next call, as a value-per-call SRF's
+ * result must be; whoever keeps it longer copies it (datumCopy, a slot's
+ * materialisation), which flattens it into an ordinary composite datum.
+ * Rows that cannot be coded (a trial of more than 32 criteria) go to a
+ * tuplestore, bounded by work_mem and spilled beyond it, and are returned
+ * from there in their turn, as formed tuples.
  *
  * Every row is evaluated before the first is returned: a call's plan is
  * closed by then, so the rows hold no catalog entry, relation or worker,
@@ -31,6 +37,8 @@
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/datum.h"
+#include "utils/expandedrecord.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
@@ -52,13 +60,13 @@ struct TmRows
 	int			idatt;			/* attribute number - 1 of patient_id */
 	int64	   *ids;			/* patient ids, in the patient table's order */
 	int			nids;
-	HeapTuple  *templates;
-	Size	   *idoffs;			/* where patient_id is in each template's data */
+	Datum	   *templates;		/* natts values per template (patient_id 0) */
 	int			ntemplates;
 	int			templatecap;
 	RowSegment *segs;
 	int			nsegs;
 	int			segcap;
+	ExpandedRecordHeader *erh;	/* the coded row returned; NULL until the first */
 	Tuplestorestate *spill;
 	TupleTableSlot *slot;
 	int			seg;			/* reading: segment and row within it */
@@ -75,8 +83,7 @@ tm_rows_create(TupleDesc desc, int idatt)
 	rows->desc = BlessTupleDesc(CreateTupleDescCopy(desc));
 	rows->idatt = idatt;
 	rows->templatecap = 16;
-	rows->templates = palloc(sizeof(HeapTuple) * rows->templatecap);
-	rows->idoffs = palloc(sizeof(Size) * rows->templatecap);
+	rows->templates = palloc(sizeof(Datum) * rows->desc->natts * rows->templatecap);
 	rows->segcap = 4;
 	rows->segs = palloc(sizeof(RowSegment) * rows->segcap);
 	return rows;
@@ -126,41 +133,37 @@ tm_rows_begin_coded(TmRows *rows, int width)
 }
 
 /*
- * Form a template of the current coded segment from values (no NULLs; the
- * patient id among them is written in when a row is returned); its number.
+ * A template of the current coded segment from values (no NULLs; the
+ * patient id among them is written in when a row is returned), copied
+ * into the rows' context; its number.
  */
 int
 tm_rows_template(TmRows *rows, Datum *values)
 {
 	MemoryContext old = MemoryContextSwitchTo(rows->cxt);
 	RowSegment *s = &rows->segs[rows->nsegs - 1];
-	bool		nulls[8] = {0};
-	HeapTuple	tup;
-	char	   *tp;
-	Size		off = 0;
+	int			natts = rows->desc->natts;
+	Datum	   *t;
 
-	Assert(rows->nsegs > 0 && s->width > 0 && rows->desc->natts <= 8);
+	Assert(rows->nsegs > 0 && s->width > 0);
 	if (rows->ntemplates == rows->templatecap)
 	{
 		rows->templatecap *= 2;
-		rows->templates = repalloc(rows->templates, sizeof(HeapTuple) * rows->templatecap);
-		rows->idoffs = repalloc(rows->idoffs, sizeof(Size) * rows->templatecap);
+		rows->templates = repalloc_huge(rows->templates,
+										sizeof(Datum) * natts * rows->templatecap);
 	}
-	values[rows->idatt] = Int64GetDatum(0);
-	tup = heap_form_tuple(rows->desc, values, nulls);
-
-	/* the offset of patient_id, an int8, in the data: after the attributes before it */
-	tp = (char *) tup->t_data + tup->t_data->t_hoff;
-	for (int i = 0; i < rows->idatt; i++)
+	t = &rows->templates[(Size) rows->ntemplates * natts];
+	for (int i = 0; i < natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(rows->desc, i);
 
-		off = att_align_pointer(off, att->attalign, att->attlen, tp + off);
-		off = att_addlength_pointer(off, att->attlen, tp + off);
+		if (i == rows->idatt)
+			t[i] = Int64GetDatum(0);
+		else if (att->attlen == -1)
+			t[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[i]));
+		else
+			t[i] = datumCopy(values[i], att->attbyval, att->attlen);
 	}
-	rows->idoffs[rows->ntemplates] =
-		att_align_nominal(off, TupleDescAttr(rows->desc, rows->idatt)->attalign);
-	rows->templates[rows->ntemplates] = tup;
 	MemoryContextSwitchTo(old);
 	return rows->ntemplates++ - s->base;
 }
@@ -184,9 +187,25 @@ tm_rows_put(TmRows *rows, Datum *values, bool *nulls)
 	MemoryContextSwitchTo(old);
 }
 
+/* The record that coded rows are returned in, made at the first */
+static ExpandedRecordHeader *
+coded_record(TmRows *rows)
+{
+	if (rows->erh == NULL)
+	{
+		ExpandedRecordHeader *erh = make_expanded_record_from_tupdesc(rows->desc, rows->cxt);
+
+		/* an empty record deconstructs to a row of NULLs: dvalues valid */
+		deconstruct_expanded_record(erh);
+		memset(erh->dnulls, false, sizeof(bool) * erh->nfields);
+		rows->erh = erh;
+	}
+	return rows->erh;
+}
+
 /*
- * The next row, formed in CurrentMemoryContext, as a composite datum of
- * the blessed row type; false when every row has been returned.
+ * The next row as a composite datum of the blessed row type, valid until
+ * the next call; false when every row has been returned.
  */
 bool
 tm_rows_next(TmRows *rows, Datum *row)
@@ -217,14 +236,21 @@ tm_rows_next(TmRows *rows, Datum *row)
 			}
 			else
 			{
+				ExpandedRecordHeader *erh = coded_record(rows);
+				int			natts = erh->nfields;
 				int			t = s->base + (s->width == 2 ? ((uint16 *) s->codes)[p]
 										   : (int) ((uint32 *) s->codes)[p]);
-				HeapTuple	tmpl = rows->templates[t];
-				HeapTupleHeader h = palloc(tmpl->t_len);
 
-				memcpy(h, tmpl->t_data, tmpl->t_len);
-				memcpy((char *) h + h->t_hoff + rows->idoffs[t], &rows->ids[p], sizeof(int64));
-				*row = HeapTupleHeaderGetDatum(h);
+				/*
+				 * The values only, in place: the record owns none of them
+				 * (no ER_FLAG_DVALUES_ALLOCED) and has no flat form
+				 * (ER_FLAG_FVALUE_VALID is never set), so the size of its
+				 * flat form is all that must be forgotten.
+				 */
+				memcpy(erh->dvalues, &rows->templates[(Size) t * natts], sizeof(Datum) * natts);
+				erh->dvalues[rows->idatt] = Int64GetDatum(rows->ids[p]);
+				erh->flat_size = 0;
+				*row = EOHPGetRODatum(&erh->hdr);
 			}
 			return true;
 		}
@@ -280,15 +306,24 @@ tm_rows_materialize(TmRows *rows, Tuplestorestate *ts)
 
 	while (tm_rows_next(rows, &row))
 	{
-		HeapTupleData tup;
-
 		if ((++n & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		tup.t_data = DatumGetHeapTupleHeader(row);
-		tup.t_len = HeapTupleHeaderGetDatumLength(tup.t_data);
-		ItemPointerSetInvalid(&tup.t_self);
-		tup.t_tableOid = InvalidOid;
-		tuplestore_puttuple(ts, &tup);
+		if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(row)))
+		{
+			ExpandedRecordHeader *erh = (ExpandedRecordHeader *) DatumGetEOHP(row);
+
+			tuplestore_putvalues(ts, rows->desc, erh->dvalues, erh->dnulls);
+		}
+		else
+		{
+			HeapTupleData tup;
+
+			tup.t_data = DatumGetHeapTupleHeader(row);
+			tup.t_len = HeapTupleHeaderGetDatumLength(tup.t_data);
+			ItemPointerSetInvalid(&tup.t_self);
+			tup.t_tableOid = InvalidOid;
+			tuplestore_puttuple(ts, &tup);
+		}
 		MemoryContextReset(rowcxt);
 	}
 	tm_rows_end(rows);
