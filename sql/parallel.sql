@@ -151,6 +151,27 @@ SELECT count(*) AS patients,
   FROM n_full;
 DROP INDEX q_lab_code_t;
 
+-- dense ids stored out of id order, or with a gap, are mapped through the
+-- id array; stored 1..n in id order (as above), by a subtraction: the same
+-- answers either way, serial and with 2 workers
+CREATE TEMP TABLE q_pat_copy AS TABLE q_pat;
+TRUNCATE q_pat;
+INSERT INTO q_pat SELECT * FROM q_pat_copy ORDER BY patient_id DESC;
+SET min_parallel_table_scan_size = 0;
+CREATE TEMP TABLE rr2 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+SET trialmatch.max_parallel_workers = 0;
+CREATE TEMP TABLE rr0 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+DELETE FROM q_pat WHERE patient_id = 1500;
+CREATE TEMP TABLE rg0 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+SET trialmatch.max_parallel_workers = 2;
+CREATE TEMP TABLE rg2 AS SELECT * FROM trialmatch.match_patients('Q', '2026-06-01');
+RESET min_parallel_table_scan_size;
+INSERT INTO q_pat SELECT * FROM q_pat_copy WHERE patient_id = 1500;
+CREATE TEMP TABLE r0_gap AS SELECT * FROM r0 WHERE patient_id <> 1500;
+SELECT q_diff('r0', 'rr0') AS diff_reversed, q_diff('r0', 'rr2') AS diff_reversed_2_workers,
+       (SELECT count(*) FROM rg0) AS gap_patients,
+       q_diff('r0_gap', 'rg0') AS diff_gap, q_diff('r0_gap', 'rg2') AS diff_gap_2_workers;
+
 -- sparse (and negative) ids use the hashed id map instead of the dense one
 UPDATE q_pat SET patient_id = patient_id * 700001 - 1000000000;
 UPDATE q_lab SET patient_id = patient_id * 700001 - 1000000000;

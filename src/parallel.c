@@ -70,6 +70,7 @@ typedef struct TmParallelShared
 	TimestampTz as_of;
 	int			npatients;
 	bool		dense;
+	bool		identity;
 	int64		minid;
 	uint32		mask;
 	int			width;
@@ -227,6 +228,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shared->npatients = plan->pats.n;
 	shared->mask = plan->pats.mask;
 	shared->dense = plan->pats.dense;
+	shared->identity = plan->pats.identity;
 	shared->minid = plan->pats.minid;
 	shared->width = plan->width;
 	shared->natoms = plan->natoms;
@@ -370,6 +372,7 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	plan->pats.n = shared->npatients;
 	plan->pats.mask = shared->mask;
 	plan->pats.dense = shared->dense;
+	plan->pats.identity = shared->identity;
 	plan->pats.minid = shared->minid;
 	plan->pats.keys = shm_toc_lookup(toc, TM_KEY_IDKEYS, false);
 	plan->pats.slots = shm_toc_lookup(toc, TM_KEY_IDSLOTS, false);

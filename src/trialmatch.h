@@ -631,6 +631,7 @@ typedef struct TmPatients
 	List	   *sexdict;		/* of char * */
 	/* id -> index map: open addressing, or a dense array of ids - minid */
 	bool		dense;
+	bool		identity;		/* dense, and ids[p] = minid + p: no array read */
 	int64		minid;
 	uint32		mask;
 	int64	   *keys;
