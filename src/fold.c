@@ -252,6 +252,26 @@ tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
 	return *pidx >= 0;
 }
 
+/*
+ * A hint that a row of patient id will be folded soon: fetch the
+ * patient's state into the cache meanwhile (indexonly.c's ring).
+ */
+void
+tm_fold_prefetch(TmPlan *plan, TmPlanSource *ps, Datum id)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	int			pidx = tm_patient_index(&plan->pats, tm_id_value(id, ps->patient.typid));
+
+	if (pidx >= 0)
+	{
+		char	   *row = plan->state + (Size) pidx * plan->width;
+
+		for (int off = 0; off < plan->width; off += 64)
+			__builtin_prefetch(row + off, 1, 3);
+	}
+#endif
+}
+
 static inline double
 numeric_value(Datum d, Oid typid)
 {
