@@ -6,10 +6,11 @@
  *	  (AFTER, BEFORE, UP TO ..., DURING, NOT FOLLOWED BY).
  *
  * Design.  The fold (fold.c) hands every row that such an atom keeps
- * (after its codes, filters and window) to tm_timed_add, which puts one
- * small tuple (patient, item, start, side, end, code) into a tuplesort:
- * PostgreSQL's own, bounded by work_mem, spilling to temporary files, so a
- * patient with a million events costs disk, not memory.  Parallel workers
+ * (after its codes, filters and window) to tm_timed_add, which keeps one
+ * small tuple (patient, item, start, side, end, code): in an array while
+ * the tuples fit in half of work_mem, sorted at the end with an inlined
+ * comparator; beyond that, in a tuplesort bounded by work_mem, PostgreSQL's own, spilling to temporary
+ * files, so a patient with a million events costs disk, not memory.  Parallel workers
  * write their tuples to a file of a SharedFileSet instead; the leader reads
  * every worker's file into its sort after the scans, so the merge is exact.
  * The sources are still read once each.
@@ -99,7 +100,12 @@ typedef struct TmTimedTuple
 
 typedef struct TmTimedState
 {
-	Tuplesortstate *sort;
+	bool		active;			/* between tm_timed_begin and tm_timed_finish */
+	MemoryContext cxt;			/* the call's: holds the array and the sort */
+	TmTimedTuple *mem;			/* the tuples while they fit in work_mem */
+	int64		nmem;
+	int64		memcap;
+	Tuplesortstate *sort;		/* beyond work_mem: every tuple is here */
 	TupleDesc	desc;
 	TupleTableSlot *in;
 	TupleTableSlot *out;
@@ -303,16 +309,12 @@ void
 tm_timed_begin(TmPlan *plan)
 {
 	TmTimedState *ts;
-	/* patient, item, start, side; then end, so that ties come out alike every time */
-	AttrNumber	attnums[5] = {1, 2, 3, 4, 5};
-	Oid			ops[5] = {Int4LessOperator, Int4LessOperator, Int8LessOperator, Int4LessOperator,
-	Int8LessOperator};
-	Oid			colls[5] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid, InvalidOid};
-	bool		nullsfirst[5] = {false, false, false, false, false};
 
 	if (plan->ntimed == 0)
 		return;
 	ts = palloc0(sizeof(TmTimedState));
+	ts->active = true;
+	ts->cxt = CurrentMemoryContext;
 	ts->desc = CreateTemplateTupleDesc(TM_TIMED_NATTS);
 	TupleDescInitEntry(ts->desc, 1, "pidx", INT4OID, -1, 0);
 	TupleDescInitEntry(ts->desc, 2, "item", INT4OID, -1, 0);
@@ -322,13 +324,12 @@ tm_timed_begin(TmPlan *plan)
 	TupleDescInitEntry(ts->desc, 6, "code", INT8OID, -1, 0);
 	ts->in = MakeSingleTupleTableSlot(ts->desc, &TTSOpsVirtual);
 	ts->out = MakeSingleTupleTableSlot(ts->desc, &TTSOpsMinimalTuple);
-	ts->sort = tuplesort_begin_heap(ts->desc, 5, attnums, ops, colls, nullsfirst,
-									work_mem, NULL, TUPLESORT_NONE);
 	plan->tstate = ts;
 }
 
+/* One tuple into the tuplesort. */
 static void
-put_tuple(TmTimedState *ts, const TmTimedTuple *tup)
+sort_put(TmTimedState *ts, const TmTimedTuple *tup)
 {
 	TupleTableSlot *s = ts->in;
 
@@ -342,6 +343,63 @@ put_tuple(TmTimedState *ts, const TmTimedTuple *tup)
 	memset(s->tts_isnull, 0, sizeof(bool) * TM_TIMED_NATTS);
 	ExecStoreVirtualTuple(s);
 	tuplesort_puttupleslot(ts->sort, s);
+}
+
+/* Beyond half of work_mem: a tuplesort, and the tuples kept so far into it */
+static void
+spill_to_sort(TmTimedState *ts)
+{
+	/* patient, item, start, side; then end, so that ties come out alike every time */
+	AttrNumber	attnums[5] = {1, 2, 3, 4, 5};
+	Oid			ops[5] = {Int4LessOperator, Int4LessOperator, Int8LessOperator, Int4LessOperator,
+	Int8LessOperator};
+	Oid			colls[5] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+	bool		nullsfirst[5] = {false, false, false, false, false};
+	MemoryContext old = MemoryContextSwitchTo(ts->cxt);
+
+	ts->sort = tuplesort_begin_heap(ts->desc, 5, attnums, ops, colls, nullsfirst,
+									work_mem, NULL, TUPLESORT_NONE);
+	for (int64 i = 0; i < ts->nmem; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		sort_put(ts, &ts->mem[i]);
+	}
+	if (ts->mem)
+		pfree(ts->mem);
+	ts->mem = NULL;
+	ts->nmem = ts->memcap = 0;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+put_tuple(TmTimedState *ts, const TmTimedTuple *tup)
+{
+	if (ts->sort == NULL && ts->nmem == ts->memcap)
+	{
+		int64		cap = Max(ts->memcap * 2, 1024);
+
+		/*
+		 * Half of work_mem for the array: while it is copied into the
+		 * tuplesort, both exist, and together stay under 1.5 x work_mem.
+		 */
+		if ((double) cap * sizeof(TmTimedTuple) > (double) work_mem * 512.0)
+			spill_to_sort(ts);
+		else if (ts->mem == NULL)
+		{
+			ts->mem = MemoryContextAllocHuge(ts->cxt, sizeof(TmTimedTuple) * cap);
+			ts->memcap = cap;
+		}
+		else
+		{
+			ts->mem = repalloc_huge(ts->mem, sizeof(TmTimedTuple) * cap);
+			ts->memcap = cap;
+		}
+	}
+	if (ts->sort == NULL)
+		ts->mem[ts->nmem++] = *tup;
+	else
+		sort_put(ts, tup);
 	ts->ntuples++;
 }
 
@@ -646,6 +704,59 @@ flush(TmPlan *plan, Group *g)
 }
 
 /*
+ * The order the times are walked in: patient, item, start, side (the
+ * reference first at the same time), end; the code last, so that ties come
+ * out alike every time.
+ */
+static inline int
+timed_cmp(const TmTimedTuple *a, const TmTimedTuple *b)
+{
+	const char *ca;
+	const char *cb;
+
+	if (a->pidx != b->pidx)
+		return a->pidx < b->pidx ? -1 : 1;
+	if (a->item != b->item)
+		return a->item < b->item ? -1 : 1;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	if (a->side != b->side)
+		return a->side < b->side ? -1 : 1;
+	if (a->end != b->end)
+		return a->end < b->end ? -1 : 1;
+	ca = (const char *) (uintptr_t) a->code;
+	cb = (const char *) (uintptr_t) b->code;
+	if (ca == cb)
+		return 0;
+	if (ca == NULL || cb == NULL)
+		return ca == NULL ? -1 : 1;
+	return strcmp(ca, cb);
+}
+
+#define ST_SORT sort_timed
+#define ST_ELEMENT_TYPE TmTimedTuple
+#define ST_COMPARE(a, b) timed_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* The walk: one tuple, in order; a group ends where (patient, item) changes */
+static void
+walk(TmPlan *plan, Group *g, bool *have, const TmTimedTuple *tup)
+{
+	if (!*have || tup->pidx != g->pidx || tup->item != g->item)
+	{
+		if (*have)
+			flush(plan, g);
+		memset(g, 0, sizeof(Group));
+		g->pidx = tup->pidx;
+		g->item = tup->item;
+		*have = true;
+	}
+	step(plan, &plan->timed[g->item], g, tup);
+}
+
+/*
  * Sort what was collected and decide every item for every patient that has
  * events for it; report the sort's memory (DEBUG1).
  */
@@ -658,10 +769,30 @@ tm_timed_finish(TmPlan *plan)
 	int64		n = 0;
 	TuplesortInstrumentation stats;
 
-	if (ts == NULL || ts->sort == NULL)
+	if (ts == NULL || !ts->active)
 		return;
-	tuplesort_performsort(ts->sort);
+	ts->active = false;
 	memset(&g, 0, sizeof(g));
+	if (ts->sort == NULL)
+	{
+		/* in memory: sorted in place */
+		sort_timed(ts->mem, ts->nmem);
+		for (int64 i = 0; i < ts->nmem; i++)
+		{
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			walk(plan, &g, &have, &ts->mem[i]);
+		}
+		if (have)
+			flush(plan, &g);
+		elog(DEBUG1, "trialmatch: " INT64_FORMAT " event times of %d timed criteria sorted, Memory: " INT64_FORMAT " kB",
+			 ts->ntuples, plan->ntimed, (int64) ((ts->memcap * sizeof(TmTimedTuple) + 1023) / 1024));
+		if (ts->mem)
+			pfree(ts->mem);
+		ts->mem = NULL;
+		return;
+	}
+	tuplesort_performsort(ts->sort);
 	while (tuplesort_gettupleslot(ts->sort, true, false, ts->out, NULL))
 	{
 		TmTimedTuple tup;
@@ -675,16 +806,7 @@ tm_timed_finish(TmPlan *plan)
 		tup.side = DatumGetInt32(slot_getattr(ts->out, 4, &isnull));
 		tup.end = DatumGetInt64(slot_getattr(ts->out, 5, &isnull));
 		tup.code = DatumGetInt64(slot_getattr(ts->out, 6, &isnull));
-		if (!have || tup.pidx != g.pidx || tup.item != g.item)
-		{
-			if (have)
-				flush(plan, &g);
-			memset(&g, 0, sizeof(g));
-			g.pidx = tup.pidx;
-			g.item = tup.item;
-			have = true;
-		}
-		step(plan, &plan->timed[g.item], &g, &tup);
+		walk(plan, &g, &have, &tup);
 	}
 	if (have)
 		flush(plan, &g);
