@@ -6,8 +6,8 @@
  *	  many trials state it (many say age >= 18 or diagnosis 'E11%'), while
  *	  the patient's state row is in cache, and each trial keeps per patient
  *	  only the number of its (status, failed, unknown) combination.  The
- *	  output rows are then formed trial by trial from those numbers
- *	  (match.c), once per combination.
+ *	  output rows are then returned trial by trial from those numbers
+ *	  (match.c, rows.c), each combination's values made once.
  *
  * Memory: 2 bytes per trial and patient (TM_ALL_CODE_BYTES), counted in
  * match_all's memory budget (plan.c, tm_plan_passes).  A trial of more than
