@@ -704,16 +704,13 @@ flush(TmPlan *plan, Group *g)
 }
 
 /*
- * The order the times are walked in: patient, item, start, side (the
- * reference first at the same time), end; the code last, so that ties come
- * out alike every time.
+ * The order the times are walked in, the tuplesort's: patient, item, start,
+ * side (the reference first at the same time), end.  Not the code: a
+ * parallel worker's code pointers mean nothing in the leader.
  */
 static inline int
 timed_cmp(const TmTimedTuple *a, const TmTimedTuple *b)
 {
-	const char *ca;
-	const char *cb;
-
 	if (a->pidx != b->pidx)
 		return a->pidx < b->pidx ? -1 : 1;
 	if (a->item != b->item)
@@ -724,13 +721,7 @@ timed_cmp(const TmTimedTuple *a, const TmTimedTuple *b)
 		return a->side < b->side ? -1 : 1;
 	if (a->end != b->end)
 		return a->end < b->end ? -1 : 1;
-	ca = (const char *) (uintptr_t) a->code;
-	cb = (const char *) (uintptr_t) b->code;
-	if (ca == cb)
-		return 0;
-	if (ca == NULL || cb == NULL)
-		return ca == NULL ? -1 : 1;
-	return strcmp(ca, cb);
+	return 0;
 }
 
 #define ST_SORT sort_timed
