@@ -253,9 +253,16 @@ tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
 }
 
 /*
- * A hint that a row of patient id will be folded soon: fetch the
- * patient's state into the cache meanwhile (indexonly.c's ring).
+ * Hints that a row of patient id will be folded soon (indexonly.c's ring):
+ * first fetch the id's map entry into the cache, and some rows later,
+ * when that is there, the patient's state.
  */
+void
+tm_fold_prefetch_id(TmPlan *plan, TmPlanSource *ps, Datum id)
+{
+	tm_patient_prefetch(&plan->pats, tm_id_value(id, ps->patient.typid));
+}
+
 void
 tm_fold_prefetch(TmPlan *plan, TmPlanSource *ps, Datum id)
 {

@@ -14,10 +14,11 @@
  *
  *	  A range's rows arrive in index order (code, time), so in patient
  *	  order at random: each row's fold touches its patient's state where
- *	  the row before left another's, a cache miss.  The rows are therefore
- *	  folded a few behind the index: an entry is copied into a small ring
- *	  and its patient's state prefetched, and the entry IO_RING before it
- *	  folded, in the index's order still.
+ *	  the row before left another's, a cache miss (two, when the id map is
+ *	  read).  The rows are therefore folded a few behind the index: an
+ *	  entry is copied into a small ring and its id's map entry prefetched;
+ *	  IO_AHEAD entries later its patient's state is prefetched, and IO_RING
+ *	  entries later it is folded, in the index's order still.
  *
  * IDENTIFICATION
  *	  src/indexonly.c
@@ -110,6 +111,7 @@ typedef struct IoEntry
 } IoEntry;
 
 #define IO_RING 16
+#define IO_AHEAD 8
 
 /* What one index-only read needs across its ranges. */
 typedef struct IoRead
@@ -210,8 +212,19 @@ io_add(IoRead *io, IndexScanDesc iscan)
 	memcpy(e->tup, iscan->xs_itup, len);
 	index_deform_tuple(e->tup, iscan->xs_itupdesc, e->values, e->isnull);
 	io->nwaiting++;
-	if (io->patatt > 0 && !e->isnull[io->patatt - 1])
-		tm_fold_prefetch(io->plan, io->ps, e->values[io->patatt - 1]);
+	if (io->patatt > 0)
+	{
+		int			a = io->patatt - 1;
+
+		if (!e->isnull[a])
+			tm_fold_prefetch_id(io->plan, io->ps, e->values[a]);
+		if (io->nwaiting > IO_AHEAD)
+		{
+			e = &io->ring[(io->first + io->nwaiting - 1 - IO_AHEAD) % IO_RING];
+			if (!e->isnull[a])
+				tm_fold_prefetch(io->plan, io->ps, e->values[a]);
+		}
+	}
 }
 
 /* Fold the rows of one index range (scan keys) from the index tuples. */

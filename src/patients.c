@@ -58,6 +58,31 @@ tm_patient_index(TmPatients *pats, int64 id)
 	return -1;
 }
 
+/* A hint that id will be looked up soon: fetch its map entry meanwhile */
+void
+tm_patient_prefetch(TmPatients *pats, int64 id)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	if (pats->identity)
+		return;
+	if (pats->dense)
+	{
+		uint64		off = (uint64) id - (uint64) pats->minid;
+
+		if (off <= pats->mask)
+			__builtin_prefetch(&pats->slots[off], 0, 3);
+		return;
+	}
+	if (pats->mask > 0)
+	{
+		uint32		i = hash_id(id) & pats->mask;
+
+		__builtin_prefetch(&pats->keys[i], 0, 3);
+		__builtin_prefetch(&pats->slots[i], 0, 3);
+	}
+#endif
+}
+
 static void
 duplicate_patient(TmPlan *plan, int64 id)
 {

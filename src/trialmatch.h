@@ -747,6 +747,8 @@ extern void tm_relation_execute(TmPlan *plan, TmRelation *r, TmColumn *idcol, in
 /* patients.c */
 extern void tm_patients_read(TmPlan *plan, bool single, int64 id);
 extern int	tm_patient_index(TmPatients *pats, int64 id);
+extern void tm_patient_prefetch(TmPatients *pats, int64 id);
+extern void tm_fold_prefetch_id(TmPlan *plan, TmPlanSource *ps, Datum id);
 extern void tm_fold_prefetch(TmPlan *plan, TmPlanSource *ps, Datum id);
 
 /* read.c: what part of a relation to read */
