@@ -134,6 +134,24 @@ tm_parallel_workers_for(TmPlan *plan)
 				pages += RelationGetNumberOfBlocks(plan->sources[i].read.leaves[l].rel);
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
+
+	/*
+	 * As the planner sizes a parallel scan (compute_parallel_worker): one
+	 * worker, and one more each time the pages read whole triple.  A small
+	 * table read whole (a few thousand pages) beside index ranges gains
+	 * less from a second worker than its state costs to zero and merge.
+	 */
+	{
+		double		threshold = Max((double) min_parallel_table_scan_size, 1.0);
+		int			want = 1;
+
+		while ((double) pages >= threshold * 3 && want < n)
+		{
+			want++;
+			threshold *= 3;
+		}
+		n = Min(n, want);
+	}
 	/* each worker's state lives in dynamic shared memory: keep it under 1 GB */
 	while (n > 0 && (double) plan->pats.n * plan->width * n > (double) (1024 * 1024 * 1024))
 		n--;
