@@ -77,6 +77,16 @@ like($r, qr/0 of \d parallel workers launched/, 'none when no slot is free (the 
 $r = report(q{SET min_parallel_table_scan_size = '1GB';}, 'WIDE');
 like($r, qr/0 of 0 parallel workers launched/, 'a table below min_parallel_table_scan_size stays serial');
 
+# as the planner sizes a parallel scan: one worker from
+# min_parallel_table_scan_size, one more each time the pages triple
+my $pages = $node->safe_psql('postgres', q{SELECT pg_relation_size('q_lab') / 8192});
+my $half = int($pages / 2);
+$r = report("SET min_parallel_table_scan_size = $half; SET trialmatch.max_parallel_workers = 2;", 'WIDE');
+like($r, qr/1 of 1 parallel workers launched/, "$pages pages, twice the threshold: one worker planned of two allowed");
+my $quarter = int($pages / 4);
+$r = report("SET min_parallel_table_scan_size = $quarter; SET trialmatch.max_parallel_workers = 2;", 'WIDE');
+like($r, qr/[12] of 2 parallel workers launched/, "$pages pages, four times the threshold: two");
+
 # no index: the narrow trial scans the whole table; with an index on
 # (code, time) and statistics it reads index ranges
 $r = report('SET trialmatch.max_parallel_workers = 0;', 'NARROW');
