@@ -27,6 +27,7 @@
 #   PORT=55432       port of the throwaway cluster
 #   TPS_SECONDS=15   duration of each pgbench throughput run
 #   TPS_ROUNDS=3     alternated throughput runs of each side (medians shown)
+#   TPS_WARMUP=10    seconds of pgbench warm-up of each side before the one-patient runs
 #   SKIP_BUILD=1     do not run install-deps.sh / build.sh
 #   LAYOUT=time      physical order of the event tables: "time" (rows in
 #                    event-time order, as a hospital's tables grow; database
@@ -395,8 +396,12 @@ tps_of() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -1 | awk '{ printf "%.1f
 
 echo
 echo "== match_trials latency: pgbench -c 1 -t 1000 -M prepared, random patients (ms)"
-pgb -c 1 -t 100 -M prepared -f "$work/pgb_tm.sql" >/dev/null        # warm-up
-pgb -c 1 -t 100 -M prepared -f "$work/pgb_sql.sql" >/dev/null
+# warm-up, by time: right after the other layout's database was used, the
+# patient-indexed pages these random patients need are not in shared
+# buffers, and 100 calls warmed too few of them (the first 5-second rounds
+# ran at a third of the warm rate, both sides)
+pgb -c 2 -j 2 -T "${TPS_WARMUP:-10}" -M prepared -f "$work/pgb_tm.sql" >/dev/null
+pgb -c 2 -j 2 -T "${TPS_WARMUP:-10}" -M prepared -f "$work/pgb_sql.sql" >/dev/null
 pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_tm -f "$work/pgb_tm.sql" > "$work/lat_tm.out"
 pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_sql -f "$work/pgb_sql.sql" > "$work/lat_sql.out"
 read -r tm_p50 tm_p99 < <(percentiles "$work"/log_tm.*)
