@@ -190,8 +190,9 @@ io_fold_first(IoRead *io)
 }
 
 /*
- * Put a visible entry in the ring, prefetching its patient's state; fold
- * the oldest when the ring is full.
+ * Put a visible entry in the ring, prefetching its id's map entry and the
+ * state of the patient IO_AHEAD entries before it; fold the oldest when
+ * the ring is full.
  */
 static void
 io_add(IoRead *io, IndexScanDesc iscan)

@@ -108,8 +108,9 @@ PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
 /*
  * How many workers to ask for: none when the sources scanned whole are small
  * (below min_parallel_table_scan_size together; starting workers and merging
- * their state would cost more than it saves), else
- * trialmatch.max_parallel_workers capped by max_parallel_workers.
+ * their state would cost more than it saves), else one, and one more each
+ * time their pages triple, capped by trialmatch.max_parallel_workers and
+ * max_parallel_workers.
  */
 int
 tm_parallel_workers_for(TmPlan *plan)

@@ -349,7 +349,7 @@ sort_put(TmTimedState *ts, const TmTimedTuple *tup)
 static void
 spill_to_sort(TmTimedState *ts)
 {
-	/* patient, item, start, side; then end, so that ties come out alike every time */
+	/* patient, item, start, side; then end (rows equal in all five: in no set order) */
 	AttrNumber	attnums[5] = {1, 2, 3, 4, 5};
 	Oid			ops[5] = {Int4LessOperator, Int4LessOperator, Int8LessOperator, Int4LessOperator,
 	Int8LessOperator};
@@ -728,6 +728,7 @@ timed_cmp(const TmTimedTuple *a, const TmTimedTuple *b)
 #define ST_ELEMENT_TYPE TmTimedTuple
 #define ST_COMPARE(a, b) timed_cmp(a, b)
 #define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
 #define ST_DEFINE
 #include "lib/sort_template.h"
 

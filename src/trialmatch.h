@@ -748,8 +748,6 @@ extern void tm_relation_execute(TmPlan *plan, TmRelation *r, TmColumn *idcol, in
 extern void tm_patients_read(TmPlan *plan, bool single, int64 id);
 extern int	tm_patient_index(TmPatients *pats, int64 id);
 extern void tm_patient_prefetch(TmPatients *pats, int64 id);
-extern void tm_fold_prefetch_id(TmPlan *plan, TmPlanSource *ps, Datum id);
-extern void tm_fold_prefetch(TmPlan *plan, TmPlanSource *ps, Datum id);
 
 /* read.c: what part of a relation to read */
 typedef struct TmScanSpec
@@ -774,6 +772,8 @@ extern bool tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *is
 						 TimestampTz *t, TimestampTz *end, bool *has_end, int *pidx);
 extern bool tm_row_filters_pass(TmAtom *a, Datum *values, bool *isnull);
 extern void tm_fold_row(TmPlan *plan, void *arg, Datum *values, bool *isnull);
+extern void tm_fold_prefetch_id(TmPlan *plan, TmPlanSource *ps, Datum id);
+extern void tm_fold_prefetch(TmPlan *plan, TmPlanSource *ps, Datum id);
 extern void tm_state_alloc(TmPlan *plan);
 extern void tm_codemaps_init(TmPlan *plan);
 extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
