@@ -47,6 +47,16 @@ open_leaves(TmPlan *plan)
 						 Max(plan->concept_id.attnum, plan->concept_code.attnum), NULL);
 }
 
+/* Whether some source is read by the leader alone, before any worker starts */
+static bool
+leader_reads_first(TmPlan *plan)
+{
+	for (int i = 0; i < plan->nsources; i++)
+		if (plan->sources[i].read.executor || OidIsValid(plan->sources[i].note_index))
+			return true;
+	return false;
+}
+
 /*
  * The first step of a population call: open what each relation is read
  * through and read the patient table.  With from (a later pass of
@@ -86,17 +96,31 @@ tm_population_sources(TmPlan *plan)
 	else
 		tm_progress_report("reading sources", 0, plan->pats.n);
 	tm_choose_index_paths(plan);
-	tm_state_alloc(plan);
 	tm_timed_begin(plan);
-	for (int i = 0; i < plan->nsources; i++)
-		if (plan->sources[i].read.executor)
-			tm_read_source(plan, i, -1, false, 0, NULL);
 	/* notes sources with a text search index: only the rows it returns (notes.c) */
 	for (int i = 0; i < plan->nsources; i++)
 		if (!plan->sources[i].use_index)
 			tm_notes_choose_index(plan, i);
-	tm_notes_read_indexed(plan);
+
+	/*
+	 * match_all's workers evaluate with the leader after reading, unless
+	 * the leader must read some sources alone first or finish event times
+	 * alone after (timed.c), or there are no workers.  The leader's state
+	 * is then in shared memory (parallel.c), else here.
+	 */
+	if (plan->ntimed > 0 || leader_reads_first(plan))
+		plan->eval_all = false;
 	nworkers = tm_parallel_workers_for(plan);
+	if (nworkers == 0)
+		plan->eval_all = false;
+	if (plan->eval_all)
+		tm_codemaps_init(plan);
+	else
+		tm_state_alloc(plan);
+	for (int i = 0; i < plan->nsources; i++)
+		if (plan->sources[i].read.executor)
+			tm_read_source(plan, i, -1, false, 0, NULL);
+	tm_notes_read_indexed(plan);
 	if (nworkers > 0)
 	{
 		tm_parallel_scan_sources(plan, plan->cat, nworkers);
@@ -118,6 +142,16 @@ tm_population_sources(TmPlan *plan)
 	plan->launched = 0;
 	plan->planned = 0;
 	tm_timed_finish(plan);
+}
+
+/*
+ * The end of a population call's reading: what the parallel workers left
+ * (the state and codes they evaluated in shared memory) is released.
+ */
+void
+tm_population_end(TmPlan *plan)
+{
+	tm_parallel_end(plan);
 }
 
 /* Evaluate every source for the whole patient table: both steps. */

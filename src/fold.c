@@ -1243,7 +1243,14 @@ merge_row(TmPlan *plan, char *into, const char *from)
 void
 tm_state_merge(TmPlan *plan, char *into, const char *from)
 {
-	for (int p = 0; p < plan->pats.n; p++)
+	tm_state_merge_range(plan, into, from, 0, plan->pats.n);
+}
+
+/* Merge the rows of patients lo..hi-1 of a state array into another. */
+void
+tm_state_merge_range(TmPlan *plan, char *into, const char *from, int lo, int hi)
+{
+	for (int p = lo; p < hi; p++)
 	{
 		const char *row = from + (Size) p * plan->width;
 		bool		empty = true;

@@ -419,22 +419,41 @@ trial_rows_coded(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 }
 
 /*
- * The rows of match_all's trials[0..ntrials) from one plan: evaluated
- * patient by patient (all.c), then kept trial by trial.
+ * Read the sources of match_all's plan (its pass of trials, done_before of
+ * total before it); parallel workers evaluate its trials too when they can
+ * (parallel.c: plan->all_out).
+ */
+static void
+all_read(TmPlan *plan, int64 done_before, int64 total)
+{
+	plan->eval_all = true;
+	plan->eval_phase = plan->npasses > 1 ?
+		psprintf("evaluating %d/%d", plan->pass, plan->npasses) : "evaluating";
+	plan->eval_base = done_before * plan->pats.n;
+	plan->eval_total = total * plan->pats.n;
+	tm_population_sources(plan);
+}
+
+/*
+ * The rows of match_all's trials[0..ntrials) from one plan, read by
+ * all_read: evaluated patient by patient (all.c) unless the workers did,
+ * then kept trial by trial.
  */
 static void
 all_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial **trials, int ntrials,
 		 int64 done_before, int64 total)
 {
-	TmAllTrial *coded = palloc(sizeof(TmAllTrial) * Max(ntrials, 1));
-	const char *phase = plan->npasses > 1 ?
-		psprintf("evaluating %d/%d", plan->pass, plan->npasses) : "evaluating";
-
+	TmAllTrial *coded = plan->all_out;
 	TimestampTz t0 = GetCurrentTimestamp();
 	TimestampTz t1;
 
-	tm_all_evaluate(plan, trials, ntrials, coded, phase, done_before * plan->pats.n,
-					total * plan->pats.n);
+	Assert(plan->ntrials == ntrials);
+	if (coded == NULL)
+	{
+		coded = palloc(sizeof(TmAllTrial) * Max(ntrials, 1));
+		tm_all_evaluate(plan, trials, ntrials, coded, plan->eval_phase, plan->eval_base,
+						plan->eval_total);
+	}
 	t1 = GetCurrentTimestamp();
 	for (int t = 0; t < ntrials; t++)
 	{
@@ -444,10 +463,17 @@ all_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial **trials, int ntrial
 			trial_rows(rows, so, plan, trials[t], trials[t]->trial_id,
 					   (done_before + t) * plan->pats.n, total * plan->pats.n);
 	}
-	ereport(DEBUG1,
-			(errmsg_internal("trialmatch: %d trials evaluated in %.0f ms, their rows kept in %.0f ms",
-							 ntrials, (double) (t1 - t0) / 1000.0,
-							 (double) (GetCurrentTimestamp() - t1) / 1000.0)));
+	if (plan->all_out)
+		ereport(DEBUG1,
+				(errmsg_internal("trialmatch: %d trials evaluated with the reading by %d participants, their rows kept in %.0f ms",
+								 ntrials, plan->launched + 1,
+								 (double) (GetCurrentTimestamp() - t1) / 1000.0)));
+	else
+		ereport(DEBUG1,
+				(errmsg_internal("trialmatch: %d trials evaluated in %.0f ms, their rows kept in %.0f ms",
+								 ntrials, (double) (t1 - t0) / 1000.0,
+								 (double) (GetCurrentTimestamp() - t1) / 1000.0)));
+	tm_population_end(plan);
 }
 
 /* The result row type of a value-per-call SRF, or an error */
@@ -771,7 +797,7 @@ match_all_rows(FunctionCallInfo fcinfo, TupleDesc desc)
 							   max_bytes / (1024.0 * 1024.0)));
 	if (npasses == 1)
 	{
-		tm_population_sources(plan);
+		all_read(plan, 0, ntrials);
 		report_population(plan, what);
 		all_rows(rows, &so, plan, trials, ntrials, 0, ntrials);
 		tm_plan_close(plan);
@@ -803,7 +829,7 @@ match_all_rows(FunctionCallInfo fcinfo, TupleDesc desc)
 			gplan->pass = pass + 1;
 			gplan->npasses = npasses;
 			tm_population_patients(gplan, &pats);
-			tm_population_sources(gplan);
+			all_read(gplan, done, ntrials);
 			gwhat = psprintf("%s, pass %d of %d (%d trials)", what, pass + 1, npasses, ngroup);
 			report_population(gplan, gwhat);
 			all_rows(rows, &so, gplan, group, ngroup, done, ntrials);

@@ -18,13 +18,23 @@
  * the same tie rule as a single scan) and
  * evaluates.
  *
+ * match_all (plan->eval_all) goes further: the leader's array is in shared
+ * memory too, and once every participant has folded, each takes pieces of
+ * patients in turn, merges the workers' rows of those patients into the
+ * leader's array and evaluates every trial for them (evaluate_share, all.c),
+ * so that merging and evaluating are shared as reading is.  The context
+ * then lives until tm_population_end, for the leader to return the rows
+ * from the codes and state it holds.  Each participant zeroes its own array.
+ *
  * Fewer workers than asked, even none, change nothing but speed: the
  * leader's share grows.  Errors in a worker reach the leader with their
  * SQLSTATE; a query cancel in the leader stops the workers.
  *
  * Shared memory: the id map (4 bytes per id when ids are dense, else 12
  * bytes per slot, 2-4 slots per patient) plus plan->width bytes per
- * patient per worker, capped at 1 GB (fewer workers beyond that).
+ * patient per worker, capped at 1 GB (fewer workers beyond that); for
+ * match_all, the leader's array, 2 bytes per trial and patient for the
+ * codes and 7 per patient for birth and sex besides.
  *
  * IDENTIFICATION
  *	  src/parallel.c
@@ -43,11 +53,14 @@
 #include "optimizer/paths.h"
 #include "postmaster/bgworker.h"
 #include "storage/bufmgr.h"
+#include "storage/condition_variable.h"
+#include "utils/wait_event.h"
 #include "storage/shm_toc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "pool.h"
 #include "trialmatch.h"
 
 int			tm_max_parallel_workers = 2;
@@ -63,6 +76,9 @@ int			tm_max_parallel_workers = 2;
 #define TM_KEY_CATALOG	UINT64CONST(0x7E57000000000007)
 #define TM_KEY_LEAVES	UINT64CONST(0x7E57000000000008)
 #define TM_KEY_TIMED	UINT64CONST(0x7E57000000000009)	/* timed.c: event times */
+#define TM_KEY_PATIENTS	UINT64CONST(0x7E5700000000000A)	/* evaluating: birth, sex */
+#define TM_KEY_CODES	UINT64CONST(0x7E5700000000000B)	/* evaluating: codes (all.c) */
+#define TM_KEY_COMBOS	UINT64CONST(0x7E5700000000000C)	/* evaluating: keys (all.c) */
 #define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + leaf index */
 
 typedef struct TmParallelShared
@@ -78,6 +94,13 @@ typedef struct TmParallelShared
 	int			nsources;
 	int			nworkers;
 	int			ntrials;
+	/* match_all: after folding, merge and evaluate side by side (below) */
+	bool		evaluate;
+	int			nsexes;			/* entries of the sex dictionary */
+	pg_atomic_uint32 folded;	/* participants done folding */
+	pg_atomic_uint32 participants;	/* all of them; 0 until the leader knows */
+	pg_atomic_uint32 next_chunk;	/* of TM_ALL_CHUNK patients */
+	ConditionVariable folded_cv;
 } TmParallelShared;
 
 /*
@@ -153,8 +176,13 @@ tm_parallel_workers_for(TmPlan *plan)
 		}
 		n = Min(n, want);
 	}
-	/* each worker's state lives in dynamic shared memory: keep it under 1 GB */
-	while (n > 0 && (double) plan->pats.n * plan->width * n > (double) (1024 * 1024 * 1024))
+	/*
+	 * Each worker's state lives in dynamic shared memory, and when they
+	 * evaluate (match_all) the leader's too, with the codes: under 1 GB.
+	 */
+	while (n > 0 && (double) plan->pats.n * plan->width * (n + (plan->eval_all ? 1 : 0)) +
+		   (plan->eval_all ? (double) plan->pats.n * plan->ntrials * sizeof(uint16) : 0) >
+		   (double) (1024 * 1024 * 1024))
 		n--;
 	return n;
 }
@@ -192,6 +220,125 @@ participate(TmPlan *plan, shm_toc *toc)
 	}
 }
 
+/*
+ * What evaluating needs of the patients beyond the id map, for the
+ * workers: birth dates and their precision, sex and its dictionary.
+ */
+static Size
+patients_size(TmPatients *pats)
+{
+	Size		size = (Size) pats->n * (sizeof(int32) + sizeof(int16) + sizeof(uint8));
+	ListCell   *lc;
+
+	foreach(lc, pats->sexdict)
+		size += strlen(lfirst(lc)) + 1;
+	return Max(size, 1);
+}
+
+static void
+patients_put(TmPatients *pats, char *p)
+{
+	ListCell   *lc;
+
+	memcpy(p, pats->birth, sizeof(int32) * pats->n);
+	p += sizeof(int32) * pats->n;
+	memcpy(p, pats->sex, sizeof(int16) * pats->n);
+	p += sizeof(int16) * pats->n;
+	memcpy(p, pats->birthprec, sizeof(uint8) * pats->n);
+	p += sizeof(uint8) * pats->n;
+	foreach(lc, pats->sexdict)
+	{
+		strcpy(p, lfirst(lc));
+		p += strlen(p) + 1;
+	}
+}
+
+static void
+patients_get(TmPatients *pats, char *p, int nsexes)
+{
+	pats->birth = (int32 *) p;
+	p += sizeof(int32) * pats->n;
+	pats->sex = (int16 *) p;
+	p += sizeof(int16) * pats->n;
+	pats->birthprec = (uint8 *) p;
+	p += sizeof(uint8) * pats->n;
+	pats->sexdict = NIL;
+	for (int i = 0; i < nsexes; i++)
+	{
+		pats->sexdict = lappend(pats->sexdict, p);
+		p += strlen(p) + 1;
+	}
+}
+
+/*
+ * After folding (match_all): once every participant is done, each takes
+ * pieces of TM_ALL_CHUNK patients in turn, merges the workers' state rows
+ * of those patients into the leader's array, and evaluates every trial for
+ * them (all.c), numbering combinations in shared memory.  No piece is
+ * touched by two participants, so the merge needs no lock either.
+ */
+static TmAllEval *
+evaluate_share(TmPlan *plan, shm_toc *toc, bool leader)
+{
+	TmParallelShared *shared = shm_toc_lookup(toc, TM_KEY_SHARED, false);
+	char	   *states = shm_toc_lookup(toc, TM_KEY_STATE, false);
+	Size		statesize = (Size) shared->npatients * shared->width;
+	char	   *into = states + statesize * shared->nworkers;
+	uint32		nchunks = (uint32) ((shared->npatients + TM_ALL_CHUNK - 1) / TM_ALL_CHUNK);
+	uint32		nparticipants;
+	uint32		c;
+	TmAllEval  *ev;
+
+	/* folded: wait for the others (an error in one reaches the leader) */
+	pg_atomic_fetch_add_u32(&shared->folded, 1);
+	ConditionVariableBroadcast(&shared->folded_cv);
+	ConditionVariablePrepareToSleep(&shared->folded_cv);
+	for (;;)
+	{
+		nparticipants = pg_atomic_read_u32(&shared->participants);
+		if (nparticipants != 0 && pg_atomic_read_u32(&shared->folded) == nparticipants)
+			break;
+		ConditionVariableSleep(&shared->folded_cv, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+
+	plan->state = into;
+	ev = tm_all_begin(plan, plan->trials, plan->ntrials,
+					  shm_toc_lookup(toc, TM_KEY_CODES, false),
+					  shm_toc_lookup(toc, TM_KEY_COMBOS, false));
+	while ((c = pg_atomic_fetch_add_u32(&shared->next_chunk, 1)) < nchunks)
+	{
+		int			lo = (int) c * TM_ALL_CHUNK;
+		int			hi = Min(shared->npatients, lo + TM_ALL_CHUNK);
+
+		CHECK_FOR_INTERRUPTS();
+		if (leader)
+			tm_progress_report(plan->eval_phase, plan->eval_base + (int64) lo * plan->ntrials,
+							   plan->eval_total);
+		/* the workers that ran are numbered 0 .. nparticipants - 2 */
+		for (uint32 w = 0; w + 1 < nparticipants; w++)
+			tm_state_merge_range(plan, into, states + statesize * w, lo, hi);
+		tm_all_patients(ev, lo, hi);
+	}
+	return ev;
+}
+
+/*
+ * Release what a call that evaluated in its workers kept (tm_population_end):
+ * the parallel context and its shared memory.
+ */
+void
+tm_parallel_end(TmPlan *plan)
+{
+	if (plan->pcxt == NULL)
+		return;
+	DestroyParallelContext((ParallelContext *) plan->pcxt);
+	ExitParallelMode();
+	plan->pcxt = NULL;
+	plan->all_out = NULL;
+	plan->state = NULL;
+}
+
 void
 tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 {
@@ -202,6 +349,10 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	Size		mapsize = (Size) plan->pats.mask + 1;
 	Size		keysize = plan->pats.dense ? 1 : mapsize;
 	Size		statesize = (Size) plan->pats.n * plan->width;
+	bool		evaluate = plan->eval_all;
+	int			narrays = nworkers + (evaluate ? 1 : 0);
+	Size		patsize = 0;
+	Size		codesize = (Size) plan->pats.n * plan->ntrials * sizeof(uint16);
 	Size	   *scansize;
 	char	   *p;
 	char	   *states;
@@ -221,7 +372,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shm_toc_estimate_chunk(&pcxt->estimator, strlen(catalog) + 1);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int64) * keysize);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int32) * mapsize);
-	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * nworkers, 1));
+	shm_toc_estimate_chunk(&pcxt->estimator, Max(statesize * narrays, 1));
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelLeaf) * Max(nleaves, 1));
 	shm_toc_estimate_keys(&pcxt->estimator, 7 + nleaves);
@@ -229,6 +380,14 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	{
 		shm_toc_estimate_chunk(&pcxt->estimator, tm_timed_estimate_shared(plan));
 		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
+	if (evaluate)
+	{
+		patsize = patients_size(&plan->pats);
+		shm_toc_estimate_chunk(&pcxt->estimator, patsize);
+		shm_toc_estimate_chunk(&pcxt->estimator, Max(codesize, 1));
+		shm_toc_estimate_chunk(&pcxt->estimator, tm_all_shared_size(plan->ntrials));
+		shm_toc_estimate_keys(&pcxt->estimator, 3);
 	}
 	for (int i = 0, k = 0; i < plan->nsources; i++)
 		for (int l = 0; l < plan->sources[i].read.nleaves; l++, k++)
@@ -254,6 +413,12 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shared->nsources = plan->nsources;
 	shared->nworkers = pcxt->nworkers;
 	shared->ntrials = plan->ntrials;
+	shared->evaluate = evaluate;
+	shared->nsexes = list_length(plan->pats.sexdict);
+	pg_atomic_init_u32(&shared->folded, 0);
+	pg_atomic_init_u32(&shared->participants, 0);
+	pg_atomic_init_u32(&shared->next_chunk, 0);
+	ConditionVariableInit(&shared->folded_cv);
 	shm_toc_insert(pcxt->toc, TM_KEY_SHARED, shared);
 	p = shm_toc_allocate(pcxt->toc, strlen(catalog) + 1);
 	strcpy(p, catalog);
@@ -264,9 +429,19 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	p = shm_toc_allocate(pcxt->toc, sizeof(int32) * mapsize);
 	memcpy(p, plan->pats.slots, sizeof(int32) * mapsize);
 	shm_toc_insert(pcxt->toc, TM_KEY_IDSLOTS, p);
-	states = shm_toc_allocate(pcxt->toc, Max(statesize * pcxt->nworkers, 1));
-	memset(states, 0, statesize * pcxt->nworkers);
+	/* each participant zeroes its own array, side by side */
+	states = shm_toc_allocate(pcxt->toc, Max(statesize * narrays, 1));
 	shm_toc_insert(pcxt->toc, TM_KEY_STATE, states);
+	if (evaluate)
+	{
+		p = shm_toc_allocate(pcxt->toc, patsize);
+		patients_put(&plan->pats, p);
+		shm_toc_insert(pcxt->toc, TM_KEY_PATIENTS, p);
+		shm_toc_insert(pcxt->toc, TM_KEY_CODES, shm_toc_allocate(pcxt->toc, Max(codesize, 1)));
+		p = shm_toc_allocate(pcxt->toc, tm_all_shared_size(plan->ntrials));
+		tm_all_shared_init(p, plan->ntrials);
+		shm_toc_insert(pcxt->toc, TM_KEY_COMBOS, p);
+	}
 	srcs = shm_toc_allocate(pcxt->toc, sizeof(TmParallelSource) * plan->nsources);
 	leaves = shm_toc_allocate(pcxt->toc, sizeof(TmParallelLeaf) * Max(nleaves, 1));
 	for (int i = 0, k = 0; i < plan->nsources; i++)
@@ -311,8 +486,28 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	plan->launched = pcxt->nworkers_launched;
 	plan->shared_bytes = pcxt->seg ? dsm_segment_map_length(pcxt->seg) : 0;
 
-	/* the leader takes its share (its state array is allocated already) */
+	/* the leader takes its share */
+	if (evaluate)
+	{
+		plan->state = states + statesize * nworkers;
+		memset(plan->state, 0, statesize);
+	}
 	participate(plan, pcxt->toc);
+	if (evaluate)
+	{
+		TmAllEval  *ev;
+
+		/* every worker launched is running (or this fails): all are counted */
+		WaitForParallelWorkersToAttach(pcxt);
+		pg_atomic_write_u32(&shared->participants, pcxt->nworkers_launched + 1);
+		ev = evaluate_share(plan, pcxt->toc, true);
+		WaitForParallelWorkersToFinish(pcxt);
+		plan->all_out = palloc(sizeof(TmAllTrial) * Max(plan->ntrials, 1));
+		tm_all_end(ev, plan->all_out);
+		/* the state, codes and keys stay in shared memory until tm_parallel_end */
+		plan->pcxt = pcxt;
+		return;
+	}
 
 	WaitForParallelWorkersToFinish(pcxt);
 	for (int w = 0; w < pcxt->nworkers_launched; w++)
@@ -396,6 +591,9 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	plan->pats.keys = shm_toc_lookup(toc, TM_KEY_IDKEYS, false);
 	plan->pats.slots = shm_toc_lookup(toc, TM_KEY_IDSLOTS, false);
 	plan->state = states + (Size) shared->npatients * shared->width * ParallelWorkerNumber;
+	memset(plan->state, 0, (Size) shared->npatients * shared->width);
+	if (shared->evaluate)
+		patients_get(&plan->pats, shm_toc_lookup(toc, TM_KEY_PATIENTS, false), shared->nsexes);
 	plan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch row",
 										 ALLOCSET_DEFAULT_SIZES);
 	tm_codemaps_init(plan);
@@ -403,6 +601,8 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 		tm_timed_attach_worker(plan, shm_toc_lookup(toc, TM_KEY_TIMED, false), seg,
 							   ParallelWorkerNumber);
 	participate(plan, toc);
+	if (shared->evaluate)
+		(void) evaluate_share(plan, toc, false);
 	tm_timed_detach_worker(plan);
 	tm_plan_close(plan);
 }

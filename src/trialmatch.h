@@ -711,6 +711,12 @@ typedef struct TmPlan
 	TimestampTz started;		/* population calls: when the call started reading */
 	int			pass;			/* match_all: this pass (1-based) of npasses */
 	int			npasses;
+	bool		eval_all;		/* match_all: parallel workers may evaluate every trial */
+	const char *eval_phase;		/* ... reported as this, */
+	int64		eval_base;		/* ... its progress from here */
+	int64		eval_total;		/* ... of this, */
+	struct TmAllTrial *all_out; /* ... and did: per trial, as tm_all_evaluate's */
+	void	   *pcxt;			/* the ParallelContext kept for all_out until the end */
 	int16	   *agetab;			/* eval.c: ages of recent birth dates, or NULL */
 	int32		agetab_lo;		/* DateADT of agetab[0] */
 	/* eval.c: a sex test's answers by sex code (< 64), for the last node */
@@ -777,6 +783,7 @@ extern void tm_fold_prefetch(TmPlan *plan, TmPlanSource *ps, Datum id);
 extern void tm_state_alloc(TmPlan *plan);
 extern void tm_codemaps_init(TmPlan *plan);
 extern void tm_state_merge(TmPlan *plan, char *into, const char *from);
+extern void tm_state_merge_range(TmPlan *plan, char *into, const char *from, int lo, int hi);
 extern TimestampTz tm_time_value(TmPlan *plan, Datum d, Oid typid);
 
 static inline int64
@@ -797,6 +804,15 @@ typedef struct TmAllTrial
 
 extern void tm_all_evaluate(TmPlan *plan, TmTrial **trials, int ntrials, TmAllTrial *out,
 							const char *phase, int64 progress_base, int64 progress_total);
+/* patients per piece of evaluation (progress, interrupts, parallel shares) */
+#define TM_ALL_CHUNK 1024
+typedef struct TmAllEval TmAllEval;
+extern Size tm_all_shared_size(int ntrials);
+extern void tm_all_shared_init(void *shared, int ntrials);
+extern TmAllEval *tm_all_begin(TmPlan *plan, TmTrial **trials, int ntrials, uint16 *codes,
+							   void *shared);
+extern void tm_all_patients(TmAllEval *ev, int lo, int hi);
+extern void tm_all_end(TmAllEval *ev, TmAllTrial *out);
 
 /* rows.c: a population call's rows, kept compact until returned */
 typedef struct TmRows TmRows;
@@ -814,6 +830,7 @@ extern void tm_rows_materialize(TmRows *rows, Tuplestorestate *ts);
 extern void tm_run_population(TmPlan *plan);
 extern void tm_population_patients(TmPlan *plan, const TmPatients *from);
 extern void tm_population_sources(TmPlan *plan);
+extern void tm_population_end(TmPlan *plan);
 extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 
 /* indexpath.c */
@@ -829,6 +846,7 @@ extern int	tm_index_unit_keys(TmPlan *plan, int srcidx, int leaf, int unit,
 extern int	tm_max_parallel_workers;
 extern int	tm_parallel_workers_for(TmPlan *plan);
 extern void tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers);
+extern void tm_parallel_end(TmPlan *plan);
 
 /* avg.c */
 extern void tm_avg_plan(TmAtom *a, Oid typid);
