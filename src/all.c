@@ -67,6 +67,13 @@ recent_slot(uint64 key)
 	return (int) ((key * UINT64CONST(0x9E3779B97F4A7C15)) >> (64 - TM_ALL_RECENT_BITS));
 }
 
+/* A combination and its number (-1: none yet) */
+typedef struct TmAllRecent
+{
+	uint64		key;
+	int			index;
+} TmAllRecent;
+
 /*
  * A trial's combinations numbered in shared memory, when participants of
  * a parallel call evaluate patients side by side: keys are appended under
@@ -95,7 +102,7 @@ struct TmAllEval
 	int		   *first_crit;		/* per trial: its first criterion in those */
 	uint8	   *unknown;		/* per slot: the patient's result is unknown */
 	uint8	   *fails;			/* per slot: false, then per slot: true */
-	uint16	   *recent;			/* per trial: TM_ALL_RECENT numbers + 1 (0: none) */
+	TmAllRecent *recent;		/* per trial: TM_ALL_RECENT combinations */
 	combo_hash **maps;			/* per trial: key -> number */
 	bool	   *coded;			/* per trial: still coded */
 	uint16	   *codes;			/* ntrials x pats.n: per trial, per patient */
@@ -146,7 +153,9 @@ tm_all_begin(TmPlan *plan, TmTrial **trials, int ntrials, uint16 *codes, void *s
 	ev->crit_unknown = palloc(sizeof(uint16) * Max(ncrit, 1));
 	ev->crit_fails = palloc(sizeof(uint16) * Max(ncrit, 1));
 	ev->first_crit = palloc(sizeof(int) * (ntrials + 1));
-	ev->recent = palloc0(sizeof(uint16) * TM_ALL_RECENT * Max(ntrials, 1));
+	ev->recent = palloc(sizeof(TmAllRecent) * TM_ALL_RECENT * Max(ntrials, 1));
+	for (int i = 0; i < TM_ALL_RECENT * Max(ntrials, 1); i++)
+		ev->recent[i].index = -1;
 	ev->maps = palloc0(sizeof(combo_hash *) * Max(ntrials, 1));
 	ev->coded = palloc0(sizeof(bool) * Max(ntrials, 1));
 	ev->codes = codes ? codes :
@@ -297,7 +306,7 @@ tm_all_patients(TmAllEval *ev, int lo, int hi)
 		for (int t = 0; t < ev->ntrials; t++)
 		{
 			uint64		key = 0;
-			uint16	   *r;
+			TmAllRecent *r;
 			int			index;
 
 			if (!ev->coded[t])
@@ -308,14 +317,10 @@ tm_all_patients(TmAllEval *ev, int lo, int hi)
 					((uint64) ev->fails[ev->crit_fails[c]] << (32 + i));
 			/* a combination seen lately: no hash table lookup */
 			r = &ev->recent[t * TM_ALL_RECENT + recent_slot(key)];
-			if (*r != 0)
+			if (r->key == key && r->index >= 0)
 			{
-				index = *r - 1;
-				if ((ev->shared ? ev->shared[t].keys[index] : ev->local[t].keys[index]) == key)
-				{
-					ev->codes[t * n + p] = (uint16) index;
-					continue;
-				}
+				ev->codes[t * n + p] = (uint16) r->index;
+				continue;
 			}
 			index = number_key(ev, t, key);
 			if (index < 0)
@@ -325,8 +330,8 @@ tm_all_patients(TmAllEval *ev, int lo, int hi)
 				continue;
 			}
 			ev->codes[t * n + p] = (uint16) index;
-			if (index < PG_UINT16_MAX)
-				*r = (uint16) (index + 1);
+			r->key = key;
+			r->index = index;
 		}
 	}
 }
