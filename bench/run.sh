@@ -40,6 +40,7 @@
 #                    trialmatch.max_parallel_workers of the session
 #   TRIALS100=1      also time match_trials with 100 recruiting trials
 #                    (bench/trials100.sql); 0 skips it
+#   T100_WARMUP=20   seconds of warm-up (pgbench -c 2) before those
 #   REUSE_CLUSTER=1  keep a cluster that is running in BENCH_DIR (started by
 #                    an earlier run) and leave it running: runs can follow
 #                    one another, or run beside maintenance, without a
@@ -437,7 +438,12 @@ if [ "${TRIALS100:-1}" = 1 ]; then
     psql -d "$db" < bench/trials100.sql >/dev/null
     echo
     echo "== match_trials with 100 recruiting trials: pgbench -c 1 -t 1000 / -c 2 -j 2 -T $tps_seconds -M prepared"
-    pgb -c 1 -t 100 -M prepared -f "$work/pgb_tm.sql" >/dev/null        # warm-up
+    # warm-up, by time (T100_WARMUP seconds, -c 2): the 95 new trials read
+    # other index pages of each random patient, and on a server started for
+    # the run most of shared_buffers has never held a page yet (each first
+    # use costs a kernel page clear); 100 calls left the p50 at 0.54-0.60 ms
+    # at 1M where 30 s of warm-up gave 0.41 ms (bench/README, stop 21)
+    pgb -c 2 -j 2 -T "${T100_WARMUP:-20}" -M prepared -f "$work/pgb_tm.sql" >/dev/null
     pgb -c 1 -t 1000 -M prepared --log --log-prefix=log_t100 -f "$work/pgb_tm.sql" > "$work/lat_t100.out"
     read -r t100_p50 t100_p99 < <(percentiles "$work"/log_t100.*)
     t100_tps=$(pgb -c 2 -j 2 -T "$tps_seconds" -M prepared -f "$work/pgb_tm.sql" | tps_of)
