@@ -10,6 +10,7 @@
 #   - for a trial with more combinations than the shared table holds (it is
 #     evaluated at output time instead);
 #   - over several passes (trialmatch.match_all_memory);
+#   - when no worker can start (the leader evaluates alone);
 # and that a cancelled call leaves nothing behind.
 use strict;
 use warnings;
@@ -130,6 +131,15 @@ my ($ret, $o, $e) = $node->psql('postgres', q{
 like($e, qr/canceling statement due to statement timeout/, 'a call cancelled by statement_timeout');
 ($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;');
 is($out, $expected, 'the next call in a new session gives the same rows');
+
+# no background worker slot at all: the workers asked for never start,
+# and the leader merges and evaluates alone in the parallel context
+$node->append_conf('postgresql.conf', "max_worker_processes = 0\n");
+$node->restart;
+($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;');
+is($out, $expected, 'no worker slot: the same rows');
+like($err, qr/0 of 2 parallel workers launched/, 'no worker launched');
+like($err, qr/evaluated with the reading by 1 participants/, 'the leader evaluated alone');
 
 $node->stop;
 done_testing();
