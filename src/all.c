@@ -97,8 +97,8 @@ struct TmAllEval
 	int			ntrials;
 	int			nslots;
 	TmNode	  **slot_tree;		/* per slot: a distinct criterion */
-	uint16	   *crit_unknown;	/* per criterion: its slot in unknown[] */
-	uint16	   *crit_fails;		/* per criterion: its slot in fails[] */
+	int		   *crit_unknown;	/* per criterion: its slot in unknown[] */
+	int		   *crit_fails;		/* per criterion: its slot in fails[] */
 	int		   *first_crit;		/* per trial: its first criterion in those */
 	uint8	   *unknown;		/* per slot: the patient's result is unknown */
 	uint8	   *fails;			/* per slot: false, then per slot: true */
@@ -150,8 +150,8 @@ tm_all_begin(TmPlan *plan, TmTrial **trials, int ntrials, uint16 *codes, void *s
 		ncrit += trials[t]->ncriteria;
 	ev->slot_tree = palloc(sizeof(TmNode *) * Max(ncrit, 1));
 	slot_key = palloc(sizeof(char *) * Max(ncrit, 1));
-	ev->crit_unknown = palloc(sizeof(uint16) * Max(ncrit, 1));
-	ev->crit_fails = palloc(sizeof(uint16) * Max(ncrit, 1));
+	ev->crit_unknown = palloc(sizeof(int) * Max(ncrit, 1));
+	ev->crit_fails = palloc(sizeof(int) * Max(ncrit, 1));
 	ev->first_crit = palloc(sizeof(int) * (ntrials + 1));
 	ev->recent = palloc(sizeof(TmAllRecent) * TM_ALL_RECENT * Max(ntrials, 1));
 	for (int i = 0; i < TM_ALL_RECENT * Max(ntrials, 1); i++)

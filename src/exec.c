@@ -111,8 +111,12 @@ tm_population_sources(TmPlan *plan)
 	if (plan->ntimed > 0 || leader_reads_first(plan))
 		plan->eval_all = false;
 	nworkers = tm_parallel_workers_for(plan);
-	if (nworkers == 0)
+	if (nworkers == 0 && plan->eval_all)
+	{
+		/* perhaps only the leader's state and the codes did not fit */
 		plan->eval_all = false;
+		nworkers = tm_parallel_workers_for(plan);
+	}
 	if (plan->eval_all)
 		tm_codemaps_init(plan);
 	else

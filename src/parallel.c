@@ -301,6 +301,8 @@ evaluate_share(TmPlan *plan, shm_toc *toc, bool leader)
 		ConditionVariableSleep(&shared->folded_cv, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
+	/* the others' folded rows are read from here on */
+	pg_memory_barrier();
 
 	plan->state = into;
 	ev = tm_all_begin(plan, plan->trials, plan->ntrials,
@@ -401,6 +403,12 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		}
 	InitializeParallelDSM(pcxt);
 
+	/*
+	 * Without a segment (none left) the context has no workers and its toc
+	 * is private memory: the leader's array is then the only one.
+	 */
+	narrays = pcxt->nworkers + (evaluate ? 1 : 0);
+
 	shared = shm_toc_allocate(pcxt->toc, sizeof(TmParallelShared));
 	shared->as_of = plan->as_of;
 	shared->npatients = plan->pats.n;
@@ -489,7 +497,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	/* the leader takes its share */
 	if (evaluate)
 	{
-		plan->state = states + statesize * nworkers;
+		plan->state = states + statesize * pcxt->nworkers;
 		memset(plan->state, 0, statesize);
 	}
 	participate(plan, pcxt->toc);

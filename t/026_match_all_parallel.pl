@@ -1,16 +1,15 @@
 # match_all's parallel workers evaluate with the leader (parallel.c,
 # evaluate_share): after folding, each participant merges and evaluates
 # pieces of patients, numbering every trial's combinations in shared
-# memory.  This test checks, on enough patients for many pieces, that the
-# rows are exactly those of match_patients called trial by trial without
-# workers:
-#   - with two workers and with fewer than asked;
+# memory.  This test checks, on enough patients for many pieces (70,000,
+# also enough for eval.c's table of ages), that the rows are exactly those
+# of match_patients called trial by trial without workers:
+#   - with two workers, with one, and with none able to start;
 #   - for criteria on age and sex (the patients' columns, which the workers
 #     get from the leader);
 #   - for a trial with more combinations than the shared table holds (it is
 #     evaluated at output time instead);
 #   - over several passes (trialmatch.match_all_memory);
-#   - when no worker can start (the leader evaluates alone);
 # and that a cancelled call leaves nothing behind.
 use strict;
 use warnings;
@@ -24,24 +23,24 @@ $node->append_conf('postgresql.conf',
 	"max_worker_processes = 16\nmax_parallel_workers = 8\ntimezone = 'UTC'\n");
 $node->start;
 
-# 20,000 patients; per patient and lab L0..L8, a row two times in three,
+# 70,000 patients; per patient and lab L0..L8, a row two times in three,
 # with a value from 0 to 10: each lab criterion is unknown, true or false
-# about equally, so a trial of all nine has some 12,000 combinations.
+# about equally, so a trial of all nine has some 18,000 combinations.
 $node->safe_psql('postgres', q{
   CREATE EXTENSION trialmatch;
   CREATE TABLE p_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
   INSERT INTO p_pat SELECT i, date '1930-01-01' + (abs(hashint4(i)) % 30000),
          CASE i % 7 WHEN 0 THEN NULL WHEN 1 THEN 'M' WHEN 2 THEN 'X' ELSE 'F' END
-    FROM generate_series(1, 20000) i;
+    FROM generate_series(1, 70000) i;
   CREATE TABLE p_lab (patient_id int8, code text, t timestamptz, v numeric, u text);
   INSERT INTO p_lab
   SELECT i, 'L' || k, timestamptz '2026-05-01' - (abs(hashint4(i * 11 + k)) % 900) * interval '1 day',
          (abs(hashint4(i * 13 + k)) % 1000) / 100.0, 'mg/dL'
-    FROM generate_series(1, 20000) i, generate_series(0, 8) k
+    FROM generate_series(1, 70000) i, generate_series(0, 8) k
    WHERE abs(hashint4(i * 17 + k)) % 3 <> 0;
   CREATE TABLE p_dx (patient_id int8, code text, t timestamptz);
-  INSERT INTO p_dx SELECT i % 20000 + 1, 'D' || (i % 40), timestamptz '2026-05-01' - (i % 1500) * interval '1 day'
-    FROM generate_series(1, 60000) i;
+  INSERT INTO p_dx SELECT i % 70000 + 1, 'D' || (i % 40), timestamptz '2026-05-01' - (i % 1500) * interval '1 day'
+    FROM generate_series(1, 200000) i;
   SELECT trialmatch.set_patients('p_pat');
   SELECT trialmatch.add_source('plab', 'p_lab', time_column => 't', value_column => 'v', unit_column => 'u');
   SELECT trialmatch.add_source('pdx', 'p_dx', time_column => 't');
@@ -78,7 +77,7 @@ my $expected = $node->safe_psql('postgres', q{
                                            ',' ORDER BY t.trial_id, m.patient_id))
     FROM trialmatch.trials t, LATERAL trialmatch.match_patients(t.trial_id, '2026-06-01') m;
 });
-like($expected, qr/^260000 /, 'match_patients: 13 trials of 20000 patients');
+like($expected, qr/^910000 /, 'match_patients: 13 trials of 70000 patients');
 
 my $distinct = $node->safe_psql('postgres', q{
   SET trialmatch.max_parallel_workers = 0;
@@ -101,11 +100,11 @@ sub match_all
 
 my ($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;');
 is($out, $expected, 'two workers: the rows of match_patients');
-like($err, qr/13 trials: 20000 patients, 2 of 2 parallel workers launched/, 'two workers launched');
+like($err, qr/13 trials: 70000 patients, 2 of 2 parallel workers launched/, 'two workers launched');
 like($err, qr/13 trials evaluated with the reading by 3 participants/, 'and they evaluated with the leader');
 
 ($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2; SET max_parallel_workers = 1;');
-is($out, $expected, 'fewer workers than asked: the same rows');
+is($out, $expected, 'one worker (max_parallel_workers = 1): the same rows');
 like($err, qr/evaluated with the reading by 2 participants/, 'one worker and the leader evaluated');
 
 ($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2; SET max_parallel_workers = 0;');
