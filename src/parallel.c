@@ -54,11 +54,11 @@
 #include "postmaster/bgworker.h"
 #include "storage/bufmgr.h"
 #include "storage/condition_variable.h"
-#include "utils/wait_event.h"
 #include "storage/shm_toc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/wait_event.h"
 
 #include "pool.h"
 #include "trialmatch.h"
