@@ -317,7 +317,7 @@ tm_all_patients(TmAllEval *ev, int lo, int hi)
 					((uint64) ev->fails[ev->crit_fails[c]] << (32 + i));
 			/* a combination seen lately: no hash table lookup */
 			r = &ev->recent[t * TM_ALL_RECENT + recent_slot(key)];
-			if (r->key == key && r->index >= 0)
+			if (r->index >= 0 && r->key == key)
 			{
 				ev->codes[t * n + p] = (uint16) r->index;
 				continue;
