@@ -10,6 +10,7 @@
 #   - for a trial with more combinations than the shared table holds (it is
 #     evaluated at output time instead);
 #   - over several passes (trialmatch.match_all_memory);
+#   - for a source partitioned by time;
 # and that a cancelled call leaves nothing behind.
 use strict;
 use warnings;
@@ -130,6 +131,33 @@ my ($ret, $o, $e) = $node->psql('postgres', q{
 like($e, qr/canceling statement due to statement timeout/, 'a call cancelled by statement_timeout');
 ($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;');
 is($out, $expected, 'the next call in a new session gives the same rows');
+
+# a partitioned source (partitions by time, some outside the windows):
+# the workers read its leaves and evaluate as for a plain table
+$node->safe_psql('postgres', q{
+  CREATE TABLE p_dxp (patient_id int8, code text, t timestamptz) PARTITION BY RANGE (t);
+  CREATE TABLE p_dxp_old PARTITION OF p_dxp FOR VALUES FROM (MINVALUE) TO ('2024-01-01');
+  CREATE TABLE p_dxp_2024 PARTITION OF p_dxp FOR VALUES FROM ('2024-01-01') TO ('2025-06-01');
+  CREATE TABLE p_dxp_new PARTITION OF p_dxp FOR VALUES FROM ('2025-06-01') TO (MAXVALUE);
+  INSERT INTO p_dxp SELECT * FROM p_dx;
+  ANALYZE p_dxp;
+  SELECT trialmatch.add_source('pdxp', 'p_dxp', time_column => 't');
+  INSERT INTO trialmatch.trials (trial_id, status) VALUES ('PART', 'recruiting');
+  INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr) VALUES
+    ('PART', 1, 'inclusion', 'dx recent', $$pdxp 'D1%' within 300 days$$),
+    ('PART', 2, 'exclusion', 'dx other', $$pdxp 'D2%' within 2 years count >= 2$$),
+    ('PART', 3, 'inclusion', 'age', 'age >= 30');
+});
+$expected = $node->safe_psql('postgres', q{
+  SET trialmatch.max_parallel_workers = 0;
+  SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', t.trial_id, m.patient_id, m.status, m.failed, m.unknown),
+                                           ',' ORDER BY t.trial_id, m.patient_id))
+    FROM trialmatch.trials t, LATERAL trialmatch.match_patients(t.trial_id, '2026-06-01') m;
+});
+like($expected, qr/^980000 /, 'match_patients: 14 trials, one on a partitioned source');
+($out, $err) = match_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;');
+is($out, $expected, 'a partitioned source, two workers: the rows of match_patients');
+like($err, qr/14 trials evaluated with the reading by 3 participants/, 'evaluated by the workers and the leader');
 
 # no background worker slot at all: the workers asked for never start,
 # and the leader merges and evaluates alone in the parallel context
