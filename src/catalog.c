@@ -66,6 +66,8 @@ typedef struct CacheEntry
 static CacheEntry *cache = NULL;
 static bool cache_valid = false;
 static uint64 inval_count = 0;	/* invalidations seen, ever */
+static uint64 relcache_invals = 0;	/* of any relation (plan.c's cache) */
+static uint64 catalog_serial = 0;	/* catalogs loaded by this backend */
 static Oid	sentinel_relid = InvalidOid;
 
 PG_FUNCTION_INFO_V1(tm_catalog_changed_trigger);
@@ -112,6 +114,7 @@ cache_pin(CacheEntry *e)
 static void
 inval_callback(Datum arg, Oid relid)
 {
+	relcache_invals++;
 	if (relid == InvalidOid || relid == sentinel_relid)
 	{
 		cache_valid = false;
@@ -123,6 +126,17 @@ void
 tm_catalog_init(void)
 {
 	CacheRegisterRelcacheCallback(inval_callback, (Datum) 0);
+}
+
+/*
+ * How many relcache invalidations this backend has seen, of any relation:
+ * a plan bound before the count last moved may name columns that changed
+ * (plan.c, tm_plan_cached).
+ */
+uint64
+tm_catalog_relcache_invals(void)
+{
+	return relcache_invals;
 }
 
 static char *
@@ -265,6 +279,7 @@ load_catalog(MemoryContext cxt, bool trials, bool read_only)
 	uint64		i;
 
 	cat = MemoryContextAllocZero(cxt, sizeof(TmCatalog));
+	cat->serial = ++catalog_serial;
 	/* triggers must see the statement's own changes */
 	spi_read_only = read_only;
 

@@ -130,6 +130,10 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 	uint32		i;
 	TmCodeEntry *e;
 	MemoryContext old;
+	char	   *kcopy;
+	char	   *text;
+	int		   *atoms;
+	int			natoms = 0;
 
 	for (i = h & m->mask; m->entries[i].keylen >= 0; i = (i + 1) & m->mask)
 	{
@@ -138,25 +142,25 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 			return e;
 	}
 
-	/* new code: allocate in the plan's context, not the per-row one */
+	/*
+	 * A new code: in the map's context (its plan's, which a cached plan
+	 * outlives the call in), not the per-row one; the entry is written
+	 * whole before it is counted as used (keylen last), so that a map kept
+	 * across calls never holds a half-made entry.
+	 */
 	old = MemoryContextSwitchTo(GetMemoryChunkContext(m));
-	e = &m->entries[i];
-	e->hash = h;
-	e->keylen = keylen;
-	e->key = palloc(keylen + 1);
-	memcpy(e->key, key, keylen);
-	e->key[keylen] = '\0';
+	kcopy = palloc(keylen + 1);
+	memcpy(kcopy, key, keylen);
+	kcopy[keylen] = '\0';
 	if (is_int)
 	{
 		int64		v;
 
 		memcpy(&v, key, sizeof(int64));
-		e->text = psprintf(INT64_FORMAT, v);
+		text = psprintf(INT64_FORMAT, v);
 	}
 	else
-		e->text = e->key;
-	e->natoms = 0;
-	e->atoms = palloc(sizeof(int) * ps->natoms);
+		text = kcopy;
 	/* each distinct pair of code lists once, then its atoms in order */
 	for (int g = 0; g < ps->ngroups; g++)
 	{
@@ -166,9 +170,20 @@ codemap_lookup(TmPlan *plan, TmPlanSource *ps, const char *key, int keylen, bool
 			!code_matches(a->except, key, keylen, is_int);
 	}
 	for (int k = 0; k < ps->natoms; k++)
+		natoms += ps->codegroup[k] >= 0 && ps->groupmatch[ps->codegroup[k]];
+	atoms = palloc(sizeof(int) * Max(natoms, 1));
+	natoms = 0;
+	for (int k = 0; k < ps->natoms; k++)
 		if (ps->codegroup[k] >= 0 && ps->groupmatch[ps->codegroup[k]])
-			e->atoms[e->natoms++] = ps->atoms[k];
+			atoms[natoms++] = ps->atoms[k];
 	MemoryContextSwitchTo(old);
+	e = &m->entries[i];
+	e->hash = h;
+	e->key = kcopy;
+	e->text = text;
+	e->natoms = natoms;
+	e->atoms = atoms;
+	e->keylen = keylen;
 	if (++m->used * 2 > m->mask)
 	{
 		codemap_grow(m);
@@ -1110,9 +1125,10 @@ code_groups(TmPlan *plan, TmPlanSource *ps)
 }
 
 /*
- * Per-call caches of each source: the code maps, and (1.1) the atoms that
- * take rows with no code: those whose codes are omitted (SPEC 7.3: every
- * row counts, NULL code included; an except list never matches NULL).
+ * The code maps of each source, once per plan (a cached plan keeps them
+ * from call to call, plan.c), and (1.1) the atoms that take rows with no
+ * code: those whose codes are omitted (SPEC 7.3: every row counts, NULL
+ * code included; an except list never matches NULL).
  */
 void
 tm_codemaps_init(TmPlan *plan)
@@ -1120,7 +1136,11 @@ tm_codemaps_init(TmPlan *plan)
 	for (int i = 0; i < plan->nsources; i++)
 	{
 		TmPlanSource *ps = &plan->sources[i];
-		TmCodeEntry *e = palloc0(sizeof(TmCodeEntry));
+		TmCodeEntry *e;
+
+		if (ps->codemap != NULL)
+			continue;
+		e = palloc0(sizeof(TmCodeEntry));
 
 		ps->codemap = codemap_create(64);
 		code_groups(plan, ps);

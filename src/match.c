@@ -950,7 +950,7 @@ tm_match_trials(PG_FUNCTION_ARGS)
 		if (strcmp(t->status, "recruiting") == 0)
 			trials[ntrials++] = t;
 	}
-	plan = tm_plan_create(cat, trials, ntrials, as_of);
+	plan = tm_plan_cached(cat, trials, ntrials, as_of);
 	tm_plan_check_privileges(plan);
 	if (!tm_run_single(plan, patient_id))
 		patient_not_found(patient_id);

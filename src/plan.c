@@ -28,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "executor/spi.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -66,6 +67,8 @@ typedef struct AtomInternEntry
 #define SH_DEFINE
 #define SH_DECLARE
 #include "lib/simplehash.h"
+
+static uint64 bind_serials = 0; /* plans bound by this backend */
 
 static int
 plan_source(TmPlan *plan, TmCatalog *cat, const char *name)
@@ -127,7 +130,7 @@ count_atoms(TmNode *n)
  * the registered concept_ancestor table: once per call, into exact codes.
  */
 static List *
-expand_codes(TmCatalog *cat, List *codes)
+expand_codes(TmPlan *plan, TmCatalog *cat, List *codes)
 {
 	ListCell   *lc;
 	List	   *out = NIL;
@@ -141,6 +144,8 @@ expand_codes(TmCatalog *cat, List *codes)
 		any |= ((TmCode *) lfirst(lc))->descendants;
 	if (!any)
 		return codes;
+	/* rows of the vocabulary, which change without an invalidation */
+	plan->cacheable = false;
 	if (!OidIsValid(cat->ancestor_relid) ||
 		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cat->ancestor_relid)))
 		ereport(ERROR,
@@ -262,7 +267,7 @@ bind_window(TmPlan *plan, TmAtom *a)
  * then expand << codes.
  */
 static List *
-expand_code_list(TmCatalog *cat, List *codes)
+expand_code_list(TmPlan *plan, TmCatalog *cat, List *codes)
 {
 	ListCell   *lc;
 	List	   *out = NIL;
@@ -292,7 +297,7 @@ expand_code_list(TmCatalog *cat, List *codes)
 		}
 		codes = out;
 	}
-	return expand_codes(cat, codes);
+	return expand_codes(plan, cat, codes);
 }
 
 /* Do all codes have the column's type (the schema may have drifted)? */
@@ -342,12 +347,12 @@ bind_atom_11(TmPlan *plan, TmCatalog *cat, TmAtom *a, TmPlanSource *ps)
 		ev->test_is.is)
 	{
 		category = true;
-		a->test_codes = expand_code_list(cat, ev->test_is.codes);
+		a->test_codes = expand_code_list(plan, cat, ev->test_is.codes);
 	}
 	if (ev->has_where && ev->where_is.is)
 	{
 		category = true;
-		a->where_codes = expand_code_list(cat, ev->where_is.codes);
+		a->where_codes = expand_code_list(plan, cat, ev->where_is.codes);
 	}
 	if (category)
 	{
@@ -394,7 +399,7 @@ bind_atom_11(TmPlan *plan, TmCatalog *cat, TmAtom *a, TmPlanSource *ps)
 									tm_attribute_types, lengthof(tm_attribute_types));
 		if (f->is)
 		{
-			pf->codes = expand_code_list(cat, f->codes);
+			pf->codes = expand_code_list(plan, cat, f->codes);
 			check_code_types(pf->codes, pf->col, "attribute", ps->what);
 		}
 		ps->maxattno = Max(ps->maxattno, pf->col.attnum);
@@ -512,8 +517,8 @@ bind_atoms(TmPlan *plan, TmCatalog *cat, TmNode *n, bool share)
 	memset(a, 0, sizeof(TmAtom));
 	a->ev = ev;
 	a->payload = -1;
-	a->codes = expand_code_list(cat, ev->codes);
-	a->except = expand_code_list(cat, ev->except);
+	a->codes = expand_code_list(plan, cat, ev->codes);
+	a->except = expand_code_list(plan, cat, ev->except);
 	a->source = plan_source(plan, cat, ev->source);
 	ps = &plan->sources[a->source];
 	ps->atoms[ps->natoms++] = n->atom;
@@ -726,18 +731,14 @@ tm_plan_passes(TmPlan *plan, int npatients, double budget, int *pass_of, double 
 	return npasses;
 }
 
-TmPlan *
-tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
+/* The call's as_of, and its calendar date in the session time zone */
+static void
+set_as_of(TmPlan *plan, TimestampTz as_of)
 {
-	/* zeroed up to the date cache, whose values are read only once keyed */
-	TmPlan	   *plan = palloc(sizeof(TmPlan));
-	TmPatientDef *pd = cat->patients;
-	int			natoms = 0;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tz;
 
-	memset(plan, 0, offsetof(TmPlan, datecache_key));
 	if (TIMESTAMP_NOT_FINITE(as_of))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -746,15 +747,35 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
-	plan->cat = cat;
 	plan->as_of = as_of;
 	plan->as_of_year = tm.tm_year;
 	plan->as_of_mon = tm.tm_mon;
 	plan->as_of_mday = tm.tm_mday;
-	plan->ntrials = ntrials;
-	plan->trials = trials;
+}
+
+/* The date cache starts empty: its values are read only once keyed. */
+static void
+clear_datecache(TmPlan *plan)
+{
 	for (int i = 0; i < lengthof(plan->datecache_key); i++)
 		plan->datecache_key[i] = DATEVAL_NOEND;
+}
+
+TmPlan *
+tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
+{
+	/* zeroed up to the date cache (clear_datecache) */
+	TmPlan	   *plan = palloc(sizeof(TmPlan));
+	TmPatientDef *pd = cat->patients;
+	int			natoms = 0;
+
+	memset(plan, 0, offsetof(TmPlan, datecache_key));
+	set_as_of(plan, as_of);
+	plan->cat = cat;
+	plan->ntrials = ntrials;
+	plan->trials = trials;
+	plan->cacheable = true;
+	clear_datecache(plan);
 
 	if (pd == NULL)
 		ereport(ERROR,
@@ -795,9 +816,15 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	 * Atom numbers are written into the (cached) trees: they are valid for
 	 * this plan only, which is fine as calls never overlap in a backend.
 	 */
+	/* until bound in full, the trees hold no plan's numbers */
+	cat->bound = 0;
 	for (int t = 0; t < ntrials; t++)
 		for (int c = 0; c < trials[t]->ncriteria; c++)
 			bind_atoms(plan, cat, trials[t]->criteria[c].tree, true);
+	plan->bind_serial = cat->bound = ++bind_serials;
+	/* event times are numbered into the trees, and their spans from as_of */
+	if (plan->ntimed > 0)
+		plan->cacheable = false;
 	layout_state(plan);
 
 	/* unit concept ids are read as their concept_code (UCUM) */
@@ -809,6 +836,202 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 		plan->concept_code = tm_resolve_column(plan->conceptrel, "concept_code", "the concept table",
 											   "concept code", tm_text_types, lengthof(tm_text_types));
 	}
+	return plan;
+}
+
+/*
+ * The plan cache of match_trials.  A call for one patient against every
+ * recruiting trial spent a fifth of its time binding the same trees again
+ * (bench/README, stop 22).  The last such plan is kept (the template),
+ * without its relations, and each call takes a copy of it: the sources and
+ * the per-call fields fresh, the relations opened again (and so locked, and
+ * invalidations accepted), the atoms shared, or copied and given the
+ * windows of another as_of.  The sources' code maps (code -> the atoms that
+ * accept it, fold.c) are the template's and grow as calls read codes, up to
+ * PLAN_CACHE_MAX_BYTES of template.  A template serves while
+ *	- the catalog is the same load (a change to trials, criteria, sources,
+ *	  code sets or conversions loads a new one);
+ *	- the trees still hold its atom numbers: no other plan was bound since;
+ *	- the session time zone is the same (windows are calendar spans);
+ *	- no relcache invalidation arrived since it was bound, checked once the
+ *	  call's relations are locked: an ALTER, DROP, CREATE INDEX or ANALYZE
+ *	  of any relation (columns are resolved by name when bound).
+ * Privileges are checked by each call, as the role of that call.  Not kept:
+ * plans with DAYS, ACTIVE FOR or relations between events (their event
+ * times are numbered into the trees), and plans with << codes (rows of the
+ * vocabulary, which change without an invalidation).  A call pins the
+ * template it copied until the call's memory goes; one replaced meanwhile
+ * is freed by the last unpin.
+ */
+typedef struct PlanTemplate
+{
+	MemoryContext cxt;			/* holds the template and this */
+	TmPlan	   *plan;			/* its relation fields unset */
+	uint64		cat_serial;
+	pg_tz	   *tz;
+	uint64		relcache_invals;	/* seen when it was bound */
+	int			pins;
+	bool		retired;
+} PlanTemplate;
+
+static PlanTemplate *template = NULL;
+
+/* a template's code maps grow with the codes read; beyond this, bound anew */
+#define PLAN_CACHE_MAX_BYTES	((Size) 16 * 1024 * 1024)
+
+static void
+template_unpin(void *arg)
+{
+	PlanTemplate *t = arg;
+
+	if (--t->pins == 0 && t->retired)
+		MemoryContextDelete(t->cxt);
+}
+
+static void
+template_pin(PlanTemplate *t)
+{
+	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+	cb->func = template_unpin;
+	cb->arg = t;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	t->pins++;
+}
+
+static void
+template_drop(void)
+{
+	PlanTemplate *t = template;
+
+	template = NULL;
+	if (t == NULL)
+		return;
+	if (t->pins > 0)
+		t->retired = true;
+	else
+		MemoryContextDelete(t->cxt);
+}
+
+static bool
+template_fits(PlanTemplate *t, TmCatalog *cat, TmTrial **trials, int ntrials)
+{
+	TmPlan	   *tp = t->plan;
+
+	return t->cat_serial == cat->serial && cat->bound == tp->bind_serial &&
+		t->tz == session_timezone && tp->ntrials == ntrials &&
+		memcmp(tp->trials, trials, sizeof(TmTrial *) * ntrials) == 0 &&
+		MemoryContextMemAllocated(t->cxt, true) <= PLAN_CACHE_MAX_BYTES;
+}
+
+/* Open the relations of a plan bound earlier (tm_plan_create opens them as it binds) */
+static void
+plan_open(TmPlan *plan)
+{
+	plan->patrel = tm_open_registered(plan->patdef->relid, "the patient table");
+	for (int i = 0; i < plan->nsources; i++)
+		plan->sources[i].rel = tm_open_registered(plan->sources[i].def->relid,
+												  plan->sources[i].what);
+	if (plan->needs_unit_concepts)
+		plan->conceptrel = tm_open_registered(plan->cat->concept_relid,
+											  "the vocabulary's concept table");
+}
+
+/*
+ * A call's copy of template tp at as_of, in the current memory context, its
+ * per-call fields zeroed; relations not opened.
+ */
+static TmPlan *
+plan_copy(const TmPlan *tp, TmTrial **trials, TimestampTz as_of)
+{
+	TmPlan	   *plan = palloc(sizeof(TmPlan));
+
+	memcpy(plan, tp, offsetof(TmPlan, patrel));
+	memset(&plan->patrel, 0, offsetof(TmPlan, datecache_key) - offsetof(TmPlan, patrel));
+	clear_datecache(plan);
+	plan->trials = trials;
+	plan->sources = palloc(sizeof(TmPlanSource) * Max(tp->nsources, 1));
+	for (int i = 0; i < tp->nsources; i++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+
+		memcpy(ps, &tp->sources[i], offsetof(TmPlanSource, rel));
+		memset(&ps->rel, 0, sizeof(TmPlanSource) - offsetof(TmPlanSource, rel));
+	}
+	if (as_of != tp->as_of)
+	{
+		set_as_of(plan, as_of);
+		plan->atoms = palloc(sizeof(TmAtom) * Max(tp->natoms, 1));
+		memcpy(plan->atoms, tp->atoms, sizeof(TmAtom) * tp->natoms);
+		for (int i = 0; i < plan->natoms; i++)
+			bind_window(plan, &plan->atoms[i]);
+	}
+	return plan;
+}
+
+/*
+ * tm_plan_create for trials at as_of, from the plan cache when it holds
+ * them; a plan that can be kept is kept for the next call.
+ */
+TmPlan *
+tm_plan_cached(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
+{
+	PlanTemplate *t = template;
+	MemoryContext cxt;
+	MemoryContext old;
+	TmTrial   **kept;
+	TmPlan	   *plan;
+	uint64		invals;
+
+	if (t && template_fits(t, cat, trials, ntrials))
+	{
+		plan = plan_copy(t->plan, trials, as_of);
+		plan_open(plan);
+		if (tm_catalog_relcache_invals() == t->relcache_invals)
+		{
+			template_pin(t);
+			ereport(DEBUG1,
+					(errmsg_internal("trialmatch: the plan of %d trials reused", ntrials)));
+			return plan;
+		}
+		tm_plan_close(plan);
+	}
+	template_drop();
+
+	/* bound in a context of its own, under the call's until complete */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "trialmatch plan cache",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	invals = tm_catalog_relcache_invals();
+	kept = palloc(sizeof(TmTrial *) * Max(ntrials, 1));
+	memcpy(kept, trials, sizeof(TmTrial *) * ntrials);
+	plan = tm_plan_create(cat, kept, ntrials, as_of);
+	if (!plan->cacheable || tm_catalog_relcache_invals() != invals)
+	{
+		MemoryContextSwitchTo(old);
+		return plan;			/* freed with the call's context */
+	}
+	tm_codemaps_init(plan);		/* filled by the calls, kept with the plan */
+	MemoryContextSwitchTo(old);
+
+	/* keep it, and give the call a copy that takes its relations */
+	t = MemoryContextAllocZero(cxt, sizeof(PlanTemplate));
+	t->cxt = cxt;
+	t->plan = plan;
+	t->cat_serial = cat->serial;
+	t->tz = session_timezone;
+	t->relcache_invals = invals;
+	plan = plan_copy(t->plan, trials, as_of);
+	plan->patrel = t->plan->patrel;
+	plan->conceptrel = t->plan->conceptrel;
+	for (int i = 0; i < plan->nsources; i++)
+		plan->sources[i].rel = t->plan->sources[i].rel;
+	t->plan->patrel = t->plan->conceptrel = NULL;
+	for (int i = 0; i < plan->nsources; i++)
+		t->plan->sources[i].rel = NULL;
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	template = t;
+	template_pin(t);
 	return plan;
 }
 

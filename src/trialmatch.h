@@ -348,6 +348,8 @@ typedef struct TmCatalog
 	struct TmNegex *negex;		/* the triggers compiled (negex.c), or NULL */
 	struct atomintern_hash *atomids;	/* atom_key -> id (plan.c), or NULL */
 	int			natomids;
+	uint64		serial;			/* this load of the catalog, in this backend */
+	uint64		bound;			/* bind_serial of the plan its trees' atoms are of */
 } TmCatalog;
 
 extern TmCatalog *tm_catalog(void);
@@ -359,6 +361,7 @@ extern TmCodeSet *tm_catalog_code_set(TmCatalog *cat, const char *name);
 extern TmAttributeDef *tm_source_attribute(TmSourceDef *src, const char *name);
 extern const Oid tm_attribute_types[9];
 extern void tm_catalog_init(void);
+extern uint64 tm_catalog_relcache_invals(void);
 extern Relation tm_open_registered(Oid relid, const char *what);
 extern TmColumn tm_resolve_column(Relation rel, const char *colname, const char *what,
 								  const char *role, const Oid *allowed, int nallowed);
@@ -491,9 +494,8 @@ typedef struct TmPrune
 
 typedef struct TmPlanSource
 {
+	/* bound (plan.c): kept with a cached plan */
 	TmSourceDef *def;
-	Relation	rel;
-	TmRelation	read;			/* its leaves, opened when the call runs */
 	char	   *what;			/* "source \"lab\"", for messages */
 	TmColumn	patient;
 	TmColumn	code;
@@ -517,18 +519,22 @@ typedef struct TmPlanSource
 	bool		needs_text;
 	int			nfiltercols;	/* 1.1: attribute columns read by filters */
 	AttrNumber *filtercols;
+	int			nmentions;		/* atoms of this source that are MENTIONS */
+	/* the code maps (fold.c, tm_codemaps_init), kept with a cached plan */
 	struct TmCodeEntry *nullcode;	/* 1.1: atoms taking rows with no code */
-	struct TmCodeMap *codemap;	/* per-call cache: code -> matching atoms */
+	struct TmCodeMap *codemap;	/* code -> matching atoms, filled as codes come */
 	/* atoms with equal code lists (fold.c): each list tested once per code */
 	int			ngroups;
 	int		   *codegroup;		/* per atom k of this source: its group, -1 none */
 	int		   *grouprep;		/* per group: an atom of it */
 	bool	   *groupmatch;		/* per group: scratch of codemap_lookup */
+	/* per call: zeroed in each copy of a cached plan (plan_copy) */
+	Relation	rel;
+	TmRelation	read;			/* its leaves, opened when the call runs */
 	bool		use_index;		/* population calls: some leaf reads index ranges */
 	bool		index_time;		/* every such leaf's index has the time second */
 	int			nunits;
 	TmIndexUnit *units;
-	int			nmentions;		/* atoms of this source that are MENTIONS */
 	Oid			note_index;		/* a GIN index on a tsvector of the text, or 0 */
 	Datum		note_query;		/* the tsquery of every phrase read through it */
 } TmPlanSource;
@@ -681,9 +687,11 @@ typedef struct TmPlan
 	int			nsources;
 	TmPlanSource *sources;
 	int			width;			/* bytes of state per patient */
+	int			ntimed;			/* DAYS, ACTIVE FOR, relations (timed.c) */
+	struct TmTimed *timed;
+	uint64		bind_serial;	/* numbered the trees' atoms (plan.c) */
+	bool		cacheable;		/* may be kept for the next call (plan.c) */
 	TmPatientDef *patdef;
-	Relation	patrel;
-	TmRelation	patread;
 	TmColumn	pat_id;
 	TmColumn	pat_birth;
 	TmColumn	pat_sex;
@@ -692,18 +700,23 @@ typedef struct TmPlan
 	TmColumn	pat_bmonth;
 	TmColumn	pat_bday;
 	bool		needs_unit_concepts;
+	TmColumn	concept_id;
+	TmColumn	concept_code;
+
+	/*
+	 * Per call: everything from patrel up to the date cache is zeroed in
+	 * each copy of a cached plan (plan.c, plan_copy).
+	 */
+	Relation	patrel;
+	TmRelation	patread;
 	Relation	conceptrel;		/* for unit concept ids */
 	TmRelation	conceptread;
 	MemoryContext lookupcxt;	/* per unit concept lookup */
-	TmColumn	concept_id;
-	TmColumn	concept_code;
 	struct HTAB *unitcache;		/* unit concept id -> code */
 	TmPatients	pats;
 	char	   *state;			/* pats.n * width bytes */
 	TmEvidence *evidence;		/* natoms entries, single-patient mode */
 	struct TmTimedState *tstate;	/* event times of a call (timed.c) */
-	int			ntimed;
-	struct TmTimed *timed;
 	MemoryContext rowcxt;
 	int			planned;		/* parallel workers asked for */
 	int			launched;		/* parallel workers that ran */
@@ -729,6 +742,8 @@ typedef struct TmPlan
 } TmPlan;
 
 extern TmPlan *tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials,
+							  TimestampTz as_of);
+extern TmPlan *tm_plan_cached(TmCatalog *cat, TmTrial **trials, int ntrials,
 							  TimestampTz as_of);
 extern void tm_plan_check_privileges(TmPlan *plan);
 extern int	tm_plan_passes(TmPlan *plan, int npatients, double budget, int *pass_of,

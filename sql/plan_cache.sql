@@ -1,0 +1,110 @@
+-- match_trials keeps its last plan for the next call of the session
+-- (plan.c, tm_plan_cached); DEBUG1 says when a call reused it.  A kept plan
+-- must give what a fresh plan gives: each answer below is checked against
+-- match_patients (another plan, bound anew) or stated in a comment, and a
+-- plan is dropped when what it was bound from changes:
+--  * another as_of: the same plan, its windows moved;
+--  * another plan bound the trees (match_patients, explain_match);
+--  * a change to the catalog (criteria, code sets);
+--  * any relcache invalidation: a renamed column must give the error a
+--    fresh plan gives, not a read of the old attribute number;
+--  * another session time zone;
+--  * another role: privileges are checked by every call;
+--  * plans with DAYS or event relations are never kept.
+SET timezone = 'UTC';
+CREATE TABLE c_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
+INSERT INTO c_pat VALUES (1, '1980-01-01', 'F'), (2, '1950-01-01', 'M');
+CREATE TABLE c_lab (patient_id int8, code text, t timestamptz, value numeric);
+-- patient 1: HbA1c 8.1 on 01-10 (in 90 days of 02-01, not of 06-01)
+INSERT INTO c_lab VALUES (1, 'HBA1C', '2026-01-10', 8.1), (2, 'HBA1C', '2025-06-01', 6.0),
+  (2, 'EGFR', '2026-01-20', 40);
+SELECT trialmatch.set_patients('c_pat');
+SELECT trialmatch.add_source('lab', 'c_lab', time_column => 't', value_column => 'value');
+INSERT INTO trialmatch.trials VALUES ('C1', 'recent HbA1c', 'recruiting'),
+  ('C2', 'adults', 'recruiting'), ('C3', 'closed', 'closed');
+INSERT INTO trialmatch.code_sets VALUES ('renal', 'EGFR');
+INSERT INTO trialmatch.criteria VALUES
+  ('C1', 1, 'inclusion', 'HbA1c >= 7 in 90 days', $$lab 'HBA1C' within 90 days last >= 7$$),
+  ('C1', 2, 'exclusion', 'eGFR < 45', $$lab @renal within 1 year last < 45$$),
+  ('C2', 1, 'inclusion', 'adult', 'age >= 18'),
+  ('C2', 2, 'exclusion', 'over 70', 'age > 70'),
+  ('C3', 1, 'inclusion', 'anything', 'true');
+SET client_min_messages = debug1;
+-- bound, then reused
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(2, '2026-02-01') ORDER BY 1;
+-- another as_of: reused with the windows moved (C1: no HbA1c in 90 days of
+-- 06-01, so unknown), and back
+SELECT * FROM trialmatch.match_trials(1, '2026-06-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+-- an error in a call (no such patient) leaves the plan usable
+SELECT * FROM trialmatch.match_trials(99, '2026-02-01');
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+RESET client_min_messages;
+-- another plan binds the trees: the next call binds them again
+SELECT patient_id, status, failed FROM trialmatch.match_patients('C1', '2026-06-01') ORDER BY 1;
+SET client_min_messages = debug1;
+SELECT * FROM trialmatch.match_trials(1, '2026-06-01') ORDER BY 1;
+-- a changed code set is a new catalog: patient 2's eGFR no longer excludes
+-- (C1 is indeterminate: no recent HbA1c, no creatinine)
+UPDATE trialmatch.code_sets SET code = 'CREAT' WHERE set_name = 'renal';
+SELECT * FROM trialmatch.match_trials(2, '2026-02-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(2, '2026-02-01') ORDER BY 1;
+-- a renamed column: the error a fresh plan gives, then the plan again
+ALTER TABLE c_lab RENAME COLUMN value TO v;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+ALTER TABLE c_lab RENAME COLUMN v TO value;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+-- a column moved (dropped and added again: another attribute number)
+ALTER TABLE c_lab DROP COLUMN value, ADD COLUMN value numeric;
+UPDATE c_lab SET value = CASE code WHEN 'HBA1C' THEN 6.5 ELSE 40 END;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+RESET client_min_messages;
+SELECT patient_id, status, failed FROM trialmatch.match_patients('C1', '2026-02-01') ORDER BY 1;
+-- another time zone binds again
+SET client_min_messages = debug1;
+SET timezone = 'Asia/Tokyo';
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SET timezone = 'UTC';
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+-- another role: the kept plan is reused, and is not a way around
+-- privileges (the reader may not read c_lab)
+CREATE ROLE tm_cache_reader;
+GRANT USAGE ON SCHEMA trialmatch TO tm_cache_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA trialmatch TO tm_cache_reader;
+GRANT SELECT ON c_pat TO tm_cache_reader;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SET ROLE tm_cache_reader;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+RESET ROLE;
+GRANT SELECT ON c_lab TO tm_cache_reader;
+SET ROLE tm_cache_reader;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+RESET ROLE;
+-- a trial with DAYS: not kept (its event times are numbered into the
+-- tree), and its window follows as_of: a day with an HbA1c in 90 days of
+-- 02-01, none in 90 days of 06-01
+RESET client_min_messages;
+INSERT INTO trialmatch.trials VALUES ('C4', 'HbA1c days', 'recruiting');
+INSERT INTO trialmatch.criteria VALUES
+  ('C4', 1, 'inclusion', 'HbA1c on a day', $$lab 'HBA1C' within 90 days days >= 1$$);
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(1, '2026-06-01') ORDER BY 1;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+RESET client_min_messages;
+
+-- leave the catalog empty
+DO $$
+BEGIN
+    DELETE FROM trialmatch.trials;
+    DELETE FROM trialmatch.code_sets;
+    PERFORM trialmatch.drop_source(name) FROM trialmatch.sources;
+    DELETE FROM trialmatch.patient_source;
+END
+$$;
+DROP TABLE c_lab, c_pat;
+REVOKE ALL ON SCHEMA trialmatch FROM tm_cache_reader;
+REVOKE ALL ON ALL TABLES IN SCHEMA trialmatch FROM tm_cache_reader;
+DROP ROLE tm_cache_reader;
