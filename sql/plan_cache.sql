@@ -6,8 +6,9 @@
 --  * another as_of: the same plan, its windows moved;
 --  * another plan bound the trees (match_patients, explain_match);
 --  * a change to the catalog (criteria, code sets);
---  * any relcache invalidation: a renamed column must give the error a
---    fresh plan gives, not a read of the old attribute number;
+--  * a relcache invalidation of a table it reads: a renamed column must
+--    give the error a fresh plan gives, not a read of the old attribute
+--    number (another table's changes keep it);
 --  * another session time zone;
 --  * another role: privileges are checked by every call;
 --  * plans with DAYS or event relations are never kept.
@@ -51,6 +52,11 @@ SELECT * FROM trialmatch.match_trials(1, '2026-06-01') ORDER BY 1;
 UPDATE trialmatch.code_sets SET code = 'CREAT' WHERE set_name = 'renal';
 SELECT * FROM trialmatch.match_trials(2, '2026-02-01') ORDER BY 1;
 SELECT * FROM trialmatch.match_trials(2, '2026-02-01') ORDER BY 1;
+-- a change to a table the plan does not read keeps it
+CREATE TABLE c_other (x int);
+ALTER TABLE c_other ADD COLUMN y int;
+SELECT * FROM trialmatch.match_trials(2, '2026-02-01') ORDER BY 1;
+DROP TABLE c_other;
 -- a renamed column: the error a fresh plan gives, then the plan again
 ALTER TABLE c_lab RENAME COLUMN value TO v;
 SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
@@ -94,6 +100,38 @@ SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
 SELECT * FROM trialmatch.match_trials(1, '2026-06-01') ORDER BY 1;
 SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
 RESET client_min_messages;
+
+-- The label arrays match_trials keeps per trial (64 combinations of failed
+-- and unknown criteria, the first met): with 243 combinations, those kept
+-- still serve once the memo is full, the others are formed each time, and
+-- every row agrees with match_patients.  Patient k's lab Ld is absent
+-- (unknown), 1 (false) or 9 (true) by the base-3 digit d of k.
+DELETE FROM trialmatch.trials;
+CREATE TABLE pc_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
+INSERT INTO pc_pat SELECT k, '1980-01-01', 'F' FROM generate_series(0, 242) k;
+CREATE TABLE pc_lab (patient_id int8, code text, t timestamptz, value numeric);
+INSERT INTO pc_lab SELECT k, 'L' || d, '2026-01-01', CASE (k / 3 ^ d)::int % 3 WHEN 1 THEN 1 ELSE 9 END
+  FROM generate_series(0, 242) k, generate_series(0, 4) d WHERE (k / 3 ^ d)::int % 3 <> 0;
+SELECT trialmatch.set_patients('pc_pat');
+SELECT trialmatch.add_source('pclab', 'pc_lab', time_column => 't', value_column => 'value');
+INSERT INTO trialmatch.trials VALUES ('M', 'many combinations', 'recruiting');
+INSERT INTO trialmatch.criteria
+SELECT 'M', d + 1, CASE WHEN d % 2 = 0 THEN 'inclusion' ELSE 'exclusion' END, 'L' || d,
+       format($$pclab 'L%s' last >= 5$$, d)
+  FROM generate_series(0, 4) d;
+CREATE TEMP TABLE pc_rows AS SELECT * FROM trialmatch.match_patients('M', '2026-02-01');
+SELECT count(DISTINCT (failed, unknown)) AS combinations FROM pc_rows;
+-- twice: the second pass finds the memo full from the start
+SELECT pass, count(*) AS patients,
+       count(*) FILTER (WHERE (t.status, t.failed, t.unknown) IS DISTINCT FROM
+                              (m.status, m.failed, m.unknown)) AS differ
+  FROM generate_series(1, 2) pass, pc_rows m,
+       LATERAL trialmatch.match_trials(m.patient_id, '2026-02-01') t
+ GROUP BY pass ORDER BY pass;
+DROP TABLE pc_rows;
+DELETE FROM trialmatch.trials;
+SELECT trialmatch.drop_source('pclab');
+DROP TABLE pc_lab, pc_pat;
 
 -- leave the catalog empty
 DO $$

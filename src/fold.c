@@ -118,7 +118,13 @@ codemap_grow(TmCodeMap *m)
 			;
 		m->entries[j] = old[i];
 	}
-	pfree(old);
+
+	/*
+	 * The old array is left to the map's context (all the old ones together
+	 * are smaller than the new): a caller may still hold one of its entries
+	 * while a nested call (a view read through the executor that calls
+	 * match_trials) grows a map kept across calls (plan.c).
+	 */
 }
 
 /* The atoms of source ps that accept this code; computed once per code. */

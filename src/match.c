@@ -63,6 +63,23 @@ status_out_init(StatusOut *so, TupleDesc desc, int statusatt)
 	}
 }
 
+/*
+ * A criterion's label as text, made once in the catalog's memory: arrays
+ * are formed from it on every call whose combination is not kept.
+ */
+static Datum
+label_text(TmTrial *trial, TmCriterion *c)
+{
+	if (c->label_text == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(trial));
+
+		c->label_text = cstring_to_text(c->label);
+		MemoryContextSwitchTo(old);
+	}
+	return PointerGetDatum(c->label_text);
+}
+
 /* Arrays of the labels of failed and of unknown criteria, in position order. */
 static void
 label_arrays(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
@@ -77,9 +94,9 @@ label_arrays(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 		TmCriterion *c = &trial->criteria[i];
 
 		if (results[i] == TM_UNKNOWN)
-			u[nu++] = CStringGetTextDatum(c->label);
+			u[nu++] = label_text(trial, c);
 		else if ((results[i] == TM_TRUE) == c->exclusion)
-			f[nf++] = CStringGetTextDatum(c->label);
+			f[nf++] = label_text(trial, c);
 	}
 	*failed = PointerGetDatum(construct_array(f, nf, TEXTOID, -1, false, TYPALIGN_INT));
 	*unknown = PointerGetDatum(construct_array(u, nu, TEXTOID, -1, false, TYPALIGN_INT));
@@ -158,7 +175,8 @@ cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
  * The label arrays of a trial for one combination of results, kept with the
  * trial for the catalog's life (match_trials forms a row per trial on every
  * call, and patients share few combinations), up to LABEL_MEMO_MAX
- * combinations per trial; beyond that they are formed in the current context.
+ * combinations per trial, the first met; the arrays of any other are
+ * formed in the current context.
  */
 #define LABEL_MEMO_MAX 64
 
@@ -166,17 +184,30 @@ static void
 trial_labels(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 {
 	LabelCacheEntry *e;
+	uint64		key;
 
-	if (trial->ncriteria > 32 ||
-		(trial->labels && trial->labels->members >= LABEL_MEMO_MAX))
+	if (trial->ncriteria > 32)
 	{
 		label_arrays(trial, results, failed, unknown);
 		return;
 	}
+	key = label_key(trial, results);
+	if (trial->labels && trial->labels->members >= LABEL_MEMO_MAX)
+	{
+		/* full: the combinations kept still serve, others are formed here */
+		e = labelcache_lookup(trial->labels, key);
+		if (e == NULL)
+		{
+			label_arrays(trial, results, failed, unknown);
+			return;
+		}
+		*failed = e->failed;
+		*unknown = e->unknown;
+		return;
+	}
 	if (trial->labels == NULL)
 		trial->labels = labelcache_create(GetMemoryChunkContext(trial), 16, NULL);
-	e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial, results,
-						   label_key(trial, results));
+	e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial, results, key);
 	*failed = e->failed;
 	*unknown = e->unknown;
 }

@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -847,15 +848,18 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
  * the per-call fields fresh, the relations opened again (and so locked, and
  * invalidations accepted), the atoms shared, or copied and given the
  * windows of another as_of.  The sources' code maps (code -> the atoms that
- * accept it, fold.c) are the template's and grow as calls read codes, up to
- * PLAN_CACHE_MAX_BYTES of template.  A template serves while
+ * accept it, fold.c) are the template's and grow as calls read codes.  A
+ * template serves while
  *	- the catalog is the same load (a change to trials, criteria, sources,
  *	  code sets or conversions loads a new one);
  *	- the trees still hold its atom numbers: no other plan was bound since;
  *	- the session time zone is the same (windows are calendar spans);
- *	- no relcache invalidation arrived since it was bound, checked once the
- *	  call's relations are locked: an ALTER, DROP, CREATE INDEX or ANALYZE
- *	  of any relation (columns are resolved by name when bound).
+ *	- no relcache invalidation of its relations (patients, sources, the
+ *	  concept table) arrived since it was bound, checked once the call's
+ *	  relations are locked: an ALTER, DROP, GRANT, CREATE INDEX or ANALYZE
+ *	  of one of them (columns are resolved by name when bound), or a reset
+ *	  of the whole relcache;
+ *	- its memory is at most PLAN_CACHE_MAX_BYTES, checked as each call ends.
  * Privileges are checked by each call, as the role of that call.  Not kept:
  * plans with DAYS, ACTIVE FOR or relations between events (their event
  * times are numbered into the trees), and plans with << codes (rows of the
@@ -869,21 +873,44 @@ typedef struct PlanTemplate
 	TmPlan	   *plan;			/* its relation fields unset */
 	uint64		cat_serial;
 	pg_tz	   *tz;
-	uint64		relcache_invals;	/* seen when it was bound */
+	int			nrelids;
+	Oid		   *relids;			/* its relations */
+	bool		stale;			/* one of them was invalidated */
 	int			pins;
 	bool		retired;
 } PlanTemplate;
 
 static PlanTemplate *template = NULL;
+static bool inval_registered = false;
 
-/* a template's code maps grow with the codes read; beyond this, bound anew */
+/* a template's code maps grow with the codes read; beyond this, dropped */
 #define PLAN_CACHE_MAX_BYTES	((Size) 16 * 1024 * 1024)
 
+/* A relcache invalidation: the template is stale if it names the relation. */
+static void
+template_inval(Datum arg, Oid relid)
+{
+	PlanTemplate *t = template;
+
+	if (t == NULL)
+		return;
+	if (relid == InvalidOid)
+		t->stale = true;
+	for (int i = 0; i < t->nrelids && !t->stale; i++)
+		t->stale = t->relids[i] == relid;
+}
+
+/* The end of a call that used t: a template grown too big is dropped. */
 static void
 template_unpin(void *arg)
 {
 	PlanTemplate *t = arg;
 
+	if (t == template && MemoryContextMemAllocated(t->cxt, true) > PLAN_CACHE_MAX_BYTES)
+	{
+		template = NULL;
+		t->retired = true;
+	}
 	if (--t->pins == 0 && t->retired)
 		MemoryContextDelete(t->cxt);
 }
@@ -920,8 +947,7 @@ template_fits(PlanTemplate *t, TmCatalog *cat, TmTrial **trials, int ntrials)
 
 	return t->cat_serial == cat->serial && cat->bound == tp->bind_serial &&
 		t->tz == session_timezone && tp->ntrials == ntrials &&
-		memcmp(tp->trials, trials, sizeof(TmTrial *) * ntrials) == 0 &&
-		MemoryContextMemAllocated(t->cxt, true) <= PLAN_CACHE_MAX_BYTES;
+		memcmp(tp->trials, trials, sizeof(TmTrial *) * ntrials) == 0;
 }
 
 /* Open the relations of a plan bound earlier (tm_plan_create opens them as it binds) */
@@ -987,7 +1013,7 @@ tm_plan_cached(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	{
 		plan = plan_copy(t->plan, trials, as_of);
 		plan_open(plan);
-		if (tm_catalog_relcache_invals() == t->relcache_invals)
+		if (!t->stale)
 		{
 			template_pin(t);
 			ereport(DEBUG1,
@@ -1015,12 +1041,22 @@ tm_plan_cached(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	MemoryContextSwitchTo(old);
 
 	/* keep it, and give the call a copy that takes its relations */
+	if (!inval_registered)
+	{
+		CacheRegisterRelcacheCallback(template_inval, (Datum) 0);
+		inval_registered = true;
+	}
 	t = MemoryContextAllocZero(cxt, sizeof(PlanTemplate));
 	t->cxt = cxt;
 	t->plan = plan;
 	t->cat_serial = cat->serial;
 	t->tz = session_timezone;
-	t->relcache_invals = invals;
+	t->relids = MemoryContextAlloc(cxt, sizeof(Oid) * (plan->nsources + 2));
+	t->relids[t->nrelids++] = RelationGetRelid(plan->patrel);
+	for (int i = 0; i < plan->nsources; i++)
+		t->relids[t->nrelids++] = RelationGetRelid(plan->sources[i].rel);
+	if (plan->conceptrel)
+		t->relids[t->nrelids++] = RelationGetRelid(plan->conceptrel);
 	plan = plan_copy(t->plan, trials, as_of);
 	plan->patrel = t->plan->patrel;
 	plan->conceptrel = t->plan->conceptrel;

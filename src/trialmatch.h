@@ -315,6 +315,7 @@ typedef struct TmCriterion
 	char	   *label;
 	char	   *expr;
 	TmNode	   *tree;
+	text	   *label_text;		/* label as text, made once (match.c) */
 } TmCriterion;
 
 typedef struct TmTrial
