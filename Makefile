@@ -16,7 +16,7 @@ REGRESS = parse catalog semantics match order reregister privileges parallel avg
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 
-ISOLATION = catalog_cache screen_concurrent ddl_during_screening
+ISOLATION = catalog_cache screen_concurrent ddl_during_screening plan_cache_concurrent
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/isolation.conf \
                  --temp-instance=./tmp_check_iso --load-extension=trialmatch
 
