@@ -183,31 +183,28 @@ cached_label_entry(labelcache_hash *cache, MemoryContext cxt, TmTrial *trial,
 static void
 trial_labels(TmTrial *trial, TmTruth *results, Datum *failed, Datum *unknown)
 {
-	LabelCacheEntry *e;
-	uint64		key;
+	LabelCacheEntry *e = NULL;
 
-	if (trial->ncriteria > 32)
+	/* a key has room for 32 criteria */
+	if (trial->ncriteria <= 32)
+	{
+		uint64		key = label_key(trial, results);
+
+		if (trial->labels && trial->labels->members >= LABEL_MEMO_MAX)
+			e = labelcache_lookup(trial->labels, key);	/* full: the kept still serve */
+		else
+		{
+			if (trial->labels == NULL)
+				trial->labels = labelcache_create(GetMemoryChunkContext(trial), 16, NULL);
+			e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial,
+								   results, key);
+		}
+	}
+	if (e == NULL)
 	{
 		label_arrays(trial, results, failed, unknown);
 		return;
 	}
-	key = label_key(trial, results);
-	if (trial->labels && trial->labels->members >= LABEL_MEMO_MAX)
-	{
-		/* full: the combinations kept still serve, others are formed here */
-		e = labelcache_lookup(trial->labels, key);
-		if (e == NULL)
-		{
-			label_arrays(trial, results, failed, unknown);
-			return;
-		}
-		*failed = e->failed;
-		*unknown = e->unknown;
-		return;
-	}
-	if (trial->labels == NULL)
-		trial->labels = labelcache_create(GetMemoryChunkContext(trial), 16, NULL);
-	e = cached_label_entry(trial->labels, GetMemoryChunkContext(trial), trial, results, key);
 	*failed = e->failed;
 	*unknown = e->unknown;
 }
