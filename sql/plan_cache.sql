@@ -133,6 +133,43 @@ DELETE FROM trialmatch.trials;
 SELECT trialmatch.drop_source('pclab');
 DROP TABLE pc_lab, pc_pat;
 
+-- A source whose view calls trialmatch: the inner call binds the trees of
+-- the trials it screens for its own plan.  An outer call that screens other
+-- trials is undisturbed; one that screens the same trial stops with an
+-- error instead of evaluating it with another plan's atom numbers.
+-- N1 reads the view, which screens N2; N2 is E11 and not I10, and has more
+-- atoms than the inner plan numbers.
+DELETE FROM trialmatch.trials;
+CREATE TABLE n_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
+INSERT INTO n_pat VALUES (1, '1980-01-01', 'F'), (2, '1980-01-01', 'M'), (3, '2015-01-01', 'F');
+CREATE TABLE n_dx (patient_id int8, code text, at date);
+INSERT INTO n_dx VALUES (1, 'E11.9', '2025-01-01'), (2, 'E11.9', '2025-01-01'), (2, 'I10', '2025-01-01'),
+  (3, 'J45', '2025-01-01');
+SELECT trialmatch.set_patients('n_pat');
+SELECT trialmatch.add_source('ndx', 'n_dx', time_column => 'at');
+CREATE VIEW n_screened AS
+  SELECT m.patient_id, 'N2' AS code, date '2026-01-01' AS at
+    FROM trialmatch.match_patients('N2', '2026-02-01') m WHERE m.status = 'eligible';
+SELECT trialmatch.add_source('screened', 'n_screened', time_column => 'at');
+INSERT INTO trialmatch.trials VALUES ('N1', 'after N2', 'recruiting'), ('N2', 'T2D', 'recruiting');
+INSERT INTO trialmatch.criteria VALUES
+  ('N1', 1, 'inclusion', 'adult', 'age >= 18'),
+  ('N1', 2, 'inclusion', 'eligible for N2', $$screened 'N2'$$),
+  ('N2', 1, 'inclusion', 'adult', 'age >= 18'),
+  ('N2', 2, 'exclusion', 'asthma', $$ndx 'J45'$$),
+  ('N2', 3, 'inclusion', 'T2D', $$ndx 'E11%'$$),
+  ('N2', 4, 'exclusion', 'hypertension', $$ndx 'I10'$$);
+SELECT patient_id, status, failed FROM trialmatch.match_patients('N2', '2026-02-01') ORDER BY 1;
+SELECT patient_id, status, failed FROM trialmatch.match_patients('N1', '2026-02-01') ORDER BY 1;
+SELECT trial_id, patient_id, status, failed FROM trialmatch.match_all('2026-02-01', '{N1,N2}') ORDER BY 1, 2;
+SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
+SELECT * FROM trialmatch.explain_match('N1', 1, '2026-02-01');
+DELETE FROM trialmatch.trials;
+SELECT trialmatch.drop_source('screened');
+SELECT trialmatch.drop_source('ndx');
+DROP VIEW n_screened;
+DROP TABLE n_dx, n_pat;
+
 -- leave the catalog empty
 DO $$
 BEGIN

@@ -124,6 +124,7 @@ tm_population_sources(TmPlan *plan)
 	for (int i = 0; i < plan->nsources; i++)
 		if (plan->sources[i].read.executor)
 			tm_read_source(plan, i, -1, false, 0, NULL);
+	tm_plan_check_bound(plan);
 	tm_notes_read_indexed(plan);
 	if (nworkers > 0)
 	{
@@ -181,6 +182,7 @@ tm_run_single(TmPlan *plan, int64 patient_id)
 	plan->evidence = palloc0(sizeof(TmEvidence) * Max(plan->natoms, 1));
 	for (int i = 0; i < plan->nsources; i++)
 		tm_read_source(plan, i, -1, true, patient_id, NULL);
+	tm_plan_check_bound(plan);
 	tm_timed_finish(plan);
 	return true;
 }

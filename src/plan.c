@@ -820,9 +820,14 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	/* until bound in full, the trees hold no plan's numbers */
 	cat->bound = 0;
 	for (int t = 0; t < ntrials; t++)
+	{
+		trials[t]->bound = 0;
 		for (int c = 0; c < trials[t]->ncriteria; c++)
 			bind_atoms(plan, cat, trials[t]->criteria[c].tree, true);
+	}
 	plan->bind_serial = cat->bound = ++bind_serials;
+	for (int t = 0; t < ntrials; t++)
+		trials[t]->bound = plan->bind_serial;
 	/* event times are numbered into the trees, and their spans from as_of */
 	if (plan->ntimed > 0)
 		plan->cacheable = false;
@@ -838,6 +843,26 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 											   "concept code", tm_text_types, lengthof(tm_text_types));
 	}
 	return plan;
+}
+
+/*
+ * The trees must still hold this plan's atom numbers when it evaluates: a
+ * call nested in the reading of a source (a view or foreign table whose
+ * query calls trialmatch) binds the trees of its own trials, and would
+ * leave those shared with this call numbered for another plan.  Trials
+ * the nested call did not screen are untouched.
+ */
+void
+tm_plan_check_bound(TmPlan *plan)
+{
+	for (int t = 0; t < plan->ntrials; t++)
+		if (plan->trials[t]->bound != plan->bind_serial)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("trial \"%s\" was screened by a trialmatch call made while this call read its sources",
+							plan->trials[t]->trial_id),
+					 errdetail("A source's view or foreign table calls trialmatch for a trial this call screens too."),
+					 errhint("Store the inner call's rows in a table, and register that table as the source.")));
 }
 
 /*

@@ -325,6 +325,7 @@ typedef struct TmTrial
 	int			ncriteria;
 	TmCriterion *criteria;		/* in position order */
 	struct labelcache_hash *labels; /* match.c: label arrays kept for the catalog's life */
+	uint64		bound;			/* bind_serial of the plan its trees' atoms are of */
 } TmTrial;
 
 typedef struct TmConversion
@@ -747,6 +748,7 @@ extern TmPlan *tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials,
 extern TmPlan *tm_plan_cached(TmCatalog *cat, TmTrial **trials, int ntrials,
 							  TimestampTz as_of);
 extern void tm_plan_check_privileges(TmPlan *plan);
+extern void tm_plan_check_bound(TmPlan *plan);
 extern int	tm_plan_passes(TmPlan *plan, int npatients, double budget, int *pass_of,
 						   double *max_bytes);
 extern int	tm_match_all_memory;
