@@ -164,7 +164,30 @@ SELECT patient_id, status, failed FROM trialmatch.match_patients('N1', '2026-02-
 SELECT trial_id, patient_id, status, failed FROM trialmatch.match_all('2026-02-01', '{N1,N2}') ORDER BY 1, 2;
 SELECT * FROM trialmatch.match_trials(1, '2026-02-01') ORDER BY 1;
 SELECT * FROM trialmatch.explain_match('N1', 1, '2026-02-01');
+-- the same through the vocabulary: unit concepts looked up in a concept
+-- view that screens N2, while N0 is read (after the sources, serially;
+-- N0 sorts first, so N2's atoms are numbered otherwise than alone)
+CREATE TABLE n_lab (patient_id int8, code text, at date, value numeric, unit_id int8);
+INSERT INTO n_lab VALUES (1, 'GLU', '2026-01-01', 100, 8840), (2, 'GLU', '2026-01-01', 80, 8840);
+CREATE TABLE n_concept_t (concept_id int8, concept_code text);
+INSERT INTO n_concept_t VALUES (8840, 'mg/dL');
+CREATE TABLE n_ancestor (ancestor_concept_id int8, descendant_concept_id int8);
+CREATE VIEW n_concept AS
+  SELECT c.concept_id, c.concept_code FROM n_concept_t c
+   WHERE EXISTS (SELECT FROM trialmatch.match_patients('N2', '2026-02-01'));
+INSERT INTO trialmatch.vocabulary (concept, concept_ancestor) VALUES ('n_concept', 'n_ancestor');
+SELECT trialmatch.add_source('nlab', 'n_lab', time_column => 'at', value_column => 'value',
+                             unit_column => 'unit_id');
+INSERT INTO trialmatch.trials VALUES ('N0', 'glucose', 'recruiting');
+INSERT INTO trialmatch.criteria VALUES
+  ('N0', 1, 'inclusion', 'glucose >= 90', $$nlab 'GLU' within 1 year last >= 90 unit 'mg/dL'$$);
+SELECT patient_id, status, failed FROM trialmatch.match_patients('N0', '2026-02-01') ORDER BY 1;
+SELECT trial_id, patient_id, status, failed FROM trialmatch.match_all('2026-02-01', '{N0,N2}') ORDER BY 1, 2;
 DELETE FROM trialmatch.trials;
+DELETE FROM trialmatch.vocabulary;
+SELECT trialmatch.drop_source('nlab');
+DROP VIEW n_concept;
+DROP TABLE n_lab, n_concept_t, n_ancestor;
 SELECT trialmatch.drop_source('screened');
 SELECT trialmatch.drop_source('ndx');
 DROP VIEW n_screened;

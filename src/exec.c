@@ -124,11 +124,11 @@ tm_population_sources(TmPlan *plan)
 	for (int i = 0; i < plan->nsources; i++)
 		if (plan->sources[i].read.executor)
 			tm_read_source(plan, i, -1, false, 0, NULL);
-	tm_plan_check_bound(plan);
 	tm_notes_read_indexed(plan);
 	if (nworkers > 0)
 	{
 		tm_parallel_scan_sources(plan, plan->cat, nworkers);
+		tm_plan_check_bound(plan);
 		tm_timed_finish(plan);
 		return;
 	}
@@ -146,6 +146,8 @@ tm_population_sources(TmPlan *plan)
 	}
 	plan->launched = 0;
 	plan->planned = 0;
+	/* executor reads and unit concepts through a view may have run SQL */
+	tm_plan_check_bound(plan);
 	tm_timed_finish(plan);
 }
 

@@ -762,6 +762,33 @@ clear_datecache(TmPlan *plan)
 		plan->datecache_key[i] = DATEVAL_NOEND;
 }
 
+/*
+ * The trees must still hold this plan's atom numbers when it evaluates: a
+ * call nested in the reading of a source or of the vocabulary (a view or
+ * foreign table whose query calls trialmatch) binds the trees of its own
+ * trials, and would leave those shared with this call numbered for another
+ * plan.  Trials the nested call did not screen are untouched.  bound: the
+ * serial each of the plan's trials must still have.
+ */
+static void
+check_bound(TmTrial **trials, int ntrials, uint64 bound)
+{
+	for (int t = 0; t < ntrials; t++)
+		if (trials[t]->bound != bound)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("trial \"%s\" was screened by a trialmatch call made while this call read its sources",
+							trials[t]->trial_id),
+					 errdetail("A source's view or foreign table calls trialmatch for a trial this call screens too."),
+					 errhint("Store the inner call's rows in a table, and register that table as the source.")));
+}
+
+void
+tm_plan_check_bound(TmPlan *plan)
+{
+	check_bound(plan->trials, plan->ntrials, plan->bind_serial);
+}
+
 TmPlan *
 tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 {
@@ -825,6 +852,8 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 		for (int c = 0; c < trials[t]->ncriteria; c++)
 			bind_atoms(plan, cat, trials[t]->criteria[c].tree, true);
 	}
+	/* << codes read the vocabulary through SPI, which may be a view too */
+	check_bound(trials, ntrials, 0);
 	plan->bind_serial = cat->bound = ++bind_serials;
 	for (int t = 0; t < ntrials; t++)
 		trials[t]->bound = plan->bind_serial;
@@ -845,25 +874,6 @@ tm_plan_create(TmCatalog *cat, TmTrial **trials, int ntrials, TimestampTz as_of)
 	return plan;
 }
 
-/*
- * The trees must still hold this plan's atom numbers when it evaluates: a
- * call nested in the reading of a source (a view or foreign table whose
- * query calls trialmatch) binds the trees of its own trials, and would
- * leave those shared with this call numbered for another plan.  Trials
- * the nested call did not screen are untouched.
- */
-void
-tm_plan_check_bound(TmPlan *plan)
-{
-	for (int t = 0; t < plan->ntrials; t++)
-		if (plan->trials[t]->bound != plan->bind_serial)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("trial \"%s\" was screened by a trialmatch call made while this call read its sources",
-							plan->trials[t]->trial_id),
-					 errdetail("A source's view or foreign table calls trialmatch for a trial this call screens too."),
-					 errhint("Store the inner call's rows in a table, and register that table as the source.")));
-}
 
 /*
  * The plan cache of match_trials.  A call for one patient against every
