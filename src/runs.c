@@ -650,6 +650,7 @@ tm_wait(PG_FUNCTION_ARGS)
 	char	   *state = NULL;
 	text	   *result;
 	ListCell   *lc;
+	bool		woke = false;
 
 	MemoryContext callcxt = CurrentMemoryContext;
 
@@ -688,6 +689,17 @@ tm_wait(PG_FUNCTION_ARGS)
 					 errmsg("wait() cannot see a run end in a %s transaction",
 							IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
 					 errhint("Call wait() in a READ COMMITTED transaction.")));
+
+		/*
+		 * A queued run may wait on a launcher that sleeps: after ALTER
+		 * EXTENSION trialmatch UPDATE, say, nothing else tells it the
+		 * catalog is usable again.  Wake it once; a pass costs one query.
+		 */
+		if (!woke && strcmp(state, "queued") == 0)
+		{
+			tm_wake_launcher();
+			woke = true;
+		}
 
 		now = GetCurrentTimestamp();
 		if (now >= deadline)
