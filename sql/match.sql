@@ -124,6 +124,11 @@ DROP TABLE m_many;
 -- the rows stream: called in FROM, match_patients is inlined and its rows
 -- come one by one from a ProjectSet, not from a stored set
 EXPLAIN (COSTS OFF) SELECT * FROM trialmatch.match_patients('NCT04567890', '2026-06-01');
+-- a sub-select as an argument prevents inlining (the rows are stored by a
+-- Function Scan); the same value from a LATERAL column streams (README)
+EXPLAIN (COSTS OFF) SELECT count(*) FROM trialmatch.match_patients((SELECT 'NCT04567890'), '2026-06-01');
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT 'NCT04567890'::text AS id) t,
+       LATERAL trialmatch.match_patients(t.id, '2026-06-01');
 -- two calls whose rows are read in turns (two set-returning functions in
 -- one select list run in lockstep): each gives its own rows, as alone
 SELECT (a).patient_id AS a_id, (a).status AS a_status, (b).patient_id AS b_id, (b).status AS b_status
