@@ -113,6 +113,7 @@ typedef struct TmParallelSource
 	bool		executor;
 	bool		index_time;
 	int			nslices;
+	bool		by_time;		/* the units are split into time slices */
 	int			firstleaf;		/* into the TM_KEY_LEAVES array */
 	int			nleaves;
 	pg_atomic_uint32 next_unit;
@@ -459,9 +460,10 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		srcs[i].executor = ps->read.executor;
 		srcs[i].index_time = ps->index_time;
 		srcs[i].nslices = (nworkers + 1) * TM_SLICES_PER_PARTICIPANT;
+		srcs[i].by_time = ps->use_index && tm_slice_by_time(plan, i);
 		srcs[i].firstleaf = k;
 		srcs[i].nleaves = ps->read.nleaves;
-		if (ps->use_index)
+		if (srcs[i].by_time)
 			tm_slice_units(plan, i, srcs[i].nslices);
 		pg_atomic_init_u32(&srcs[i].next_unit, 0);
 		for (int l = 0; l < ps->read.nleaves; l++, k++)
@@ -584,7 +586,8 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 		if (ps->use_index)
 		{
 			tm_index_units(plan, i);
-			tm_slice_units(plan, i, srcs[i].nslices);
+			if (srcs[i].by_time)
+				tm_slice_units(plan, i, srcs[i].nslices);
 		}
 	}
 	/* unit concepts (never read through the executor here: see tm_parallel_workers_for) */

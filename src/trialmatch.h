@@ -854,6 +854,7 @@ extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 /* indexpath.c */
 extern void tm_choose_index_paths(TmPlan *plan);
 extern void tm_index_units(TmPlan *plan, int srcidx);
+extern bool tm_slice_by_time(TmPlan *plan, int srcidx);
 extern void tm_slice_units(TmPlan *plan, int srcidx, int nslices);
 extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 								 Datum *values, bool *isnull);

@@ -99,6 +99,44 @@ like($r, qr/qlab: \d+ index ranges/, 'also when workers are allowed');
 $r = report('SET trialmatch.max_parallel_workers = 0;', 'WIDE');
 like($r, qr/qlab: whole table/, 'a wide criterion (a prefix over two years) still scans the whole table');
 
+# a parallel call splits index ranges into time slices only where slices
+# lie apart in the heap (src/indexpath.c, tm_slice_by_time): q_lab's times
+# cycle every 700 rows (correlation near 0), so its one range is shared
+# whole; the same rows stored in time order are read in slices, as they
+# are from an index holding every column read; the rows are the same
+$node->safe_psql('postgres', q{
+  CREATE TABLE q_lab_t AS SELECT * FROM q_lab ORDER BY t;
+  CREATE INDEX ON q_lab_t (code, t);
+  ANALYZE q_lab_t;
+  SELECT trialmatch.add_source('qlabt', 'q_lab_t', time_column => 't', value_column => 'v', unit_column => 'u');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('NARROWT');
+  INSERT INTO trialmatch.criteria VALUES
+    ('NARROWT', 1, 'inclusion', 'L7 recent', $$qlabt 'L7' within 90 days last > 5$$);
+});
+my $par = 'SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;';
+is($node->safe_psql('postgres', q{SELECT round(correlation::numeric, 1) FROM pg_stats
+                                    WHERE tablename IN ('q_lab', 'q_lab_t') AND attname = 't' ORDER BY tablename}),
+	"0.0\n1.0", 'time correlation: none in q_lab, full in q_lab_t');
+$r = report($par, 'NARROW');
+like($r, qr/1 of 1 parallel workers launched.*qlab: 1 index ranges/, 'uncorrelated: the range is not sliced');
+$r = report($par, 'NARROWT');
+like($r, qr/1 of 1 parallel workers launched.*qlabt: 4 index ranges/, 'time-ordered: sliced, two per participant (the leader and one worker)');
+sub rows_of
+{
+	my ($trial) = @_;
+	return qq{SELECT count(*), md5(string_agg(patient_id || ' ' || status, ',' ORDER BY patient_id))
+               FROM trialmatch.match_patients('$trial', '2026-06-01')};
+}
+my $serial = $node->safe_psql('postgres', 'SET trialmatch.max_parallel_workers = 0; ' . rows_of('NARROW'));
+is($node->safe_psql('postgres', $par . rows_of('NARROW')), $serial, 'unsliced parallel rows = serial rows');
+is($node->safe_psql('postgres', $par . rows_of('NARROWT')), $serial, 'sliced parallel rows = serial rows');
+$node->safe_psql('postgres', q{CREATE INDEX q_lab_cover ON q_lab (code, t) INCLUDE (patient_id, v, u);
+                               DROP INDEX q_lab_code_t; ANALYZE q_lab;});
+$r = report($par, 'NARROW');
+like($r, qr/1 of 1 parallel workers launched.*qlab: 4 index ranges/, 'uncorrelated, index-only reads: sliced');
+is($node->safe_psql('postgres', $par . rows_of('NARROW')), $serial, 'and the rows are the same');
+$node->safe_psql('postgres', q{DROP INDEX q_lab_cover; CREATE INDEX q_lab_code_t ON q_lab (code, t); ANALYZE q_lab;});
+
 # match_all reads the union of its trials' codes: index ranges when every
 # atom of the source is narrow, the whole table when one is wide
 $r = report_all('SET trialmatch.max_parallel_workers = 0;', q{'{NARROW,NARROW2}'});
