@@ -127,7 +127,7 @@ EXPLAIN (COSTS OFF) SELECT * FROM trialmatch.match_patients('NCT04567890', '2026
 -- a sub-select as an argument prevents inlining (the rows are stored by a
 -- Function Scan); the same value from a LATERAL column streams (README)
 EXPLAIN (COSTS OFF) SELECT count(*) FROM trialmatch.match_patients((SELECT 'NCT04567890'), '2026-06-01');
-EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT 'NCT04567890'::text AS id) t,
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT min(trial_id) AS id FROM trialmatch.trials) t,
        LATERAL trialmatch.match_patients(t.id, '2026-06-01');
 -- two calls whose rows are read in turns (two set-returning functions in
 -- one select list run in lockstep): each gives its own rows, as alone

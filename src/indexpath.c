@@ -519,50 +519,53 @@ tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
  * slice's rows lie on nearly every page of the range: each participant
  * would visit each page once per slice (a bitmap heap scan per slice), and
  * the call read 15-25% slower with 1-2 workers than with whole ranges
- * shared out (bench/README, stop 23).  So slices when a leaf's index holds
- * every column read (index-only reads touch the heap only for visibility)
- * or when ANALYZE found the time column correlated with the physical order
- * (|correlation| >= 0.5, as the planner reads it for index scans); whole
- * ranges otherwise.
+ * shared out (bench/README, stop 23).  So slices only when every leaf read
+ * through an index qualifies: its index holds every column read (with
+ * trialmatch.index_only_reads, which touch the heap only for visibility),
+ * or ANALYZE found its time column correlated with the physical order
+ * (|correlation| >= 0.5); whole ranges otherwise.
  */
 bool
 tm_slice_by_time(TmPlan *plan, int srcidx)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
-	AttrNumber *map;
 	bool		slice = false;
 
 	if (!ps->index_time)
 		return false;
-	map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
-	for (int l = 0; l < ps->read.nleaves && !slice; l++)
+	for (int l = 0; l < ps->read.nleaves; l++)
 	{
 		TmLeaf	   *leaf = &ps->read.leaves[l];
 		Relation	index;
 		HeapTuple	stats;
 		AttStatsSlot sslot;
+		bool		apart;
 
 		if (!OidIsValid(leaf->indexoid))
 			continue;
 		index = index_open(leaf->indexoid, AccessShareLock);
-		slice = tm_index_only_reads && tm_index_covers(ps, leaf, index, map);
+		apart = tm_index_only_reads && tm_index_covers(ps, leaf, index, NULL);
 		index_close(index, AccessShareLock);
-		if (slice)
-			break;
-		stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(leaf->rel)),
-								Int16GetDatum(tm_leaf_attnum(leaf, ps->time.attnum)),
-								BoolGetDatum(false));
-		if (!HeapTupleIsValid(stats))
-			continue;
-		if (get_attstatsslot(&sslot, stats, STATISTIC_KIND_CORRELATION, InvalidOid,
-							 ATTSTATSSLOT_NUMBERS))
+		if (!apart)
 		{
-			slice = sslot.nnumbers == 1 && fabs(sslot.numbers[0]) >= 0.5;
-			free_attstatsslot(&sslot);
+			stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(leaf->rel)),
+									Int16GetDatum(tm_leaf_attnum(leaf, ps->time.attnum)),
+									BoolGetDatum(false));
+			if (HeapTupleIsValid(stats))
+			{
+				if (get_attstatsslot(&sslot, stats, STATISTIC_KIND_CORRELATION, InvalidOid,
+									 ATTSTATSSLOT_NUMBERS))
+				{
+					apart = sslot.nnumbers == 1 && fabs(sslot.numbers[0]) >= 0.5;
+					free_attstatsslot(&sslot);
+				}
+				ReleaseSysCache(stats);
+			}
 		}
-		ReleaseSysCache(stats);
+		if (!apart)
+			return false;
+		slice = true;
 	}
-	pfree(map);
 	return slice;
 }
 

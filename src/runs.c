@@ -693,11 +693,20 @@ tm_wait(PG_FUNCTION_ARGS)
 		/*
 		 * A queued run may wait on a launcher that sleeps: after ALTER
 		 * EXTENSION trialmatch UPDATE, say, nothing else tells it the
-		 * catalog is usable again.  Wake it once; a pass costs one query.
+		 * catalog is usable again.  Wake it once per call, and at most once
+		 * a second from this backend (a pass costs one query; wait() in a
+		 * loop must not keep the launcher busy).
 		 */
 		if (!woke && strcmp(state, "queued") == 0)
 		{
-			tm_wake_launcher();
+			static TimestampTz last_wake = 0;
+			TimestampTz t = GetCurrentTimestamp();
+
+			if (TimestampDifferenceExceeds(last_wake, t, 1000))
+			{
+				tm_wake_launcher();
+				last_wake = t;
+			}
 			woke = true;
 		}
 

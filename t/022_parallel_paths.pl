@@ -109,9 +109,12 @@ $node->safe_psql('postgres', q{
   CREATE INDEX ON q_lab_t (code, t);
   ANALYZE q_lab_t;
   SELECT trialmatch.add_source('qlabt', 'q_lab_t', time_column => 't', value_column => 'v', unit_column => 'u');
-  INSERT INTO trialmatch.trials (trial_id) VALUES ('NARROWT');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('NARROWT'), ('CNT'), ('CNTT');
   INSERT INTO trialmatch.criteria VALUES
-    ('NARROWT', 1, 'inclusion', 'L7 recent', $$qlabt 'L7' within 90 days last > 5$$);
+    ('NARROWT', 1, 'inclusion', 'L7 recent', $$qlabt 'L7' within 90 days last > 5$$),
+    -- counts: a row read twice or missed changes the answer
+    ('CNT', 1, 'inclusion', 'L7 often', $$qlab 'L7' within 450 days count >= 3$$),
+    ('CNTT', 1, 'inclusion', 'L7 often', $$qlabt 'L7' within 450 days count >= 3$$);
 });
 my $par = 'SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 2;';
 is($node->safe_psql('postgres', q{SELECT round(correlation::numeric, 1) FROM pg_stats
@@ -130,6 +133,43 @@ sub rows_of
 my $serial = $node->safe_psql('postgres', 'SET trialmatch.max_parallel_workers = 0; ' . rows_of('NARROW'));
 is($node->safe_psql('postgres', $par . rows_of('NARROW')), $serial, 'unsliced parallel rows = serial rows');
 is($node->safe_psql('postgres', $par . rows_of('NARROWT')), $serial, 'sliced parallel rows = serial rows');
+my $cnt = $node->safe_psql('postgres', 'SET trialmatch.max_parallel_workers = 0; ' . rows_of('CNT'));
+like($cnt, qr/^3000\|/, 'a count criterion over 450 days');
+is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT status::text, ' ')
+                                    FROM trialmatch.match_patients('CNT', '2026-06-01')}),
+	'eligible ineligible', 'with mixed answers');
+like(report($par, 'CNT'), qr/qlab: 1 index ranges/, 'the count over 450 days: one range, not sliced');
+is($node->safe_psql('postgres', $par . rows_of('CNT')), $cnt, 'its parallel rows = serial rows');
+like(report($par, 'CNTT'), qr/qlabt: 4 index ranges/, 'time-ordered: four slices');
+is($node->safe_psql('postgres', $par . rows_of('CNTT')), $cnt, 'their parallel rows = serial rows');
+
+# a partitioned source slices only if every partition read through an index
+# lies apart: one patient-ordered partition keeps the ranges whole
+$node->safe_psql('postgres', q{
+  CREATE TABLE q_lab_p (LIKE q_lab) PARTITION BY RANGE (t);
+  CREATE TABLE q_lab_p1 PARTITION OF q_lab_p FOR VALUES FROM (MINVALUE) TO ('2025-09-01');
+  CREATE TABLE q_lab_p2 PARTITION OF q_lab_p FOR VALUES FROM ('2025-09-01') TO (MAXVALUE);
+  INSERT INTO q_lab_p SELECT * FROM q_lab WHERE t >= '2025-09-01' ORDER BY t;
+  INSERT INTO q_lab_p SELECT * FROM q_lab WHERE t < '2025-09-01';
+  CREATE INDEX ON q_lab_p (code, t);
+  ANALYZE q_lab_p;
+  SELECT trialmatch.add_source('qlabp', 'q_lab_p', time_column => 't', value_column => 'v', unit_column => 'u');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('CNTP');
+  INSERT INTO trialmatch.criteria VALUES
+    ('CNTP', 1, 'inclusion', 'L7 often', $$qlabp 'L7' within 450 days count >= 3$$);
+});
+like(report($par, 'CNTP'), qr/qlabp: 1 index ranges \(2 of 2 partitions\)/,
+	'one partition stored by patient: not sliced');
+is($node->safe_psql('postgres', $par . rows_of('CNTP')), $cnt, 'the same rows');
+$node->safe_psql('postgres', q{
+  CREATE TABLE q_lab_p1s AS SELECT * FROM q_lab_p1 ORDER BY t;
+  TRUNCATE q_lab_p1;
+  INSERT INTO q_lab_p1 SELECT * FROM q_lab_p1s;
+  ANALYZE q_lab_p;
+});
+like(report($par, 'CNTP'), qr/qlabp: 4 index ranges \(2 of 2 partitions\)/,
+	'both partitions in time order: sliced');
+is($node->safe_psql('postgres', $par . rows_of('CNTP')), $cnt, 'the same rows');
 $node->safe_psql('postgres', q{CREATE INDEX q_lab_cover ON q_lab (code, t) INCLUDE (patient_id, v, u);
                                DROP INDEX q_lab_code_t; ANALYZE q_lab;});
 $r = report($par, 'NARROW');
