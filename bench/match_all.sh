@@ -22,6 +22,8 @@
 #
 # Environment: as bench/run.sh, plus WORKERS (trialmatch.max_parallel_workers,
 # default 2) and MEMORY (trialmatch.match_all_memory, default the GUC's).
+# LAYOUT=patient (the default, as every figure published before stop 23) or
+# time: the databases of bench/run.sh (bench/data.sh), no covering indexes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-200000}
@@ -32,7 +34,10 @@ port=${PORT:-55432}
 bin=${PGBIN:-/usr/lib/postgresql/15/bin}
 workers=${WORKERS:-2}
 as_of='2026-11-01'
+layout=${LAYOUT:-patient}
+[[ "$layout" = time || "$layout" = patient ]] || { echo "LAYOUT must be time or patient" >&2; exit 2; }
 db="tm_$scale"
+[ "$layout" = patient ] || db="tm_${scale}_time"
 
 [ "$(id -u)" = 0 ] || { echo "run as root (the cluster runs as the postgres OS user)" >&2; exit 2; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -71,20 +76,9 @@ if ! as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
 fi
 psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 
-if [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
-    psql -d postgres -c "CREATE DATABASE $db"
-fi
-generated=0
-if [ "$(psql -d "$db" -Atc "SELECT to_regclass('public.bench_generated') IS NOT NULL")" = t ]; then
-    generated=$(psql -d "$db" -Atc "SELECT count(*) FROM public.bench_generated WHERE scale = $scale")
-fi
-if [ "$generated" = 0 ]; then
-    echo "== generating $scale synthetic patients (database $db in $dir)"
-    psql -d "$db" -v scale="$scale" < scripts/gen_data.sql
-    psql -d "$db" -c "VACUUM (ANALYZE) public.patients, public.labs, public.diagnoses, public.medications"
-    psql -d "$db" -c "CREATE TABLE public.bench_generated (scale int, at timestamptz DEFAULT now())"
-    psql -d "$db" -c "INSERT INTO public.bench_generated VALUES ($scale)"
-fi
+. bench/data.sh
+bench_generate "tm_$scale"
+[ "$layout" = time ] && bench_time_db "$db" "tm_$scale"
 psql -d "$db" -c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS trialmatch CASCADE; CREATE EXTENSION trialmatch"
 psql -d "$db" < scripts/demo_trials.sql >/dev/null
 bash bench/match_all_trials.sh "$ntrials" | psql -d "$db" >/dev/null
@@ -142,7 +136,7 @@ SQL
 } > "$session"
 chown postgres "$session"
 
-echo "== scale $scale, $ntrials trials, trialmatch.max_parallel_workers = $workers, $(nproc) cores"
+echo "== scale $scale ($layout-ordered, database $db), $ntrials trials, trialmatch.max_parallel_workers = $workers, $(nproc) cores"
 out=$(psql -d "$db" -f "$session" 2> "$work/err")
 grep -o 'trialmatch: \(match_all of \)\?[0-9]* trials.*' "$work/err" | sed 's/^/   /' || true
 single=$(echo "$out" | sed -n 's/^single_s //p')

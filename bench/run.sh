@@ -143,40 +143,9 @@ fi
 
 psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 
-generate() {   # database $1 with the generator's (patient-ordered) population
-    local d=$1 generated=0
-    if [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$d'")" = 0 ]; then
-        psql -d postgres -c "CREATE DATABASE $d"
-    fi
-    if [ "$(psql -d "$d" -Atc "SELECT to_regclass('public.bench_generated') IS NOT NULL")" = t ]; then
-        generated=$(psql -d "$d" -Atc "SELECT count(*) FROM public.bench_generated WHERE scale = $scale")
-    fi
-    if [ "$generated" = 0 ]; then
-        echo "== generating $scale synthetic patients (database $d in $dir)"
-        t0=$(date +%s)
-        psql -d "$d" -v scale="$scale" < scripts/gen_data.sql
-        # set hint bits and the visibility map once, so that every timed run reads the same clean pages
-        psql -d "$d" -c "VACUUM (ANALYZE) public.patients, public.labs, public.diagnoses, public.medications"
-        psql -d "$d" -c "CREATE TABLE public.bench_generated (scale int, at timestamptz DEFAULT now()); INSERT INTO public.bench_generated VALUES ($scale)"
-        echo "   generated in $(( $(date +%s) - t0 )) s"
-    fi
-}
-generate "tm_$scale"
-if [ "$layout" = time ] &&
-   [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 1 ] &&
-   [ "$(psql -d "$db" -Atc "SELECT to_regclass('public.bench_time_ordered') IS NOT NULL")" != t ]; then
-    psql -d postgres -c "DROP DATABASE $db"      # an unfinished copy
-fi
-if [ "$layout" = time ] &&
-   [ "$(psql -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 0 ]; then
-    echo "== rewriting the event tables in event-time order (database $db, from tm_$scale)"
-    t0=$(date +%s)
-    psql -d postgres -c "CREATE DATABASE $db TEMPLATE tm_$scale"
-    psql -d "$db" < bench/time_order.sql
-    psql -d "$db" -c "VACUUM (ANALYZE) public.labs, public.diagnoses, public.medications"
-    psql -d "$db" -c "CREATE TABLE public.bench_time_ordered (at timestamptz DEFAULT now()); INSERT INTO public.bench_time_ordered DEFAULT VALUES"
-    echo "   rewritten in $(( $(date +%s) - t0 )) s"
-fi
+. bench/data.sh
+bench_generate "tm_$scale"
+[ "$layout" = time ] && bench_time_db "$db" "tm_$scale"
 if [ "$cover" = 1 ]; then
     psql -d "$db" < bench/indexes.sql
 else
