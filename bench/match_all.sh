@@ -21,7 +21,8 @@
 # Prints the seconds of each and the ratio.  Exits non-zero on a mismatch.
 #
 # Environment: as bench/run.sh, plus WORKERS (trialmatch.max_parallel_workers,
-# default 2) and MEMORY (trialmatch.match_all_memory, default the GUC's).
+# default -1, the setting's default: 2 workers, and for match_all at most one
+# fewer than the CPUs; figures before stop 23 used 2) and MEMORY (trialmatch.match_all_memory, default the GUC's).
 # LAYOUT=patient (the default, as every figure published before stop 23) or
 # time: the databases of bench/run.sh (bench/data.sh), no covering indexes.
 set -euo pipefail
@@ -32,7 +33,7 @@ ntrials=${2:-50}
     { echo "usage: bash bench/match_all.sh [scale] [ntrials]" >&2; exit 2; }
 port=${PORT:-55432}
 bin=${PGBIN:-/usr/lib/postgresql/15/bin}
-workers=${WORKERS:-2}
+workers=${WORKERS:--1}
 as_of='2026-11-01'
 layout=${LAYOUT:-patient}
 [[ "$layout" = time || "$layout" = patient ]] || { echo "LAYOUT must be time or patient" >&2; exit 2; }

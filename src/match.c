@@ -455,6 +455,7 @@ static void
 all_read(TmPlan *plan, int64 done_before, int64 total)
 {
 	plan->eval_all = true;
+	plan->match_all = true;
 	plan->eval_phase = plan->npasses > 1 ?
 		psprintf("evaluating %d/%d", plan->pass, plan->npasses) : "evaluating";
 	plan->eval_base = done_before * plan->pats.n;

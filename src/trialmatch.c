@@ -26,10 +26,11 @@ _PG_init(void)
 {
 	DefineCustomIntVariable("trialmatch.max_parallel_workers",
 							"Maximum number of parallel workers of one population screening.",
+							"-1: 2, and for match_all at most one fewer than the server's CPUs. "
 							"Also capped by max_parallel_workers. Sources smaller than "
 							"min_parallel_table_scan_size together are screened without workers.",
 							&tm_max_parallel_workers,
-							2, 0, 1024,
+							-1, -1, 1024,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("trialmatch.index_only_reads",

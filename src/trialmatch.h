@@ -727,6 +727,7 @@ typedef struct TmPlan
 	int			pass;			/* match_all: this pass (1-based) of npasses */
 	int			npasses;
 	bool		eval_all;		/* match_all: parallel workers may evaluate every trial */
+	bool		match_all;		/* a match_all call (its default number of workers) */
 	const char *eval_phase;		/* ... reported as this, */
 	int64		eval_base;		/* ... its progress from here */
 	int64		eval_total;		/* ... of this, */

@@ -65,6 +65,16 @@ $r = report_all('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parall
 like($r, qr/trialmatch: 3 trials: 3000 patients, [12] of 2 parallel workers launched/,
 	'match_all: every recruiting trial, workers launched');
 
+# the default (-1): two workers, and for match_all at most one fewer than
+# the CPUs (participants each keep and merge a state array)
+chomp(my $cpus = `nproc`);
+my $all_default = $cpus - 1 < 2 ? $cpus - 1 : 2;
+$r = report_all('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'NULL');
+like($r, qr/3 trials: 3000 patients, \d of $all_default parallel workers launched/,
+	"match_all by default: $all_default planned on $cpus CPUs");
+$r = report('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'WIDE');
+like($r, qr/\d of 2 parallel workers launched/, 'one trial by default: 2 planned, whatever the CPUs');
+
 $r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 1;', 'WIDE');
 like($r, qr/1 of 1 parallel workers launched/, 'one worker when one is allowed');
 
