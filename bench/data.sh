@@ -7,6 +7,8 @@
 #                          order), vacuumed and analyzed
 #   bench_time_db DB SRC   DB holds SRC's rows with the event tables rewritten
 #                          in event-time order (bench/time_order.sql)
+#   bench_cover DB 1|0     bench/indexes.sql's covering indexes created, or
+#                          dropped
 
 bench_generate() {
     local d=$1 generated=0 t0
@@ -41,5 +43,14 @@ bench_time_db() {
         psql -d "$d" -c "VACUUM (ANALYZE) public.labs, public.diagnoses, public.medications"
         psql -d "$d" -c "CREATE TABLE public.bench_time_ordered (at timestamptz DEFAULT now()); INSERT INTO public.bench_time_ordered DEFAULT VALUES"
         echo "   rewritten in $(( $(date +%s) - t0 )) s"
+    fi
+}
+
+bench_cover() {
+    local d=$1
+    if [ "$2" = 1 ]; then
+        psql -d "$d" < bench/indexes.sql
+    else
+        psql -d "$d" -c "SET client_min_messages = warning; DROP INDEX IF EXISTS public.labs_code_taken_at_cover_idx, public.diagnoses_code_diagnosed_at_cover_idx, public.medications_drug_cover_idx, public.labs_patient_id_cover_idx, public.diagnoses_patient_id_cover_idx, public.medications_patient_id_cover_idx"
     fi
 }

@@ -22,9 +22,11 @@
 #
 # Environment: as bench/run.sh, plus WORKERS (trialmatch.max_parallel_workers,
 # default -1, the setting's default: 2 workers, and for match_all at most one
-# fewer than the CPUs; figures before stop 23 used 2) and MEMORY (trialmatch.match_all_memory, default the GUC's).
+# fewer than the CPUs; figures before stop 23 used 2) and MEMORY
+# (trialmatch.match_all_memory, default the GUC's).
 # LAYOUT=patient (the default, as every figure published before stop 23) or
-# time: the databases of bench/run.sh (bench/data.sh), no covering indexes.
+# time: the databases of bench/run.sh (bench/data.sh).  COVER=1 creates
+# bench/indexes.sql's covering indexes; by default (0) they are dropped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-200000}
@@ -80,6 +82,7 @@ psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 . bench/data.sh
 bench_generate "tm_$scale"
 [ "$layout" = time ] && bench_time_db "$db" "tm_$scale"
+bench_cover "$db" "${COVER:-0}"
 psql -d "$db" -c "SET client_min_messages = warning; DROP EXTENSION IF EXISTS trialmatch CASCADE; CREATE EXTENSION trialmatch"
 psql -d "$db" < scripts/demo_trials.sql >/dev/null
 bash bench/match_all_trials.sh "$ntrials" | psql -d "$db" >/dev/null

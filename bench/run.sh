@@ -146,11 +146,7 @@ psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 . bench/data.sh
 bench_generate "tm_$scale"
 [ "$layout" = time ] && bench_time_db "$db" "tm_$scale"
-if [ "$cover" = 1 ]; then
-    psql -d "$db" < bench/indexes.sql
-else
-    psql -d "$db" -c "SET client_min_messages = warning; DROP INDEX IF EXISTS public.labs_code_taken_at_cover_idx, public.diagnoses_code_diagnosed_at_cover_idx, public.medications_drug_cover_idx, public.labs_patient_id_cover_idx, public.diagnoses_patient_id_cover_idx, public.medications_patient_id_cover_idx"
-fi
+bench_cover "$db" "$cover"
 echo "== database $db (layout $layout, covering indexes $([ "$cover" = 1 ] && echo on || echo off)) in $dir"
 psql -d "$db" -P pager=off -c "SELECT 'patients' AS "table", count(*) AS rows FROM public.patients
     UNION ALL SELECT 'labs', count(*) FROM public.labs
