@@ -138,10 +138,12 @@ tm_population_sources(TmPlan *plan)
 
 		for (int l = 0; l < ps->read.nleaves; l++)
 		{
-			if (!OidIsValid(ps->read.leaves[l].indexoid))
-				tm_read_source(plan, i, l, false, 0, NULL);
-			else
+			if (OidIsValid(ps->read.leaves[l].indexoid))
 				tm_read_units(plan, i, l, 0, ps->nunits);
+			else if (OidIsValid(ps->read.leaves[l].brinoid))
+				tm_read_brin(plan, i, l);
+			else
+				tm_read_source(plan, i, l, false, 0, NULL);
 		}
 	}
 	plan->launched = 0;

@@ -26,6 +26,15 @@
  * other collation a source with prefix codes is scanned whole.  Exact codes
  * need a deterministic collation (equal only when byte-equal).
  *
+ * A leaf still read whole can instead be read through a BRIN index on its
+ * time column (brin_time_index), when every criterion reading the source
+ * has a window, the table is stored in time order (ANALYZE's correlation)
+ * and the windows hold a small share of its rows: the blocks whose summary
+ * reaches the earliest window start (and not past as_of), in block order,
+ * every row of them folded, as a whole scan folds it.  This is how a table
+ * that grows in time order, with no index on its codes, gives up only its
+ * recent blocks to a 30-day window.
+ *
  * IDENTIFICATION
  *	  src/indexpath.c
  *
@@ -65,6 +74,15 @@
  * bitmap read only examines the rows it needs.
  */
 #define TM_INDEX_FRACTION 0.15
+
+/*
+ * A BRIN index when the windows hold less than this share of the rows: its
+ * blocks are read by one process as a bitmap heap scan, where a whole scan
+ * is shared by up to three (2 workers and the leader).
+ */
+#define TM_BRIN_FRACTION 0.25
+
+static void choose_brin(TmPlan *plan, int srcidx);
 
 /*
  * Does this collation order text by code point (so prefixes are ranges)?
@@ -371,7 +389,10 @@ tm_choose_index_paths(TmPlan *plan)
 		ps->use_index = false;
 		ps->index_time = true;
 		for (int l = 0; l < ps->read.nleaves; l++)
+		{
 			ps->read.leaves[l].indexoid = InvalidOid;
+			ps->read.leaves[l].brinoid = InvalidOid;
+		}
 		for (int k = 0; k < ps->natoms; k++)
 		{
 			ListCell   *lc;
@@ -433,6 +454,7 @@ tm_choose_index_paths(TmPlan *plan)
 		/* time slices need the time column second in every index read */
 		if (!ps->use_index)
 			ps->index_time = false;
+		choose_brin(plan, s);
 	}
 }
 
@@ -511,6 +533,149 @@ tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 	return false;
 }
 
+/* Did ANALYZE find this leaf's time column in the physical order (|correlation| >= 0.5)? */
+static bool
+time_correlated(TmPlanSource *ps, TmLeaf *leaf)
+{
+	HeapTuple	stats;
+	AttStatsSlot sslot;
+	bool		correlated = false;
+
+	stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(leaf->rel)),
+							Int16GetDatum(tm_leaf_attnum(leaf, ps->time.attnum)),
+							BoolGetDatum(false));
+	if (!HeapTupleIsValid(stats))
+		return false;
+	if (get_attstatsslot(&sslot, stats, STATISTIC_KIND_CORRELATION, InvalidOid,
+						 ATTSTATSSLOT_NUMBERS))
+	{
+		correlated = sslot.nnumbers == 1 && fabs(sslot.numbers[0]) >= 0.5;
+		free_attstatsslot(&sslot);
+	}
+	ReleaseSysCache(stats);
+	return correlated;
+}
+
+/*
+ * A BRIN index on the leaf's time column whose operator class compares
+ * (>=, <=) values of the column's type: minmax and minmax-multi do, bloom
+ * does not.  Its attribute number in the index in *att.
+ */
+static Oid
+brin_time_index(TmPlanSource *ps, TmLeaf *leaf, int *att)
+{
+	List	   *indexes = RelationGetIndexList(leaf->rel);
+	AttrNumber	timeatt = tm_leaf_attnum(leaf, ps->time.attnum);
+	Oid			found = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_rel->relam == BRIN_AM_OID && idx->rd_index->indisvalid &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+			for (int k = 0; k < idx->rd_index->indnkeyatts && !OidIsValid(found); k++)
+				if (timeatt != 0 && idx->rd_index->indkey.values[k] == timeatt &&
+					idx->rd_opcintype[k] == ps->time.typid &&
+					OidIsValid(get_opfamily_member(idx->rd_opfamily[k], ps->time.typid,
+												   ps->time.typid, BTGreaterEqualStrategyNumber)) &&
+					OidIsValid(get_opfamily_member(idx->rd_opfamily[k], ps->time.typid,
+												   ps->time.typid, BTLessEqualStrategyNumber)))
+				{
+					found = RelationGetRelid(idx);
+					*att = k + 1;
+				}
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * Read a leaf that no btree serves through a BRIN index on its time column
+ * instead of whole: when every criterion reading the source has a window
+ * (tm_source_prune: the same bound that skips partitions), the rows are in
+ * time order (else every block range spans every time and the index finds
+ * every block), and the windows hold under TM_BRIN_FRACTION of the rows.
+ * The time column must be the only time read: no end time (windows apply to
+ * the end) and no fallback (rows without a time are read by the fallback's).
+ */
+static void
+choose_brin(TmPlan *plan, int srcidx)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmPrune		prune;
+
+	if (ps->read.executor || ps->nmentions > 0 || ps->end_time.attnum != 0 ||
+		ps->time_fallback.attnum != 0 || ps->time.attnum == 0)
+		return;
+	tm_source_prune(plan, srcidx, &prune);
+	if (!prune.has_lower || TIMESTAMP_NOT_FINITE(prune.lower))
+		return;
+	for (int l = 0; l < ps->read.nleaves; l++)
+	{
+		TmLeaf	   *leaf = &ps->read.leaves[l];
+		int			att;
+		Oid			brin;
+		double		frac;
+
+		if (OidIsValid(leaf->indexoid) || leaf->rel->rd_rel->reltuples < 10000)
+			continue;
+		brin = brin_time_index(ps, leaf, &att);
+		if (!OidIsValid(brin) || !time_correlated(ps, leaf))
+			continue;
+		frac = time_fraction(plan, ps, leaf, prune.lower);
+		elog(DEBUG1, "trialmatch: %s: the windows estimated at %.2f%% of \"%s\" by time",
+			 ps->what, frac * 100, RelationGetRelationName(leaf->rel));
+		if (frac < TM_BRIN_FRACTION)
+			leaf->brinoid = brin;
+	}
+}
+
+/*
+ * Scan keys of a leaf's BRIN read (choose_brin): time >= the earliest
+ * window start and <= as_of, each a day loose (the fold checks every row
+ * exactly).  Recomputed from the plan by every participant.
+ */
+int
+tm_brin_keys(TmPlan *plan, int srcidx, int leafidx, Relation index, ScanKey keys)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
+	AttrNumber	timeatt = tm_leaf_attnum(leaf, ps->time.attnum);
+	Oid			t = ps->time.typid;
+	TmPrune		prune;
+	int			nkeys = 0;
+
+	tm_source_prune(plan, srcidx, &prune);
+	for (int k = 0; k < index->rd_index->indnkeyatts; k++)
+	{
+		Oid			op;
+
+		if (index->rd_index->indkey.values[k] != timeatt || index->rd_opcintype[k] != t)
+			continue;
+		if (prune.has_lower && !TIMESTAMP_NOT_FINITE(prune.lower))
+		{
+			op = get_opfamily_member(index->rd_opfamily[k], t, t, BTGreaterEqualStrategyNumber);
+			ScanKeyEntryInitialize(&keys[nkeys++], 0, k + 1, BTGreaterEqualStrategyNumber, t,
+								   index->rd_indcollation[k], get_opcode(op),
+								   time_bound(t, prune.lower));
+		}
+		if (!TIMESTAMP_NOT_FINITE(plan->as_of) && plan->as_of < DT_NOEND - USECS_PER_DAY * 2)
+		{
+			op = get_opfamily_member(index->rd_opfamily[k], t, t, BTLessEqualStrategyNumber);
+			ScanKeyEntryInitialize(&keys[nkeys++], 0, k + 1, BTLessEqualStrategyNumber, t,
+								   index->rd_indcollation[k], get_opcode(op),
+								   time_key(t, plan->as_of + USECS_PER_DAY));
+		}
+		break;
+	}
+	return nkeys;
+}
+
 /*
  * Whether a parallel call splits a source's index ranges into time slices
  * (the leader decides, once; the workers are told).  A time slice's rows are
@@ -537,8 +702,6 @@ tm_slice_by_time(TmPlan *plan, int srcidx)
 	{
 		TmLeaf	   *leaf = &ps->read.leaves[l];
 		Relation	index;
-		HeapTuple	stats;
-		AttStatsSlot sslot;
 		bool		apart;
 
 		if (!OidIsValid(leaf->indexoid))
@@ -547,21 +710,7 @@ tm_slice_by_time(TmPlan *plan, int srcidx)
 		apart = tm_index_only_reads && tm_index_covers(ps, leaf, index, NULL);
 		index_close(index, AccessShareLock);
 		if (!apart)
-		{
-			stats = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(leaf->rel)),
-									Int16GetDatum(tm_leaf_attnum(leaf, ps->time.attnum)),
-									BoolGetDatum(false));
-			if (HeapTupleIsValid(stats))
-			{
-				if (get_attstatsslot(&sslot, stats, STATISTIC_KIND_CORRELATION, InvalidOid,
-									 ATTSTATSSLOT_NUMBERS))
-				{
-					apart = sslot.nnumbers == 1 && fabs(sslot.numbers[0]) >= 0.5;
-					free_attstatsslot(&sslot);
-				}
-				ReleaseSysCache(stats);
-			}
-		}
+			apart = time_correlated(ps, leaf);
 		if (!apart)
 			return false;
 		slice = true;

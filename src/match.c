@@ -255,6 +255,7 @@ describe_reads(TmPlan *plan)
 		TmPlanSource *ps = &plan->sources[i];
 		TmRelation *r = &ps->read;
 		int			ranges = 0,
+					brin = 0,
 					whole = 0;
 
 		appendStringInfo(&buf, "%s%s: ", i ? ", " : "", ps->def->name);
@@ -267,12 +268,17 @@ describe_reads(TmPlan *plan)
 		{
 			if (OidIsValid(r->leaves[l].indexoid))
 				ranges++;
+			else if (OidIsValid(r->leaves[l].brinoid))
+				brin++;
 			else
 				whole++;
 		}
 		if (ranges > 0)
-			appendStringInfo(&buf, "%d index ranges%s", ps->nunits,
+			appendStringInfo(&buf, "%d index ranges%s%s", ps->nunits,
+							 brin ? " and BRIN block ranges" : "",
 							 whole ? " and whole tables" : "");
+		else if (brin > 0)
+			appendStringInfo(&buf, "BRIN block ranges%s", whole ? " and whole tables" : "");
 		else
 			appendStringInfoString(&buf, "whole table");
 		if (r->nleaves > 1 || r->npruned > 0)

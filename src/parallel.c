@@ -107,8 +107,9 @@ typedef struct TmParallelShared
 
 /*
  * How each source is read: by the leader alone before (executor), or per
- * leaf, a parallel heap scan or index units; the index units of all its
- * leaves are handed out by one counter, leaf by leaf.
+ * leaf, a parallel heap scan, index units or a BRIN read; the index units
+ * of all its leaves are handed out by one counter, leaf by leaf, and the
+ * BRIN reads by another, a leaf each.
  */
 typedef struct TmParallelSource
 {
@@ -119,6 +120,8 @@ typedef struct TmParallelSource
 	int			firstleaf;		/* into the TM_KEY_LEAVES array */
 	int			nleaves;
 	pg_atomic_uint32 next_unit;
+	pg_atomic_uint32 next_brin;	/* leaves read through a BRIN index: one
+								 * participant each */
 } TmParallelSource;
 
 /* The leaves the leader opened and how it chose to read each. */
@@ -127,6 +130,7 @@ typedef struct TmParallelLeaf
 	Oid			relid;
 	Oid			indexoid;
 	bool		index_time;
+	Oid			brinoid;
 } TmParallelLeaf;
 
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
@@ -186,7 +190,7 @@ tm_parallel_workers_for(TmPlan *plan)
 	 */
 	for (int i = 0; i < plan->nsources; i++)
 		for (int l = 0; l < plan->sources[i].read.nleaves; l++)
-			if (!OidIsValid(plan->sources[i].read.leaves[l].indexoid))
+			if (tm_leaf_whole(&plan->sources[i].read.leaves[l]))
 				pages += RelationGetNumberOfBlocks(plan->sources[i].read.leaves[l].rel);
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
@@ -245,8 +249,15 @@ participate(TmPlan *plan, shm_toc *toc)
 					tm_read_units(plan, i, l, (int) (u % (uint32) ps->nunits), 1);
 			}
 		}
+		{
+			uint32		l;
+
+			while ((l = pg_atomic_fetch_add_u32(&srcs[i].next_brin, 1)) < (uint32) ps->read.nleaves)
+				if (OidIsValid(ps->read.leaves[l].brinoid))
+					tm_read_brin(plan, i, (int) l);
+		}
 		for (int l = 0; l < ps->read.nleaves; l++)
-			if (!OidIsValid(ps->read.leaves[l].indexoid))
+			if (tm_leaf_whole(&ps->read.leaves[l]))
 				tm_read_source(plan, i, l, false, 0,
 							   shm_toc_lookup(toc, TM_KEY_SCAN + srcs[i].firstleaf + l, false));
 	}
@@ -428,7 +439,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		{
 			TmLeaf	   *leaf = &plan->sources[i].read.leaves[l];
 
-			if (OidIsValid(leaf->indexoid))
+			if (!tm_leaf_whole(leaf))
 				continue;
 			scansize[k] = table_parallelscan_estimate(leaf->rel, snapshot);
 			shm_toc_estimate_chunk(&pcxt->estimator, scansize[k]);
@@ -497,6 +508,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		if (srcs[i].by_time)
 			tm_slice_units(plan, i, srcs[i].nslices);
 		pg_atomic_init_u32(&srcs[i].next_unit, 0);
+		pg_atomic_init_u32(&srcs[i].next_brin, 0);
 		for (int l = 0; l < ps->read.nleaves; l++, k++)
 		{
 			TmLeaf	   *leaf = &ps->read.leaves[l];
@@ -504,7 +516,8 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 			leaves[k].relid = RelationGetRelid(leaf->rel);
 			leaves[k].indexoid = leaf->indexoid;
 			leaves[k].index_time = leaf->index_time;
-			if (!OidIsValid(leaf->indexoid))
+			leaves[k].brinoid = leaf->brinoid;
+			if (tm_leaf_whole(leaf))
 			{
 				ParallelTableScanDesc pscan = shm_toc_allocate(pcxt->toc, scansize[k]);
 
@@ -611,6 +624,7 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 		{
 			ps->read.leaves[l].indexoid = leaves[srcs[i].firstleaf + l].indexoid;
 			ps->read.leaves[l].index_time = leaves[srcs[i].firstleaf + l].index_time;
+			ps->read.leaves[l].brinoid = leaves[srcs[i].firstleaf + l].brinoid;
 			ps->use_index |= OidIsValid(ps->read.leaves[l].indexoid);
 		}
 		ps->index_time = srcs[i].index_time;

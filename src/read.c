@@ -205,54 +205,22 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 }
 
 /*
- * Fold index ranges (indexpath.c) of a source into plan->state: the TIDs of
- * all the ranges go into one bitmap, and the heap is then read in block
- * order, each block once, as a bitmap heap scan does.  A lossy bitmap only
- * means more rows to filter: the fold checks every row's code and time.
+ * Fold the rows of a bitmap's blocks, in block order, each block once, as a
+ * bitmap heap scan reads them.  On a lossy page (every row of it is
+ * returned) only the rows of units [first, first + count) are kept, or
+ * parallel participants reading other units would count a row twice; with
+ * count < 0 (a BRIN read, whose bitmap is all lossy pages) every row.  The
+ * fold checks every row's code and time.  Frees the bitmap.
  */
-void
-tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
+static void
+fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, int count)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
-	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
-	Snapshot	snapshot = GetActiveSnapshot();
-	Relation	index = index_open(leaf->indexoid, AccessShareLock);
-	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
-	TableScanDesc hscan;
-	TBMIterator *it;
+	TupleTableSlot *slot = table_slot_create(leaf->rel, NULL);
+	TableScanDesc hscan = table_beginscan_bm(leaf->rel, GetActiveSnapshot(), 0, NULL);
+	TBMIterator *it = tbm_begin_iterate(tbm);
 	TBMIterateResult *tbmres;
-	TupleTableSlot *slot;
-	AttrNumber *map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
 
-	/* the index holds every column read: the heap only for visibility */
-	if (tm_index_only_reads && tm_index_covers(ps, leaf, index, map))
-	{
-		tm_read_units_index_only(plan, srcidx, leafidx, first, count, index, map);
-		index_close(index, AccessShareLock);
-		tbm_free(tbm);
-		pfree(map);
-		return;
-	}
-	pfree(map);
-	for (int u = first; u < first + count; u++)
-	{
-		ScanKeyData keys[3];
-		int			nkeys = tm_index_unit_keys(plan, srcidx, leafidx, u, index, keys);
-		IndexScanDesc iscan;
-
-		if (nkeys <= 0)
-			continue;
-		iscan = index_beginscan_bitmap(index, snapshot, nkeys);
-		index_rescan(iscan, keys, nkeys, NULL, 0);
-		(void) index_getbitmap(iscan, tbm);
-		index_endscan(iscan);
-		CHECK_FOR_INTERRUPTS();
-	}
-	index_close(index, AccessShareLock);
-
-	slot = table_slot_create(leaf->rel, NULL);
-	hscan = table_beginscan_bm(leaf->rel, snapshot, 0, NULL);
-	it = tbm_begin_iterate(tbm);
 	while ((tbmres = tbm_iterate(it)) != NULL)
 	{
 		bool		lossy;
@@ -269,13 +237,8 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 			bool	   *isnull;
 
 			tm_leaf_row(&ps->read, leaf, slot, &values, &isnull);
-
-			/*
-			 * A lossy page returns every row on it: keep only those of this
-			 * call's units, or parallel participants reading other units
-			 * would count a row twice.
-			 */
-			if (lossy && !tm_index_units_cover(plan, srcidx, first, count, values, isnull))
+			if (lossy && count >= 0 &&
+				!tm_index_units_cover(plan, srcidx, first, count, values, isnull))
 				continue;
 			MemoryContextReset(plan->rowcxt);
 			old = MemoryContextSwitchTo(plan->rowcxt);
@@ -284,10 +247,82 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 		}
 	}
 	tbm_end_iterate(it);
-	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
-		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
 	table_endscan(hscan);
 	tbm_free(tbm);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Fold index ranges (indexpath.c) of a source into plan->state: the TIDs of
+ * all the ranges go into one bitmap, and the heap is then read in block
+ * order (fold_bitmap).
+ */
+void
+tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
+	Snapshot	snapshot = GetActiveSnapshot();
+	Relation	index = index_open(leaf->indexoid, AccessShareLock);
+	TIDBitmap  *tbm;
+	AttrNumber *map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
+
+	/* the index holds every column read: the heap only for visibility */
+	if (tm_index_only_reads && tm_index_covers(ps, leaf, index, map))
+	{
+		tm_read_units_index_only(plan, srcidx, leafidx, first, count, index, map);
+		index_close(index, AccessShareLock);
+		pfree(map);
+		return;
+	}
+	pfree(map);
+	tbm = tbm_create(work_mem * 1024L, NULL);
+	for (int u = first; u < first + count; u++)
+	{
+		ScanKeyData keys[3];
+		int			nkeys = tm_index_unit_keys(plan, srcidx, leafidx, u, index, keys);
+		IndexScanDesc iscan;
+
+		if (nkeys <= 0)
+			continue;
+		iscan = index_beginscan_bitmap(index, snapshot, nkeys);
+		index_rescan(iscan, keys, nkeys, NULL, 0);
+		(void) index_getbitmap(iscan, tbm);
+		index_endscan(iscan);
+		CHECK_FOR_INTERRUPTS();
+	}
+	index_close(index, AccessShareLock);
+	fold_bitmap(plan, srcidx, leaf, tbm, first, count);
+	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
+		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
+}
+
+/*
+ * Fold the blocks of a leaf that its BRIN index on the time column finds
+ * in the windows (indexpath.c, choose_brin), every row of them.  Block
+ * ranges not yet summarized are always returned, so rows added since the
+ * last summary are read too.
+ */
+void
+tm_read_brin(TmPlan *plan, int srcidx, int leafidx)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
+	Relation	index = index_open(leaf->brinoid, AccessShareLock);
+	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
+	ScanKeyData keys[2];
+	int			nkeys = tm_brin_keys(plan, srcidx, leafidx, index, keys);
+	IndexScanDesc iscan;
+
+	if (nkeys == 0)
+		elog(ERROR, "trialmatch: no BRIN keys for \"%s\"", RelationGetRelationName(index));
+	iscan = index_beginscan_bitmap(index, GetActiveSnapshot(), nkeys);
+	index_rescan(iscan, keys, nkeys, NULL, 0);
+	(void) index_getbitmap(iscan, tbm);
+	index_endscan(iscan);
+	index_close(index, AccessShareLock);
+	fold_bitmap(plan, srcidx, leaf, tbm, 0, -1);
+	elog(DEBUG2, "trialmatch: %s (\"%s\") read through its BRIN index",
+		 ps->what, RelationGetRelationName(leaf->rel));
 }
 

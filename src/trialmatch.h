@@ -464,7 +464,16 @@ typedef struct TmLeaf
 	Oid			indexoid;		/* population calls: read through this index, or */
 	bool		index_time;		/* its second column is the time column */
 	double		index_rows;		/* estimated rows read through the index */
+	Oid			brinoid;		/* else the blocks this BRIN index on the time
+								 * column finds in the windows, or else whole */
 } TmLeaf;
+
+/* Is this leaf of a population call read whole (a heap scan, parallel or not)? */
+static inline bool
+tm_leaf_whole(const TmLeaf *leaf)
+{
+	return !OidIsValid(leaf->indexoid) && !OidIsValid(leaf->brinoid);
+}
 
 /*
  * How a registered relation is read: its leaves (a plain table or
@@ -791,6 +800,7 @@ extern void tm_read_relation(TmPlan *plan, TmRelation *r, int leaf, TmScanSpec *
 extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 						   ParallelTableScanDesc pscan);
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
+extern void tm_read_brin(TmPlan *plan, int srcidx, int leaf);
 
 /* fold.c */
 extern bool tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
@@ -856,6 +866,7 @@ extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 extern void tm_choose_index_paths(TmPlan *plan);
 extern void tm_index_units(TmPlan *plan, int srcidx);
 extern bool tm_slice_by_time(TmPlan *plan, int srcidx);
+extern int	tm_brin_keys(TmPlan *plan, int srcidx, int leaf, Relation index, ScanKey keys);
 extern void tm_slice_units(TmPlan *plan, int srcidx, int nslices);
 extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
 								 Datum *values, bool *isnull);

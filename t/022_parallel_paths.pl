@@ -197,6 +197,99 @@ like($r, qr/3 trials: .*[12] of 2 parallel workers launched.*qlab: whole table/,
 	'match_all: one wide trial among narrow ones reads the table whole, with workers');
 
 # ---------------------------------------------------------------------
+# BRIN on the time column (src/indexpath.c, choose_brin): a table no btree
+# serves, stored in time order, whose windows hold a small share of it, is
+# read through the blocks its BRIN index finds.  The same trials on q_lab
+# (the same rows, read whole or by index ranges) give the expected rows.
+# ---------------------------------------------------------------------
+$node->safe_psql('postgres', q{
+  CREATE TABLE q_lab_b AS SELECT * FROM q_lab ORDER BY t;
+  CREATE INDEX q_lab_b_brin ON q_lab_b USING brin (t) WITH (pages_per_range = 4);
+  ANALYZE q_lab_b;
+  SELECT trialmatch.add_source('qlabb', 'q_lab_b', time_column => 't', value_column => 'v', unit_column => 'u');
+  -- the same rows in q_lab's order (uncorrelated), with the same BRIN index
+  CREATE TABLE q_lab_u AS SELECT * FROM q_lab;
+  CREATE INDEX ON q_lab_u USING brin (t) WITH (pages_per_range = 4);
+  ANALYZE q_lab_u;
+  SELECT trialmatch.add_source('qlabu', 'q_lab_u', time_column => 't', value_column => 'v', unit_column => 'u');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('BR'), ('BRWIDE'), ('BREVER'), ('BRMIX'), ('BRTIMED');
+  INSERT INTO trialmatch.criteria VALUES
+    ('BR', 1, 'inclusion', 'L7 recent', $$qlab 'L7' within 120 days count >= 1$$),
+    ('BR', 2, 'exclusion', 'L1x high', $$qlab 'L1%' within 30 days any > 19$$),
+    ('BR', 3, 'inclusion', 'mean', $$qlab within 60 days avg > 9.8 or qlab 'L3' within 45 days last < 5$$),
+    -- a row read twice turns one L7 into two
+    ('BR', 4, 'exclusion', 'L7 twice', $$qlab 'L7' within 120 days count >= 2$$),
+    ('BRWIDE', 1, 'inclusion', 'L7 often', $$qlab 'L7' within 450 days count >= 3$$),
+    ('BREVER', 1, 'inclusion', 'L7 ever', $$qlab 'L7' count >= 30$$),
+    ('BREVER', 2, 'inclusion', 'L7 recent', $$qlab 'L7' within 30 days count >= 1$$),
+    -- a whole scan of another source starts workers; the BRIN read is one participant's
+    ('BRMIX', 1, 'inclusion', 'wide', $$qlabu 'L1%' within 2 years any >= 19.5$$),
+    ('BRMIX', 2, 'inclusion', 'L7 often', $$qlab 'L7' within 90 days count >= 2$$),
+    ('BRTIMED', 1, 'inclusion', 'after', $$qlab 'L2' up to 3 days after qlab 'L3' within 60 days$$),
+    ('BRTIMED', 2, 'exclusion', 'not followed', $$qlab 'L4' within 60 days not followed by qlab 'L5'$$);
+  -- each trial again, on q_lab_b (and BR on q_lab_u)
+  INSERT INTO trialmatch.trials (trial_id) SELECT trial_id || '_B' FROM trialmatch.trials WHERE trial_id LIKE 'BR%';
+  INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr)
+    SELECT trial_id || '_B', position, kind, label, replace(expr, 'qlab ', 'qlabb ')
+      FROM trialmatch.criteria WHERE trial_id LIKE 'BR%' AND trial_id NOT LIKE '%\_B';
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('BR_U');
+  INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr)
+    SELECT 'BR_U', position, kind, label, replace(expr, 'qlab ', 'qlabu ')
+      FROM trialmatch.criteria WHERE trial_id = 'BR';
+});
+is($node->safe_psql('postgres', q{SELECT round(correlation::numeric, 1) FROM pg_stats
+                                    WHERE tablename IN ('q_lab_b', 'q_lab_u') AND attname = 't' ORDER BY tablename}),
+	"1.0\n0.0", 'time correlation: full in q_lab_b, none in q_lab_u');
+my $ser = 'SET trialmatch.max_parallel_workers = 0;';
+$r = report($ser, 'BR_B');
+like($r, qr/qlabb: BRIN block ranges/, 'windows of 30-90 days on a time-ordered table: its BRIN index');
+like(report($par, 'BR_B'), qr/qlabb: BRIN block ranges/, 'also when workers are allowed');
+like(report($ser, 'BR_U'), qr/qlabu: whole table/, 'the same BRIN index on a table not in time order: whole');
+like(report($ser, 'BRWIDE_B'), qr/qlabb: whole table/, 'a window of 450 of 700 days: whole');
+like(report($ser, 'BREVER_B'), qr/qlabb: whole table/, 'one criterion without a window: whole');
+$r = report($par, 'BRMIX_B');
+like($r, qr/[12] of [12] parallel workers launched.*qlabu: whole table.*qlabb: BRIN block ranges/,
+	'beside a whole scan with a worker');
+for my $t (qw(BR BRWIDE BREVER BRMIX BRTIMED))
+{
+	my $want = $node->safe_psql('postgres', $ser . rows_of($t));
+	is($node->safe_psql('postgres', $ser . rows_of("${t}_B")), $want, "$t: serial rows on q_lab_b = on q_lab");
+	is($node->safe_psql('postgres', $par . rows_of("${t}_B")), $want, "$t: parallel rows on q_lab_b = on q_lab");
+}
+is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT status::text, ' ' ORDER BY status::text)
+                                    FROM trialmatch.match_patients('BR_B', '2026-06-01')}),
+	'eligible indeterminate ineligible', 'BR has mixed answers');
+my $timed = report($ser, 'BRTIMED_B');
+ok($timed =~ /qlabb: (BRIN block ranges|whole table)/, "BRTIMED on q_lab_b read: $1");
+# match_all reads the union of the windows
+$r = report_all($ser, q{'{BR_B}'});
+like($r, qr/1 trials: .*qlabb: BRIN block ranges/, 'match_all of BR: BRIN');
+$r = report_all($ser, q{'{BR_B,BRWIDE_B}'});
+like($r, qr/2 trials: .*qlabb: whole table/, 'match_all with a 450-day window too: whole');
+# rows added since the index was summarized sit in block ranges not yet
+# summarized, which the index always returns: they are read
+my $before = $node->safe_psql('postgres', $ser . rows_of('BR'));
+$node->safe_psql('postgres', q{
+  INSERT INTO q_lab SELECT p, 'L7', timestamptz '2026-05-30', 1, 'mg/dL' FROM generate_series(1, 3000, 7) p;
+  INSERT INTO q_lab_b SELECT p, 'L7', timestamptz '2026-05-30', 1, 'mg/dL' FROM generate_series(1, 3000, 7) p;
+});
+my $after = $node->safe_psql('postgres', $ser . rows_of('BR'));
+isnt($after, $before, 'the new rows change BR');
+like(report($ser, 'BR_B'), qr/qlabb: BRIN block ranges/, 'still BRIN');
+is($node->safe_psql('postgres', $ser . rows_of('BR_B')), $after, 'rows not yet summarized are read (serial)');
+is($node->safe_psql('postgres', $par . rows_of('BR_B')), $after, 'and with workers');
+# the time column second in a multi-column BRIN index
+$node->safe_psql('postgres', q{DROP INDEX q_lab_b_brin;
+                               CREATE INDEX q_lab_b_brin2 ON q_lab_b USING brin (v, t) WITH (pages_per_range = 4)});
+like(report($ser, 'BR_B'), qr/qlabb: BRIN block ranges/, 'the time column second in the BRIN index');
+is($node->safe_psql('postgres', $ser . rows_of('BR_B')), $after, 'the same rows');
+# bloom summaries cannot bound a range: whole
+$node->safe_psql('postgres', q{DROP INDEX q_lab_b_brin2;
+                               CREATE INDEX q_lab_b_bloom ON q_lab_b USING brin (t timestamptz_bloom_ops)});
+like(report($ser, 'BR_B'), qr/qlabb: whole table/, 'a bloom BRIN index: whole');
+$node->safe_psql('postgres', q{DROP INDEX q_lab_b_bloom});
+
+# ---------------------------------------------------------------------
 # 1.1 time (issue 10): the event times of relations, days and active for
 # are sorted once per call; workers hand theirs to the leader exactly.
 # ---------------------------------------------------------------------
