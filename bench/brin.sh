@@ -129,9 +129,9 @@ SQL
     done
     cat <<SQL
 \\pset pager off
-SELECT trial, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY brin_s), 3) AS "trialmatch BRIN s",
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY whole_s), 3) AS "trialmatch whole s",
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY sql_s), 3) AS "SQL s",
+SELECT trial, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY brin_s)::numeric, 3) AS "trialmatch BRIN s",
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY whole_s)::numeric, 3) AS "trialmatch whole s",
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY sql_s)::numeric, 3) AS "SQL s",
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY sql_s) /
               percentile_cont(0.5) WITHIN GROUP (ORDER BY brin_s))::numeric, 2) AS "SQL/trialmatch",
        string_agg(round(sql_s / brin_s, 2)::text, ' ' ORDER BY round) AS rounds

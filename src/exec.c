@@ -141,7 +141,7 @@ tm_population_sources(TmPlan *plan)
 			if (OidIsValid(ps->read.leaves[l].indexoid))
 				tm_read_units(plan, i, l, 0, ps->nunits);
 			else if (OidIsValid(ps->read.leaves[l].brinoid))
-				tm_read_brin(plan, i, l);
+				tm_read_brin(plan, i, l, NULL);
 			else
 				tm_read_source(plan, i, l, false, 0, NULL);
 		}

@@ -29,9 +29,9 @@
  * A leaf still read whole can instead be read through a BRIN index on its
  * time column (brin_time_index), when every criterion reading the source
  * has a window, the table is stored in time order (ANALYZE's correlation)
- * and the windows hold a small share of its rows: the blocks whose summary
+ * and the windows hold under half of its rows: the blocks whose summary
  * reaches the earliest window start (and not past as_of), in block order,
- * every row of them folded, as a whole scan folds it.  This is how a table
+ * every row of them folded, as a whole scan folds it (read.c).  This is how a table
  * that grows in time order, with no index on its codes, gives up only its
  * recent blocks to a 30-day window.
  *
@@ -76,11 +76,13 @@
 #define TM_INDEX_FRACTION 0.15
 
 /*
- * A BRIN index when the windows hold less than this share of the rows: its
- * blocks are read by one process as a bitmap heap scan, where a whole scan
- * is shared by up to three (2 workers and the leader).
+ * A BRIN index when the windows hold less than this share of the rows.  In
+ * a table stored in time order the index finds about that share of its
+ * blocks, read as a bitmap heap scan (shared among parallel participants
+ * as a whole scan is); the margin covers a looser order (|correlation|
+ * down to 0.5) and the block ranges that straddle the window start.
  */
-#define TM_BRIN_FRACTION 0.25
+#define TM_BRIN_FRACTION 0.5
 
 static void choose_brin(TmPlan *plan, int srcidx);
 
@@ -392,6 +394,7 @@ tm_choose_index_paths(TmPlan *plan)
 		{
 			ps->read.leaves[l].indexoid = InvalidOid;
 			ps->read.leaves[l].brinoid = InvalidOid;
+			ps->read.leaves[l].brin_share = 0;
 		}
 		for (int k = 0; k < ps->natoms; k++)
 		{
@@ -631,7 +634,10 @@ choose_brin(TmPlan *plan, int srcidx)
 		elog(DEBUG1, "trialmatch: %s: the windows estimated at %.2f%% of \"%s\" by time",
 			 ps->what, frac * 100, RelationGetRelationName(leaf->rel));
 		if (frac < TM_BRIN_FRACTION)
+		{
 			leaf->brinoid = brin;
+			leaf->brin_share = frac;
+		}
 	}
 }
 

@@ -109,7 +109,7 @@ typedef struct TmParallelShared
  * How each source is read: by the leader alone before (executor), or per
  * leaf, a parallel heap scan, index units or a BRIN read; the index units
  * of all its leaves are handed out by one counter, leaf by leaf, and the
- * BRIN reads by another, a leaf each.
+ * blocks of a BRIN read by a counter of the leaf's.
  */
 typedef struct TmParallelSource
 {
@@ -120,8 +120,6 @@ typedef struct TmParallelSource
 	int			firstleaf;		/* into the TM_KEY_LEAVES array */
 	int			nleaves;
 	pg_atomic_uint32 next_unit;
-	pg_atomic_uint32 next_brin;	/* leaves read through a BRIN index: one
-								 * participant each */
 } TmParallelSource;
 
 /* The leaves the leader opened and how it chose to read each. */
@@ -131,6 +129,7 @@ typedef struct TmParallelLeaf
 	Oid			indexoid;
 	bool		index_time;
 	Oid			brinoid;
+	pg_atomic_uint32 next_chunk;	/* of its BRIN read's blocks (read.c) */
 } TmParallelLeaf;
 
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
@@ -183,15 +182,23 @@ tm_parallel_workers_for(TmPlan *plan)
 	if (plan->conceptrel && plan->conceptread.executor)
 		return 0;
 	/*
-	 * Sources scanned whole count by their size.  Sources read through index
-	 * ranges do not: measured on 2 cores, starting workers, zeroing their
-	 * state and merging it cost more than sharing the ranges saves.  When
-	 * workers do run (for the whole scans), they share the ranges too.
+	 * Sources scanned whole count by their size, BRIN reads by the share of
+	 * it in their windows.  Sources read through index ranges do not:
+	 * measured on 2 cores, starting workers, zeroing their state and merging
+	 * it cost more than sharing the ranges saves.  When workers do run (for
+	 * the whole scans), they share the ranges too.
 	 */
 	for (int i = 0; i < plan->nsources; i++)
 		for (int l = 0; l < plan->sources[i].read.nleaves; l++)
-			if (tm_leaf_whole(&plan->sources[i].read.leaves[l]))
-				pages += RelationGetNumberOfBlocks(plan->sources[i].read.leaves[l].rel);
+		{
+			TmLeaf	   *leaf = &plan->sources[i].read.leaves[l];
+
+			/* a BRIN read's blocks are shared too: those of its windows */
+			if (tm_leaf_whole(leaf))
+				pages += RelationGetNumberOfBlocks(leaf->rel);
+			else if (OidIsValid(leaf->brinoid))
+				pages += (BlockNumber) (leaf->brin_share * RelationGetNumberOfBlocks(leaf->rel));
+		}
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
 
@@ -228,6 +235,7 @@ static void
 participate(TmPlan *plan, shm_toc *toc)
 {
 	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
+	TmParallelLeaf *leaves = shm_toc_lookup(toc, TM_KEY_LEAVES, false);
 
 	for (int i = 0; i < plan->nsources; i++)
 	{
@@ -249,13 +257,9 @@ participate(TmPlan *plan, shm_toc *toc)
 					tm_read_units(plan, i, l, (int) (u % (uint32) ps->nunits), 1);
 			}
 		}
-		{
-			uint32		l;
-
-			while ((l = pg_atomic_fetch_add_u32(&srcs[i].next_brin, 1)) < (uint32) ps->read.nleaves)
-				if (OidIsValid(ps->read.leaves[l].brinoid))
-					tm_read_brin(plan, i, (int) l);
-		}
+		for (int l = 0; l < ps->read.nleaves; l++)
+			if (OidIsValid(ps->read.leaves[l].brinoid))
+				tm_read_brin(plan, i, l, &leaves[srcs[i].firstleaf + l].next_chunk);
 		for (int l = 0; l < ps->read.nleaves; l++)
 			if (tm_leaf_whole(&ps->read.leaves[l]))
 				tm_read_source(plan, i, l, false, 0,
@@ -508,7 +512,6 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		if (srcs[i].by_time)
 			tm_slice_units(plan, i, srcs[i].nslices);
 		pg_atomic_init_u32(&srcs[i].next_unit, 0);
-		pg_atomic_init_u32(&srcs[i].next_brin, 0);
 		for (int l = 0; l < ps->read.nleaves; l++, k++)
 		{
 			TmLeaf	   *leaf = &ps->read.leaves[l];
@@ -517,6 +520,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 			leaves[k].indexoid = leaf->indexoid;
 			leaves[k].index_time = leaf->index_time;
 			leaves[k].brinoid = leaf->brinoid;
+			pg_atomic_init_u32(&leaves[k].next_chunk, 0);
 			if (tm_leaf_whole(leaf))
 			{
 				ParallelTableScanDesc pscan = shm_toc_allocate(pcxt->toc, scansize[k]);

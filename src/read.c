@@ -205,16 +205,33 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 }
 
 /*
+ * Blocks of a BRIN read shared among parallel participants: each claims
+ * the next chunk of TM_BRIN_CHUNK blocks from the leaf's counter.
+ */
+#define TM_BRIN_CHUNK 128
+
+/*
  * Fold the rows of a bitmap's blocks, in block order, each block once, as a
  * bitmap heap scan reads them.  On a lossy page (every row of it is
  * returned) only the rows of units [first, first + count) are kept, or
  * parallel participants reading other units would count a row twice; with
  * count < 0 (a BRIN read, whose bitmap is all lossy pages) every row.  The
  * fold checks every row's code and time.  Frees the bitmap.
+ *
+ * With next_chunk (a BRIN read shared by parallel participants, each with
+ * the same bitmap), only the blocks of the chunks this participant claims:
+ * walking the blocks in order, it claims chunk numbers from the counter
+ * until it holds one at or past the current block's, and reads the blocks
+ * of the chunk it holds.  Claims only grow, so every chunk is claimed once,
+ * by a participant that has not yet walked past it; the chunks it claimed
+ * and walked over held no block of the bitmap.
  */
 static void
-fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, int count)
+fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, int count,
+			pg_atomic_uint32 *next_chunk)
 {
+	int64		mine = -1;
+
 	TmPlanSource *ps = &plan->sources[srcidx];
 	TupleTableSlot *slot = table_slot_create(leaf->rel, NULL);
 	TableScanDesc hscan = table_beginscan_bm(leaf->rel, GetActiveSnapshot(), 0, NULL);
@@ -226,6 +243,15 @@ fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, i
 		bool		lossy;
 
 		CHECK_FOR_INTERRUPTS();
+		if (next_chunk)
+		{
+			int64		chunk = tbmres->blockno / TM_BRIN_CHUNK;
+
+			while (mine < chunk)
+				mine = pg_atomic_fetch_add_u32(next_chunk, 1);
+			if (mine != chunk)
+				continue;		/* another participant's */
+		}
 		/* read before next_block, which may change it */
 		lossy = tbmres->ntuples < 0;
 		if (!table_scan_bitmap_next_block(hscan, tbmres))
@@ -292,19 +318,20 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 		CHECK_FOR_INTERRUPTS();
 	}
 	index_close(index, AccessShareLock);
-	fold_bitmap(plan, srcidx, leaf, tbm, first, count);
+	fold_bitmap(plan, srcidx, leaf, tbm, first, count, NULL);
 	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
 		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
 }
 
 /*
  * Fold the blocks of a leaf that its BRIN index on the time column finds
- * in the windows (indexpath.c, choose_brin), every row of them.  Block
- * ranges not yet summarized are always returned, so rows added since the
- * last summary are read too.
+ * in the windows (indexpath.c, choose_brin), every row of them; in a
+ * parallel call the blocks of the chunks this participant claims from
+ * next_chunk (fold_bitmap).  Block ranges not yet summarized are always
+ * returned, so rows added since the last summary are read too.
  */
 void
-tm_read_brin(TmPlan *plan, int srcidx, int leafidx)
+tm_read_brin(TmPlan *plan, int srcidx, int leafidx, pg_atomic_uint32 *next_chunk)
 {
 	TmPlanSource *ps = &plan->sources[srcidx];
 	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
@@ -321,7 +348,7 @@ tm_read_brin(TmPlan *plan, int srcidx, int leafidx)
 	(void) index_getbitmap(iscan, tbm);
 	index_endscan(iscan);
 	index_close(index, AccessShareLock);
-	fold_bitmap(plan, srcidx, leaf, tbm, 0, -1);
+	fold_bitmap(plan, srcidx, leaf, tbm, 0, -1, next_chunk);
 	elog(DEBUG2, "trialmatch: %s (\"%s\") read through its BRIN index",
 		 ps->what, RelationGetRelationName(leaf->rel));
 }

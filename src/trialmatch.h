@@ -466,6 +466,7 @@ typedef struct TmLeaf
 	double		index_rows;		/* estimated rows read through the index */
 	Oid			brinoid;		/* else the blocks this BRIN index on the time
 								 * column finds in the windows, or else whole */
+	double		brin_share;		/* estimated share of the rows in the windows */
 } TmLeaf;
 
 /* Is this leaf of a population call read whole (a heap scan, parallel or not)? */
@@ -800,7 +801,7 @@ extern void tm_read_relation(TmPlan *plan, TmRelation *r, int leaf, TmScanSpec *
 extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 						   ParallelTableScanDesc pscan);
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
-extern void tm_read_brin(TmPlan *plan, int srcidx, int leaf);
+extern void tm_read_brin(TmPlan *plan, int srcidx, int leaf, pg_atomic_uint32 *next_chunk);
 
 /* fold.c */
 extern bool tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,

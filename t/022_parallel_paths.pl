@@ -245,7 +245,7 @@ $r = report($ser, 'BR_B');
 like($r, qr/qlabb: BRIN block ranges/, 'windows of 30-90 days on a time-ordered table: its BRIN index');
 like(report($par, 'BR_B'), qr/qlabb: BRIN block ranges/, 'also when workers are allowed');
 like(report($ser, 'BR_U'), qr/qlabu: whole table/, 'the same BRIN index on a table not in time order: whole');
-like(report($ser, 'BRWIDE_B'), qr/qlabb: whole table/, 'a window of 450 of 700 days: whole');
+like(report($ser, 'BRWIDE_B'), qr/qlabb: whole table/, 'a window of 450 of 700 days (64%): whole');
 like(report($ser, 'BREVER_B'), qr/qlabb: whole table/, 'one criterion without a window: whole');
 $r = report($par, 'BRMIX_B');
 like($r, qr/[12] of [12] parallel workers launched.*qlabu: whole table.*qlabb: BRIN block ranges/,
