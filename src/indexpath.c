@@ -45,6 +45,7 @@
 #include <locale.h>
 #include <math.h>
 
+#include "access/brin_internal.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
@@ -55,6 +56,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_locale.h"
 #include "mb/pg_wchar.h"
@@ -560,12 +562,30 @@ time_correlated(TmPlanSource *ps, TmLeaf *leaf)
 }
 
 /*
- * A BRIN index on the leaf's time column whose operator class compares
- * (>=, <=) values of the column's type: minmax and minmax-multi do, bloom
- * does not.  Its attribute number in the index in *att.
+ * Is key column k of this BRIN index the time column (timeatt in the leaf)
+ * under a minmax or minmax-multi operator class of its type, which bound
+ * block ranges by >= and <= (bloom and inclusion classes do not)?  The one
+ * test of both the choice and the scan keys.
  */
+static bool
+brin_time_column(Relation idx, int k, AttrNumber timeatt, Oid typid)
+{
+	Oid			opcinfo;
+
+	if (timeatt == 0 || idx->rd_index->indkey.values[k] != timeatt ||
+		idx->rd_opcintype[k] != typid)
+		return false;
+	opcinfo = get_opfamily_proc(idx->rd_opfamily[k], typid, typid, BRIN_PROCNUM_OPCINFO);
+	return (opcinfo == F_BRIN_MINMAX_OPCINFO || opcinfo == F_BRIN_MINMAX_MULTI_OPCINFO) &&
+		OidIsValid(get_opfamily_member(idx->rd_opfamily[k], typid, typid,
+									   BTGreaterEqualStrategyNumber)) &&
+		OidIsValid(get_opfamily_member(idx->rd_opfamily[k], typid, typid,
+									   BTLessEqualStrategyNumber));
+}
+
+/* A BRIN index on the leaf's time column (brin_time_column). */
 static Oid
-brin_time_index(TmPlanSource *ps, TmLeaf *leaf, int *att)
+brin_time_index(TmPlanSource *ps, TmLeaf *leaf)
 {
 	List	   *indexes = RelationGetIndexList(leaf->rel);
 	AttrNumber	timeatt = tm_leaf_attnum(leaf, ps->time.attnum);
@@ -577,18 +597,13 @@ brin_time_index(TmPlanSource *ps, TmLeaf *leaf, int *att)
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 
 		if (idx->rd_rel->relam == BRIN_AM_OID && idx->rd_index->indisvalid &&
+			(!idx->rd_index->indcheckxmin ||
+			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+								   TransactionXmin)) &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
 			for (int k = 0; k < idx->rd_index->indnkeyatts && !OidIsValid(found); k++)
-				if (timeatt != 0 && idx->rd_index->indkey.values[k] == timeatt &&
-					idx->rd_opcintype[k] == ps->time.typid &&
-					OidIsValid(get_opfamily_member(idx->rd_opfamily[k], ps->time.typid,
-												   ps->time.typid, BTGreaterEqualStrategyNumber)) &&
-					OidIsValid(get_opfamily_member(idx->rd_opfamily[k], ps->time.typid,
-												   ps->time.typid, BTLessEqualStrategyNumber)))
-				{
+				if (brin_time_column(idx, k, timeatt, ps->time.typid))
 					found = RelationGetRelid(idx);
-					*att = k + 1;
-				}
 		index_close(idx, AccessShareLock);
 		if (OidIsValid(found))
 			break;
@@ -621,13 +636,12 @@ choose_brin(TmPlan *plan, int srcidx)
 	for (int l = 0; l < ps->read.nleaves; l++)
 	{
 		TmLeaf	   *leaf = &ps->read.leaves[l];
-		int			att;
 		Oid			brin;
 		double		frac;
 
 		if (OidIsValid(leaf->indexoid) || leaf->rel->rd_rel->reltuples < 10000)
 			continue;
-		brin = brin_time_index(ps, leaf, &att);
+		brin = brin_time_index(ps, leaf);
 		if (!OidIsValid(brin) || !time_correlated(ps, leaf))
 			continue;
 		frac = time_fraction(plan, ps, leaf, prune.lower);
@@ -661,7 +675,7 @@ tm_brin_keys(TmPlan *plan, int srcidx, int leafidx, Relation index, ScanKey keys
 	{
 		Oid			op;
 
-		if (index->rd_index->indkey.values[k] != timeatt || index->rd_opcintype[k] != t)
+		if (!brin_time_column(index, k, timeatt, t))
 			continue;
 		if (prune.has_lower && !TIMESTAMP_NOT_FINITE(prune.lower))
 		{

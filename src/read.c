@@ -224,7 +224,9 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
  * until it holds one at or past the current block's, and reads the blocks
  * of the chunk it holds.  Claims only grow, so every chunk is claimed once,
  * by a participant that has not yet walked past it; the chunks it claimed
- * and walked over held no block of the bitmap.
+ * and walked over held no block of its bitmap.  The participants' bitmaps
+ * may differ only where a range was summarized meanwhile, or the table
+ * grew: blocks without a row visible to the call's snapshot in the windows.
  */
 static void
 fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, int count,

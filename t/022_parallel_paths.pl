@@ -287,7 +287,13 @@ is($node->safe_psql('postgres', $ser . rows_of('BR_B')), $after, 'the same rows'
 $node->safe_psql('postgres', q{DROP INDEX q_lab_b_brin2;
                                CREATE INDEX q_lab_b_bloom ON q_lab_b USING brin (t timestamptz_bloom_ops)});
 like(report($ser, 'BR_B'), qr/qlabb: whole table/, 'a bloom BRIN index: whole');
-$node->safe_psql('postgres', q{DROP INDEX q_lab_b_bloom});
+# the scan keys go on the minmax column, not on the bloom one before it
+$node->safe_psql('postgres', q{DROP INDEX q_lab_b_bloom;
+                               CREATE INDEX q_lab_b_two ON q_lab_b USING brin (t timestamptz_bloom_ops, t timestamptz_minmax_ops)});
+like(report($ser, 'BR_B'), qr/qlabb: BRIN block ranges/, 'bloom then minmax on the time column: BRIN');
+is($node->safe_psql('postgres', $ser . rows_of('BR_B')), $after, 'the same rows');
+is($node->safe_psql('postgres', $par . rows_of('BR_B')), $after, 'and with workers');
+$node->safe_psql('postgres', q{DROP INDEX q_lab_b_two});
 
 # ---------------------------------------------------------------------
 # 1.1 time (issue 10): the event times of relations, days and active for
