@@ -16,7 +16,9 @@
 # (the sample) must return exactly the same rows, compared in both
 # directions with duplicates counted, under trialmatch.max_parallel_workers
 # = 0 and = 2 (min_parallel_table_scan_size = 0), without indexes and with
-# indexes on (code, time) and (patient) after ANALYZE.  A mismatch prints the
+# indexes on (code, time) and (patient) after ANALYZE, partitioned by
+# quarter, and stored in time order with only BRIN indexes on the time
+# columns (match_patients and attrition there).  A mismatch prints the
 # trial, criterion, patient, both answers and a self-contained reproduction
 # (also written to tmp_check/log/025_differential_repro.sql).
 #
@@ -883,6 +885,25 @@ SELECT trialmatch.add_source('diagnosis', 'd_dx', time_column => 'diagnosed_on')
 SELECT trialmatch.add_source('medication', 'd_med', code_column => 'drug', time_column => 'started_at',
                              end_time_column => 'ended_at');
 });
+# the same rows stored in time order, with a BRIN index on the time column
+# and no btree: a table whose every criterion in a call has a window is
+# read through the blocks the BRIN index finds (README, "BRIN on the time
+# column"), serially and shared by workers; the answers must not change
+$node->safe_psql('postgres', q{
+CREATE TABLE d_lab_b AS SELECT * FROM d_lab ORDER BY taken_at;
+CREATE TABLE d_dx_b AS SELECT * FROM d_dx ORDER BY diagnosed_on;
+CREATE INDEX ON d_lab_b USING brin (taken_at) WITH (pages_per_range = 2);
+CREATE INDEX ON d_dx_b USING brin (diagnosed_on) WITH (pages_per_range = 2);
+ANALYZE d_lab_b, d_dx_b;
+SELECT trialmatch.add_source('lab', 'd_lab_b', time_column => 'taken_at', value_column => 'value', unit_column => 'unit');
+SELECT trialmatch.add_source('diagnosis', 'd_dx_b', time_column => 'diagnosed_on');
+});
+run_trialmatch('BRIN, serial', 0, 0);
+run_trialmatch('BRIN, 2 workers', 2, 0);
+$node->safe_psql('postgres', q{
+SELECT trialmatch.add_source('lab', 'd_lab', time_column => 'taken_at', value_column => 'value', unit_column => 'unit');
+SELECT trialmatch.add_source('diagnosis', 'd_dx', time_column => 'diagnosed_on');
+});
 diag(sprintf('differential: trialmatch calls in %.1f s', time - $t_tm));
 
 # the paths were really taken
@@ -893,6 +914,11 @@ my $ranges = grep { /\d+ index ranges/ } @{ $reports{'serial, indexes'} };
 ok($ranges > 0, "index ranges were read ($ranges of "
 	  . scalar(@{ $reports{'serial, indexes'} }) . ' population calls)');
 is(scalar(grep { /\d+ index ranges/ } @{ $reports{'serial, no index'} }), 0, 'no index ranges without indexes');
+my $brin = grep { /BRIN block ranges/ } @{ $reports{'BRIN, serial'} };
+diag("differential: BRIN block ranges read in $brin of " . scalar(@{ $reports{'BRIN, serial'} }) . ' serial population calls');
+ok($brin > 0, "BRIN block ranges were read ($brin of " . scalar(@{ $reports{'BRIN, serial'} }) . ' population calls)');
+$brin = grep { /[1-9]\d* of 2 parallel workers launched.*BRIN block ranges/ } @{ $reports{'BRIN, 2 workers'} };
+ok($brin > 0, "BRIN block ranges were shared by workers ($brin population calls)");
 my $pruned = grep { /partitions\)/ && !/\((\d+) of \1 partitions\)/ } @{ $reports{'partitioned, 2 workers'} };
 ok($pruned > 0, "partitions outside the windows were skipped ($pruned of "
 	  . scalar(@{ $reports{'partitioned, 2 workers'} }) . ' population calls)');
@@ -985,10 +1011,10 @@ sub explain_disagreement
 
 my $qcfg;
 for my $cfg ('serial, no index', '2 workers, no index', 'serial, indexes', '2 workers, indexes',
-	'partitioned, 2 workers')
+	'partitioned, 2 workers', 'BRIN, serial', 'BRIN, 2 workers')
 {
 	$qcfg = lit($cfg);
-	my $single = $cfg ne '2 workers, no index';
+	my $single = $cfg ne '2 workers, no index' && $cfg !~ /^BRIN/;
 	# match_patients: whole rows, both directions, duplicates counted
 	my $cols = 'trial_id, patient_id, status, failed, unknown';
 	my $diff = $node->safe_psql('postgres', qq{
