@@ -261,6 +261,28 @@ is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT status::text, ' ' O
 	'eligible indeterminate ineligible', 'BR has mixed answers');
 my $timed = report($ser, 'BRTIMED_B');
 ok($timed =~ /qlabb: (BRIN block ranges|whole table)/, "BRTIMED on q_lab_b read: $1");
+# a table partitioned by time with BRIN indexes only: each partition is
+# decided alone (the recent one is all inside the windows: whole; the older
+# one mostly outside: BRIN), and the rows are the same
+$node->safe_psql('postgres', q{
+  CREATE TABLE q_lab_pb (LIKE q_lab) PARTITION BY RANGE (t);
+  CREATE TABLE q_lab_pb1 PARTITION OF q_lab_pb FOR VALUES FROM (MINVALUE) TO ('2026-03-01');
+  CREATE TABLE q_lab_pb2 PARTITION OF q_lab_pb FOR VALUES FROM ('2026-03-01') TO (MAXVALUE);
+  INSERT INTO q_lab_pb SELECT * FROM q_lab ORDER BY t;
+  CREATE INDEX ON q_lab_pb USING brin (t) WITH (pages_per_range = 4);
+  ANALYZE q_lab_pb;
+  SELECT trialmatch.add_source('qlabpb', 'q_lab_pb', time_column => 't', value_column => 'v', unit_column => 'u');
+  INSERT INTO trialmatch.trials (trial_id) VALUES ('BR_PB');
+  INSERT INTO trialmatch.criteria (trial_id, position, kind, label, expr)
+    SELECT 'BR_PB', position, kind, label, replace(expr, 'qlab ', 'qlabpb ')
+      FROM trialmatch.criteria WHERE trial_id = 'BR';
+});
+like(report($ser, 'BR_PB'), qr/qlabpb: BRIN block ranges and whole tables \(2 of 2 partitions\)/,
+	'partitioned by time: the older partition through BRIN, the recent one whole');
+is($node->safe_psql('postgres', $ser . rows_of('BR_PB')), $node->safe_psql('postgres', $ser . rows_of('BR')),
+	'the same rows (serial)');
+is($node->safe_psql('postgres', $par . rows_of('BR_PB')), $node->safe_psql('postgres', $ser . rows_of('BR')),
+	'the same rows (workers)');
 # match_all reads the union of the windows
 $r = report_all($ser, q{'{BR_B}'});
 like($r, qr/1 trials: .*qlabb: BRIN block ranges/, 'match_all of BR: BRIN');
