@@ -42,42 +42,8 @@ layout=${LAYOUT:-patient}
 db="tm_$scale"
 [ "$layout" = patient ] || db="tm_${scale}_time"
 
-[ "$(id -u)" = 0 ] || { echo "run as root (the cluster runs as the postgres OS user)" >&2; exit 2; }
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    bash scripts/install-deps.sh
-    bash scripts/build.sh
-fi
-as_pg() { runuser -u postgres -- "$@"; }
-if [ -n "${BENCH_DIR:-}" ]; then
-    dir=$BENCH_DIR; keep=1; mkdir -p "$dir"
-else
-    dir=$(mktemp -d /tmp/trialmatch-bench.XXXXXX); keep=0
-fi
-dir=$(cd "$dir" && pwd)
-chown postgres "$dir"
-work=$(mktemp -d /tmp/trialmatch-ma.XXXXXX)
-chown postgres "$work"
-started=0
-cleanup() {
-    [ "$started" = 1 ] && as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-    [ "$keep" = 0 ] && rm -rf "$dir"
-    return 0
-}
-trap cleanup EXIT
-
-if [ ! -f "$dir/data/PG_VERSION" ]; then
-    as_pg $bin/initdb -D "$dir/data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-fi
-if ! as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
-    as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
-        -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
-        -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
-        -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
-        -c random_page_cost=1.1 -c jit=off" >/dev/null
-    started=1
-fi
-psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
+. bench/cluster.sh
+bench_cluster ma
 
 . bench/data.sh
 bench_generate "tm_$scale"

@@ -95,6 +95,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 as_pg() { runuser -u postgres -- "$@"; }
+. bench/cluster.sh
 
 if [ -n "${BENCH_DIR:-}" ]; then
     dir=$BENCH_DIR
@@ -133,12 +134,7 @@ else
     if as_pg $bin/pg_ctl -D "$dir/data" status >/dev/null 2>&1; then
         as_pg $bin/pg_ctl -D "$dir/data" -m fast stop >/dev/null
     fi
-    as_pg $bin/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start -o "-p $port -k $dir -c listen_addresses='' \
-        -c shared_buffers=4GB -c effective_cache_size=16GB -c work_mem=256MB -c maintenance_work_mem=1GB \
-        -c max_wal_size=8GB -c checkpoint_timeout=30min -c synchronous_commit=off \
-        -c max_worker_processes=16 -c max_parallel_workers=8 -c max_parallel_workers_per_gather=2 \
-        -c random_page_cost=1.1 -c jit=off" >/dev/null
-    started=1
+    bench_server_start
 fi
 
 psql() { as_pg $bin/psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }

@@ -89,6 +89,21 @@
 static void choose_brin(TmPlan *plan, int srcidx);
 
 /*
+ * May this index be read now: valid, usable by this transaction's snapshot
+ * (indcheckxmin: built over broken HOT chains after it started), and over
+ * every row (no predicate)?  The one test of every index trialmatch reads.
+ */
+bool
+tm_index_usable(Relation idx)
+{
+	return idx->rd_index->indisvalid &&
+		(!idx->rd_index->indcheckxmin ||
+		 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+							   TransactionXmin)) &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL);
+}
+
+/*
  * Does this collation order text by code point (so prefixes are ranges)?
  * Only "C" and "POSIX" (lc_collate_is_c) and libc's "C.UTF-8": never an ICU
  * collation, the database default included when its provider is ICU (its
@@ -150,13 +165,8 @@ find_code_index(TmPlanSource *ps, TmLeaf *leaf, bool prefixes, bool *with_time)
 		bool		time;
 		bool		cover;
 
-		ok = idx->rd_rel->relam == BTREE_AM_OID &&
-			idx->rd_index->indisvalid &&
-			(!idx->rd_index->indcheckxmin ||
-			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
-								   TransactionXmin)) &&
+		ok = idx->rd_rel->relam == BTREE_AM_OID && tm_index_usable(idx) &&
 			codeatt != 0 && idx->rd_index->indkey.values[0] == codeatt &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
 										   idx->rd_opcintype[0], BTEqualStrategyNumber)) &&
 			(!OidIsValid(idx->rd_indcollation[0]) ||
@@ -596,11 +606,7 @@ brin_time_index(TmPlanSource *ps, TmLeaf *leaf)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 
-		if (idx->rd_rel->relam == BRIN_AM_OID && idx->rd_index->indisvalid &&
-			(!idx->rd_index->indcheckxmin ||
-			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
-								   TransactionXmin)) &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL))
+		if (idx->rd_rel->relam == BRIN_AM_OID && tm_index_usable(idx))
 			for (int k = 0; k < idx->rd_index->indnkeyatts && !OidIsValid(found); k++)
 				if (brin_time_column(idx, k, timeatt, ps->time.typid))
 					found = RelationGetRelid(idx);

@@ -840,6 +840,13 @@ tm_notes_choose_index(TmPlan *plan, int srcidx)
  * their leaves so that nothing else (the serial loop, parallel workers)
  * reads them again.
  */
+/* tm_notes_fold_row as a TmRowFn, for tm_fold_bitmap */
+static void
+notes_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
+{
+	tm_notes_fold_row(plan, (TmPlanSource *) arg, values, isnull);
+}
+
 void
 tm_notes_read_indexed(TmPlan *plan)
 {
@@ -852,11 +859,7 @@ tm_notes_read_indexed(TmPlan *plan)
 		TIDBitmap  *tbm;
 		IndexScanDesc iscan;
 		ScanKeyData key;
-		TableScanDesc hscan;
-		TBMIterator *it;
-		TBMIterateResult *tbmres;
-		TupleTableSlot *slot;
-		long		nrows = 0;
+		long		nrows;
 
 		if (!OidIsValid(ps->note_index))
 			continue;
@@ -872,32 +875,7 @@ tm_notes_read_indexed(TmPlan *plan)
 		index_endscan(iscan);
 		index_close(index, AccessShareLock);
 
-		slot = table_slot_create(leaf->rel, NULL);
-		hscan = table_beginscan_bm(leaf->rel, snapshot, 0, NULL);
-		it = tbm_begin_iterate(tbm);
-		while ((tbmres = tbm_iterate(it)) != NULL)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (!table_scan_bitmap_next_block(hscan, tbmres))
-				continue;
-			while (table_scan_bitmap_next_tuple(hscan, tbmres, slot))
-			{
-				MemoryContext old;
-				Datum	   *values;
-				bool	   *isnull;
-
-				tm_leaf_row(&ps->read, leaf, slot, &values, &isnull);
-				MemoryContextReset(plan->rowcxt);
-				old = MemoryContextSwitchTo(plan->rowcxt);
-				tm_notes_fold_row(plan, ps, values, isnull);
-				MemoryContextSwitchTo(old);
-				nrows++;
-			}
-		}
-		tbm_end_iterate(it);
-		table_endscan(hscan);
-		tbm_free(tbm);
-		ExecDropSingleTupleTableSlot(slot);
+		nrows = tm_fold_bitmap(plan, i, leaf, tbm, 0, -1, NULL, notes_row);
 		elog(DEBUG1, "trialmatch: %ld rows of %s read through its text search index",
 			 nrows, ps->what);
 		/* done: no scan of this source in this call, here or in workers */

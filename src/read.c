@@ -46,14 +46,9 @@ tm_find_id_index(Relation rel, AttrNumber attnum, TmPlanSource *ps, TmLeaf *leaf
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 
-		if (idx->rd_rel->relam == BTREE_AM_OID &&
-			idx->rd_index->indisvalid &&
-			(!idx->rd_index->indcheckxmin ||
-			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
-								   TransactionXmin)) &&
+		if (idx->rd_rel->relam == BTREE_AM_OID && tm_index_usable(idx) &&
 			idx->rd_index->indkey.values[0] == attnum &&
 			idx->rd_opfamily[0] == INTEGER_BTREE_FAM_OID &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			(ps == NULL || tm_index_covers(ps, leaf, idx, map)))
 			found = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);
@@ -211,8 +206,9 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 #define TM_BRIN_CHUNK 128
 
 /*
- * Fold the rows of a bitmap's blocks, in block order, each block once, as a
- * bitmap heap scan reads them.  On a lossy page (every row of it is
+ * Fold the rows of a bitmap's blocks with fn (tm_fold_row, or the notes'
+ * fold) in block order, each block once, as a bitmap heap scan reads them;
+ * the number of rows folded.  On a lossy page (every row of it is
  * returned) only the rows of units [first, first + count) are kept, or
  * parallel participants reading other units would count a row twice; with
  * count < 0 (a BRIN read, whose bitmap is all lossy pages) every row.  The
@@ -228,17 +224,17 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
  * may differ only where a range was summarized meanwhile, or the table
  * grew: blocks without a row visible to the call's snapshot in the windows.
  */
-static void
-fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, int count,
-			pg_atomic_uint32 *next_chunk)
+long
+tm_fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, int count,
+			   pg_atomic_uint32 *next_chunk, TmRowFn fn)
 {
-	int64		mine = -1;
-
 	TmPlanSource *ps = &plan->sources[srcidx];
 	TupleTableSlot *slot = table_slot_create(leaf->rel, NULL);
 	TableScanDesc hscan = table_beginscan_bm(leaf->rel, GetActiveSnapshot(), 0, NULL);
 	TBMIterator *it = tbm_begin_iterate(tbm);
 	TBMIterateResult *tbmres;
+	int64		mine = -1;
+	long		nrows = 0;
 
 	while ((tbmres = tbm_iterate(it)) != NULL)
 	{
@@ -270,20 +266,22 @@ fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first, i
 				continue;
 			MemoryContextReset(plan->rowcxt);
 			old = MemoryContextSwitchTo(plan->rowcxt);
-			tm_fold_row(plan, ps, values, isnull);
+			fn(plan, ps, values, isnull);
 			MemoryContextSwitchTo(old);
+			nrows++;
 		}
 	}
 	tbm_end_iterate(it);
 	table_endscan(hscan);
 	tbm_free(tbm);
 	ExecDropSingleTupleTableSlot(slot);
+	return nrows;
 }
 
 /*
  * Fold index ranges (indexpath.c) of a source into plan->state: the TIDs of
  * all the ranges go into one bitmap, and the heap is then read in block
- * order (fold_bitmap).
+ * order (tm_fold_bitmap).
  */
 void
 tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
@@ -320,7 +318,7 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 		CHECK_FOR_INTERRUPTS();
 	}
 	index_close(index, AccessShareLock);
-	fold_bitmap(plan, srcidx, leaf, tbm, first, count, NULL);
+	(void) tm_fold_bitmap(plan, srcidx, leaf, tbm, first, count, NULL, tm_fold_row);
 	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
 		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
 }
@@ -329,7 +327,7 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
  * Fold the blocks of a leaf that its BRIN index on the time column finds
  * in the windows (indexpath.c, choose_brin), every row of them; in a
  * parallel call the blocks of the chunks this participant claims from
- * next_chunk (fold_bitmap).  Block ranges not yet summarized are always
+ * next_chunk (tm_fold_bitmap).  Block ranges not yet summarized are always
  * returned, so rows added since the last summary are read too.
  */
 void
@@ -350,7 +348,7 @@ tm_read_brin(TmPlan *plan, int srcidx, int leafidx, pg_atomic_uint32 *next_chunk
 	(void) index_getbitmap(iscan, tbm);
 	index_endscan(iscan);
 	index_close(index, AccessShareLock);
-	fold_bitmap(plan, srcidx, leaf, tbm, 0, -1, next_chunk);
+	(void) tm_fold_bitmap(plan, srcidx, leaf, tbm, 0, -1, next_chunk, tm_fold_row);
 	elog(DEBUG2, "trialmatch: %s (\"%s\") read through its BRIN index",
 		 ps->what, RelationGetRelationName(leaf->rel));
 }

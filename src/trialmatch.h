@@ -41,6 +41,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "nodes/tidbitmap.h"
 #include "access/relscan.h"
 #include "access/skey.h"
 #include "executor/tuptable.h"
@@ -802,6 +803,8 @@ extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int6
 						   ParallelTableScanDesc pscan);
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
 extern void tm_read_brin(TmPlan *plan, int srcidx, int leaf, pg_atomic_uint32 *next_chunk);
+extern long tm_fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first,
+						   int count, pg_atomic_uint32 *next_chunk, TmRowFn fn);
 
 /* fold.c */
 extern bool tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
@@ -866,6 +869,7 @@ extern bool tm_run_single(TmPlan *plan, int64 patient_id);
 /* indexpath.c */
 extern void tm_choose_index_paths(TmPlan *plan);
 extern void tm_index_units(TmPlan *plan, int srcidx);
+extern bool tm_index_usable(Relation idx);
 extern bool tm_slice_by_time(TmPlan *plan, int srcidx);
 extern int	tm_brin_keys(TmPlan *plan, int srcidx, int leaf, Relation index, ScanKey keys);
 extern void tm_slice_units(TmPlan *plan, int srcidx, int nslices);
