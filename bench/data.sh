@@ -1,4 +1,4 @@
-# Sourced by bench/run.sh and bench/match_all.sh: the benchmark databases,
+# Sourced by bench/run.sh, bench/match_all.sh and bench/brin.sh: the benchmark databases,
 # made once and kept in the cluster.  The caller defines psql (connected to
 # its cluster), dir (the cluster's directory) and scale.
 #

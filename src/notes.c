@@ -760,12 +760,8 @@ tm_notes_choose_index(TmPlan *plan, int srcidx)
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 		Oid			cfg = InvalidOid;
 
-		if (idx->rd_rel->relam == GIN_AM_OID && idx->rd_index->indisvalid &&
-			idx->rd_index->indnatts >= 1 && idx->rd_index->indkey.values[0] == 0 &&
-			(!idx->rd_index->indcheckxmin ||
-			 TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
-								   TransactionXmin)) &&
-			RelationGetIndexPredicate(idx) == NIL)
+		if (idx->rd_rel->relam == GIN_AM_OID && tm_index_usable(idx) &&
+			idx->rd_index->indnatts >= 1 && idx->rd_index->indkey.values[0] == 0)
 		{
 			List	   *exprs = RelationGetIndexExpressions(idx);
 
@@ -834,12 +830,6 @@ tm_notes_choose_index(TmPlan *plan, int srcidx)
 			 ps->what, q.data);
 }
 
-/*
- * Read the notes sources that have an index (tm_notes_choose_index) in this
- * backend, as a bitmap heap scan of the rows the index returns, and close
- * their leaves so that nothing else (the serial loop, parallel workers)
- * reads them again.
- */
 /* tm_notes_fold_row as a TmRowFn, for tm_fold_bitmap */
 static void
 notes_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
@@ -847,6 +837,12 @@ notes_row(TmPlan *plan, void *arg, Datum *values, bool *isnull)
 	tm_notes_fold_row(plan, (TmPlanSource *) arg, values, isnull);
 }
 
+/*
+ * Read the notes sources that have an index (tm_notes_choose_index) in this
+ * backend, as a bitmap heap scan of the rows the index returns, and close
+ * their leaves so that nothing else (the serial loop, parallel workers)
+ * reads them again.
+ */
 void
 tm_notes_read_indexed(TmPlan *plan)
 {
