@@ -43,6 +43,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "access/parallel.h"
@@ -56,6 +58,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/bufmgr.h"
 #include "storage/condition_variable.h"
+#include "storage/fd.h"
 #include "storage/shm_toc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -135,12 +138,89 @@ typedef struct TmParallelLeaf
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
 
 /*
+ * CPUs from a cgroup CPU quota, rounded up, as a container sees its own
+ * cgroup at the root of the mount: cgroup v2 cpu.max ("max" or "quota
+ * period"), else v1 cpu.cfs_quota_us (-1: none) and cpu.cfs_period_us.
+ * 0: no quota found.
+ */
+static long
+cgroup_quota_cpus(void)
+{
+	static const char *const v1[][2] = {
+		{"/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"},
+		{"/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us"},
+	};
+	FILE	   *f;
+	char		quota[32];
+	long		q = 0,
+				p = 0;
+
+	if ((f = AllocateFile("/sys/fs/cgroup/cpu.max", "r")) != NULL)
+	{
+		if (fscanf(f, "%31s %ld", quota, &p) == 2 && strcmp(quota, "max") != 0)
+			q = atol(quota);
+		FreeFile(f);
+		return q > 0 && p > 0 ? (long) ceil((double) q / p) : 0;
+	}
+	for (int i = 0; i < lengthof(v1); i++)
+	{
+		if ((f = AllocateFile(v1[i][0], "r")) == NULL)
+			continue;
+		if (fscanf(f, "%ld", &q) != 1)
+			q = 0;
+		FreeFile(f);
+		if (q > 0 && (f = AllocateFile(v1[i][1], "r")) != NULL)
+		{
+			if (fscanf(f, "%ld", &p) != 1)
+				p = 0;
+			FreeFile(f);
+		}
+		return q > 0 && p > 0 ? (long) ceil((double) q / p) : 0;
+	}
+	return 0;
+}
+
+/*
+ * The CPUs this server may use, counted once per backend: those online,
+ * fewer if the process is bound to some (its affinity mask: taskset,
+ * cpusets) or its cgroup has a CPU quota (a container's --cpus).  0:
+ * unknown.
+ */
+static long
+server_cpus(void)
+{
+	static long cpus = -1;
+
+	if (cpus >= 0)
+		return cpus;
+	cpus = 0;
+#ifdef _SC_NPROCESSORS_ONLN
+	cpus = Max(sysconf(_SC_NPROCESSORS_ONLN), 0);
+#endif
+#if defined(__linux__) && defined(CPU_COUNT)
+	{
+		cpu_set_t	set;
+
+		if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+			cpus = cpus > 0 ? Min(cpus, CPU_COUNT(&set)) : CPU_COUNT(&set);
+	}
+#endif
+	{
+		long		quota = cgroup_quota_cpus();
+
+		if (quota > 0)
+			cpus = cpus > 0 ? Min(cpus, quota) : quota;
+	}
+	return cpus;
+}
+
+/*
  * The workers trialmatch.max_parallel_workers allows a call.  -1 (the
  * default) is 2, and for match_all at most one fewer than the CPUs the
- * server sees: its participants each keep, zero and merge a state array and
- * evaluate side by side, and with a third process on 2 CPUs the call took
- * 10-15% longer than with two (bench/README, stop 23).  A value set is
- * taken as it is.
+ * server may use (server_cpus): its participants each keep, zero and
+ * merge a state array and evaluate side by side, and with a third process
+ * on 2 CPUs the call took 10-15% longer than with two (bench/README, stop
+ * 23).  A value set is taken as it is.
  */
 static int
 workers_allowed(TmPlan *plan)
@@ -150,15 +230,8 @@ workers_allowed(TmPlan *plan)
 	if (n < 0)
 	{
 		n = 2;
-#ifdef _SC_NPROCESSORS_ONLN
-		if (plan->match_all)
-		{
-			long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-			if (cpus >= 1)
-				n = Min(n, (int) cpus - 1);
-		}
-#endif
+		if (plan->match_all && server_cpus() >= 1)
+			n = Min(n, (int) server_cpus() - 1);
 	}
 	return Min(n, max_parallel_workers);
 }

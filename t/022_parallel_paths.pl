@@ -67,13 +67,52 @@ like($r, qr/trialmatch: 3 trials: 3000 patients, [12] of 2 parallel workers laun
 
 # the default (-1): two workers, and for match_all at most one fewer than
 # the CPUs (participants each keep and merge a state array)
-chomp(my $cpus = `getconf _NPROCESSORS_ONLN`);   # what the server counts (sysconf)
+# what the server counts (src/parallel.c, server_cpus): the CPUs online,
+# fewer if bound to some (nproc counts the affinity mask), or a cgroup CPU
+# quota, rounded up
+sub server_cpus
+{
+	chomp(my $n = `env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc`);
+	my $quota = 0;
+	if (open(my $f, '<', '/sys/fs/cgroup/cpu.max'))
+	{
+		my ($q, $p) = split ' ', scalar <$f>;
+		$quota = int(($q + $p - 1) / $p) if $q ne 'max' && $p > 0;
+	}
+	elsif (open(my $g, '<', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us')
+		&& open(my $h, '<', '/sys/fs/cgroup/cpu/cpu.cfs_period_us'))
+	{
+		my ($q, $p) = (scalar <$g>, scalar <$h>);
+		$quota = int(($q + $p - 1) / $p) if $q > 0 && $p > 0;
+	}
+	return $quota > 0 && $quota < $n ? $quota : $n;
+}
+my $cpus = server_cpus();
 my $all_default = $cpus - 1 < 2 ? $cpus - 1 : 2;
 $r = report_all('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'NULL');
 like($r, qr/3 trials: 3000 patients, \d of $all_default parallel workers launched/,
 	"match_all by default: $all_default planned on $cpus CPUs");
 $r = report('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'WIDE');
 like($r, qr/\d of 2 parallel workers launched/, 'one trial by default: 2 planned, whatever the CPUs');
+# a server bound to one CPU (its affinity mask, inherited from the process
+# that starts it, as taskset or a cpuset does) counts one: match_all plans
+# no worker by default
+SKIP:
+{
+	chomp(my $mask = `taskset -p $$ 2>/dev/null`);
+	skip 'no taskset, or a single CPU', 2 unless $mask =~ /: ([0-9a-f]+)$/ && $cpus >= 2;
+	my $old = $1;
+	system("taskset -p 1 $$ >/dev/null") == 0 or BAIL_OUT('taskset failed');
+	$node->restart;
+	system("taskset -p $old $$ >/dev/null");
+	$r = report_all('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'NULL');
+	like($r, qr/3 trials: 3000 patients, 0 of 0 parallel workers launched/,
+		'match_all by default on a server bound to one CPU: no worker');
+	$node->restart;
+	$r = report_all('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'NULL');
+	like($r, qr/3 trials: 3000 patients, \d of $all_default parallel workers launched/,
+		"and $all_default again once it may use every CPU");
+}
 
 $r = report('SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = 1;', 'WIDE');
 like($r, qr/1 of 1 parallel workers launched/, 'one worker when one is allowed');
