@@ -74,6 +74,17 @@ index_covers_column(TmLeaf *leaf, Relation index, TupleDesc heapdesc, AttrNumber
 }
 
 /*
+ * Are a leaf's index ranges read from this index alone?  With
+ * trialmatch.index_only_reads, when it holds every column read
+ * (tm_index_covers, which fills map when not NULL).
+ */
+bool
+tm_index_only(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map)
+{
+	return tm_index_only_reads && tm_index_covers(ps, leaf, index, map);
+}
+
+/*
  * Can this index give every column the fold reads from a leaf of the
  * source (registered columns and attribute filters)?  If so, and map is
  * not NULL, map[i] is the index column (1-based) holding registered

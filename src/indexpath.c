@@ -183,7 +183,7 @@ find_code_index(TmPlanSource *ps, TmLeaf *leaf, bool prefixes, bool *with_time)
 			OidIsValid(get_opfamily_member(idx->rd_opfamily[1], ps->time.typid, ps->time.typid,
 										   BTGreaterEqualStrategyNumber));
 		/* time second first, then one that can be read alone (indexonly.c) */
-		cover = ok && tm_index_only_reads && tm_index_covers(ps, leaf, idx, NULL);
+		cover = ok && tm_index_only(ps, leaf, idx, NULL);
 		if (ok && (!OidIsValid(best) || (time && !*with_time) ||
 				   (time == *with_time && cover && !best_cover)))
 		{
@@ -407,6 +407,7 @@ tm_choose_index_paths(TmPlan *plan)
 			ps->read.leaves[l].indexoid = InvalidOid;
 			ps->read.leaves[l].brinoid = InvalidOid;
 			ps->read.leaves[l].brin_share = 0;
+			ps->read.leaves[l].share_bitmap = false;
 		}
 		for (int k = 0; k < ps->natoms; k++)
 		{
@@ -471,6 +472,22 @@ tm_choose_index_paths(TmPlan *plan)
 			ps->index_time = false;
 		choose_brin(plan, s);
 	}
+}
+
+/*
+ * The heap blocks a bitmap of a leaf's index ranges visits, estimated as
+ * the planner does for a bitmap heap scan (index_pages_fetched, with the
+ * table in cache): N rows spread over T blocks touch 2TN / (2T + N) of
+ * them, at most T.  A table stored in another order than the codes' (by
+ * patient, say) has a code's rows on most of its blocks.
+ */
+double
+tm_index_heap_blocks(TmLeaf *leaf)
+{
+	double		t = Max((double) RelationGetNumberOfBlocks(leaf->rel), 1.0);
+	double		n = Max(leaf->index_rows, 0.0);
+
+	return Min(t, 2.0 * t * n / (2.0 * t + n));
 }
 
 /* A window start in the time column's type (exact). */
@@ -733,7 +750,7 @@ tm_slice_by_time(TmPlan *plan, int srcidx)
 		if (!OidIsValid(leaf->indexoid))
 			continue;
 		index = index_open(leaf->indexoid, AccessShareLock);
-		apart = tm_index_only_reads && tm_index_covers(ps, leaf, index, NULL);
+		apart = tm_index_only(ps, leaf, index, NULL);
 		index_close(index, AccessShareLock);
 		if (!apart)
 			apart = time_correlated(ps, leaf);

@@ -255,6 +255,7 @@ describe_reads(TmPlan *plan)
 		TmPlanSource *ps = &plan->sources[i];
 		TmRelation *r = &ps->read;
 		int			ranges = 0,
+					shared = 0,
 					brin = 0,
 					whole = 0;
 
@@ -267,14 +268,18 @@ describe_reads(TmPlan *plan)
 		for (int l = 0; l < r->nleaves; l++)
 		{
 			if (OidIsValid(r->leaves[l].indexoid))
+			{
 				ranges++;
+				shared += r->leaves[l].share_bitmap;
+			}
 			else if (OidIsValid(r->leaves[l].brinoid))
 				brin++;
 			else
 				whole++;
 		}
 		if (ranges > 0)
-			appendStringInfo(&buf, "%d index ranges%s%s", ps->nunits,
+			appendStringInfo(&buf, "%d index ranges%s%s%s", ps->nunits,
+							 shared ? " (blocks shared)" : "",
 							 brin ? " and BRIN block ranges" : "",
 							 whole ? " and whole tables" : "");
 		else if (brin > 0)

@@ -9,7 +9,8 @@
  * worker, its catalog (serialized: a worker must not read newer criteria
  * than the leader planned with; every trial of the call), and per source either a
  * ParallelTableScanDesc or a counter handing out index ranges (cut into
- * time slices).  Every participant (the workers and the leader) builds the
+ * time slices), or per table read through index ranges a page list in a
+ * shared area (share_read).  Every participant (the workers and the leader) builds the
  * same plan from that catalog, then takes part in each source in turn,
  * folding the rows it gets into its own state array.  No participant ever writes another's state, so no locks are
  * needed.  When all are done the leader merges the workers' arrays into
@@ -47,6 +48,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "access/genam.h"
 #include "access/parallel.h"
 #include "access/relscan.h"
 #include "access/table.h"
@@ -59,6 +61,7 @@
 #include "storage/bufmgr.h"
 #include "storage/condition_variable.h"
 #include "storage/fd.h"
+#include "storage/lwlock.h"
 #include "storage/shm_toc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -84,6 +87,7 @@ int			tm_max_parallel_workers = -1;
 #define TM_KEY_PATIENTS	UINT64CONST(0x7E5700000000000A)	/* evaluating: birth, sex */
 #define TM_KEY_CODES	UINT64CONST(0x7E5700000000000B)	/* evaluating: codes (all.c) */
 #define TM_KEY_COMBOS	UINT64CONST(0x7E5700000000000C)	/* evaluating: keys (all.c) */
+#define TM_KEY_DSA		UINT64CONST(0x7E5700000000000D)	/* shared bitmaps */
 #define TM_KEY_SCAN		UINT64CONST(0x7E57000000000100)	/* + leaf index */
 
 typedef struct TmParallelShared
@@ -110,8 +114,9 @@ typedef struct TmParallelShared
 
 /*
  * How each source is read: by the leader alone before (executor), or per
- * leaf, a parallel heap scan, index units or a BRIN read; the index units
- * of all its leaves are handed out by one counter, leaf by leaf, and the
+ * leaf, a parallel heap scan, index units, a shared bitmap or a BRIN read;
+ * the index units of all its leaves are handed out by one counter, leaf
+ * by leaf, the pages of a shared bitmap by its page list's, and the
  * blocks of a BRIN read by a counter of the leaf's.
  */
 typedef struct TmParallelSource
@@ -133,7 +138,17 @@ typedef struct TmParallelLeaf
 	bool		index_time;
 	Oid			brinoid;
 	pg_atomic_uint32 next_chunk;	/* of its BRIN read's blocks (read.c) */
+	/* index ranges read as one shared bitmap (share_bitmap) */
+	bool		share_bitmap;
+	double		blocks;			/* the heap blocks it visits, estimated */
+	pg_atomic_uint32 bitmap_state;	/* TM_BITMAP_* */
+	dsa_pointer pages;			/* its page list (read.c), once built */
+	ConditionVariable bitmap_cv;	/* broadcast when built */
 } TmParallelLeaf;
+
+#define TM_BITMAP_NONE		0
+#define TM_BITMAP_BUILDING	1
+#define TM_BITMAP_BUILT		2
 
 PGDLLEXPORT void tm_parallel_main(dsm_segment *seg, shm_toc *toc);
 
@@ -237,7 +252,37 @@ workers_allowed(TmPlan *plan)
 }
 
 /*
- * How many workers to ask for: none when the sources scanned whole are small
+ * Are a leaf's index ranges read as one bitmap whose blocks the
+ * participants share?  When they are read through the heap: not from the
+ * index alone (tm_index_only), and not cut into time slices
+ * (tm_slice_by_time, by_time).  One participant then builds the bitmap of
+ * all the leaf's ranges and writes its pages to the call's shared area,
+ * and every participant claims runs of them (share_read, read.c
+ * tm_pages_share): no block is visited twice, and nobody builds a bitmap
+ * twice.  (Whole ranges handed out left one participant visiting most of a
+ * patient-ordered table's blocks for a code; each participant building
+ * the whole bitmap and claiming chunks of its blocks built it once per
+ * participant: bench/README, stop 24.)
+ */
+static bool
+shares_bitmap(TmPlan *plan, int srcidx, int l, bool by_time)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[l];
+	Relation	index;
+	bool		only;
+
+	if (by_time || ps->read.executor || !OidIsValid(leaf->indexoid))
+		return false;
+	index = index_open(leaf->indexoid, AccessShareLock);
+	only = tm_index_only(ps, leaf, index, NULL);
+	index_close(index, AccessShareLock);
+	return !only;
+}
+
+/*
+ * How many workers to ask for: none when the sources scanned whole (and
+ * the blocks of BRIN reads and shared bitmaps) are small
  * (below min_parallel_table_scan_size together; starting workers and merging
  * their state would cost more than it saves), else one, and one more each
  * time their pages triple, capped by trialmatch.max_parallel_workers
@@ -256,22 +301,30 @@ tm_parallel_workers_for(TmPlan *plan)
 		return 0;
 	/*
 	 * Sources scanned whole count by their size, BRIN reads by the share of
-	 * it in their windows.  Sources read through index ranges do not:
-	 * measured on 2 cores, starting workers, zeroing their state and merging
-	 * it cost more than sharing the ranges saves.  When workers do run (for
-	 * the whole scans), they share the ranges too.
+	 * it in their windows, index ranges read as a shared bitmap by the heap
+	 * blocks it is estimated to visit (tm_index_heap_blocks).  Ranges read
+	 * from the index alone, or in time slices, do not: measured on 2 cores,
+	 * starting workers, zeroing their state and merging it cost more than
+	 * sharing those ranges saves.  When workers do run, they share them too.
 	 */
 	for (int i = 0; i < plan->nsources; i++)
-		for (int l = 0; l < plan->sources[i].read.nleaves; l++)
+	{
+		TmPlanSource *ps = &plan->sources[i];
+		bool		by_time = ps->use_index && tm_slice_by_time(plan, i);
+
+		for (int l = 0; l < ps->read.nleaves; l++)
 		{
-			TmLeaf	   *leaf = &plan->sources[i].read.leaves[l];
+			TmLeaf	   *leaf = &ps->read.leaves[l];
 
 			/* a BRIN read's blocks are shared too: those of its windows */
 			if (tm_leaf_whole(leaf))
 				pages += RelationGetNumberOfBlocks(leaf->rel);
 			else if (OidIsValid(leaf->brinoid))
 				pages += (BlockNumber) (leaf->brin_share * RelationGetNumberOfBlocks(leaf->rel));
+			else if (shares_bitmap(plan, i, l, by_time))
+				pages += (BlockNumber) tm_index_heap_blocks(leaf);
 		}
+	}
 	if ((double) pages < (double) min_parallel_table_scan_size)
 		return 0;
 
@@ -303,12 +356,95 @@ tm_parallel_workers_for(TmPlan *plan)
 	return n;
 }
 
-/* The scans every participant takes part in, the leader included. */
+/*
+ * Take part in reading a leaf's index ranges as one shared bitmap
+ * (shares_bitmap).  The first participant to come builds the bitmap,
+ * writes its pages to the shared area and tells the others; every
+ * participant then claims runs of pages until none are left.  One that finds the bitmap being built
+ * comes back later (false) unless told to wait; a builder never waits.
+ */
+static bool
+share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, bool wait)
+{
+	TmPlanSource *ps = &plan->sources[srcidx];
+	TmLeaf	   *leaf = &ps->read.leaves[l];
+	uint32		state = TM_BITMAP_NONE;
+
+	if (pg_atomic_compare_exchange_u32(&pl->bitmap_state, &state, TM_BITMAP_BUILDING))
+	{
+		pl->pages = tm_pages_share(tm_units_bitmap(plan, srcidx, l, 0, ps->nunits), dsa);
+		pg_write_barrier();
+		pg_atomic_write_u32(&pl->bitmap_state, TM_BITMAP_BUILT);
+		ConditionVariableBroadcast(&pl->bitmap_cv);
+		elog(DEBUG2, "trialmatch: index ranges of %s (\"%s\") built into a shared bitmap",
+			 ps->what, RelationGetRelationName(leaf->rel));
+	}
+	else if (state == TM_BITMAP_BUILDING)
+	{
+		if (!wait)
+			return false;
+		/* an error in the builder reaches the leader here, as a worker's does */
+		ConditionVariablePrepareToSleep(&pl->bitmap_cv);
+		while (pg_atomic_read_u32(&pl->bitmap_state) != TM_BITMAP_BUILT)
+			ConditionVariableSleep(&pl->bitmap_cv, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+	}
+	pg_read_barrier();
+	(void) tm_fold_shared_pages(plan, srcidx, leaf, dsa, pl->pages, 0, ps->nunits, tm_fold_row);
+	return true;
+}
+
+/* Shared bitmaps, the most blocks first (a leaf index, for qsort). */
+static TmParallelLeaf *sort_leaves;
+
+static int
+more_blocks(const void *a, const void *b)
+{
+	double		x = sort_leaves[*(const int *) a].blocks;
+	double		y = sort_leaves[*(const int *) b].blocks;
+
+	return x > y ? -1 : x < y ? 1 : *(const int *) a - *(const int *) b;
+}
+
+/*
+ * The scans every participant takes part in, the leader included: first
+ * the shared bitmaps, the largest first, so that the first to come (the
+ * leader, as workers start) builds the largest while the others build the
+ * next ones, then joins what others built; then each source's other reads.
+ */
 static void
-participate(TmPlan *plan, shm_toc *toc)
+participate(TmPlan *plan, shm_toc *toc, dsa_area *dsa)
 {
 	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
 	TmParallelLeaf *leaves = shm_toc_lookup(toc, TM_KEY_LEAVES, false);
+	int			nleaves = 0;
+	int		   *order;
+	int		   *srcof;
+	int			nshared = 0;
+	List	   *later = NIL;	/* shared bitmaps found being built */
+	ListCell   *lc;
+
+	for (int i = 0; i < plan->nsources; i++)
+		nleaves += srcs[i].nleaves;
+	order = palloc(sizeof(int) * Max(nleaves, 1));
+	srcof = palloc(sizeof(int) * Max(nleaves, 1));
+	for (int i = 0; i < plan->nsources; i++)
+		for (int l = 0; l < srcs[i].nleaves; l++)
+		{
+			srcof[srcs[i].firstleaf + l] = i;
+			if (!srcs[i].executor && plan->sources[i].read.leaves[l].share_bitmap)
+				order[nshared++] = srcs[i].firstleaf + l;
+		}
+	sort_leaves = leaves;
+	qsort(order, nshared, sizeof(int), more_blocks);
+	for (int j = 0; j < nshared; j++)
+	{
+		int			k = order[j];
+		int			i = srcof[k];
+
+		if (!share_read(plan, i, k - srcs[i].firstleaf, &leaves[k], dsa, false))
+			later = lappend_int(later, k);
+	}
 
 	for (int i = 0; i < plan->nsources; i++)
 	{
@@ -326,7 +462,7 @@ participate(TmPlan *plan, shm_toc *toc)
 			{
 				int			l = (int) (u / (uint32) ps->nunits);
 
-				if (OidIsValid(ps->read.leaves[l].indexoid))
+				if (OidIsValid(ps->read.leaves[l].indexoid) && !ps->read.leaves[l].share_bitmap)
 					tm_read_units(plan, i, l, (int) (u % (uint32) ps->nunits), 1);
 			}
 		}
@@ -338,6 +474,16 @@ participate(TmPlan *plan, shm_toc *toc)
 				tm_read_source(plan, i, l, false, 0,
 							   shm_toc_lookup(toc, TM_KEY_SCAN + srcs[i].firstleaf + l, false));
 	}
+	/* then the blocks of the bitmaps others were building */
+	foreach(lc, later)
+	{
+		int			k = lfirst_int(lc);
+
+		(void) share_read(plan, srcof[k], k - srcs[srcof[k]].firstleaf, &leaves[k], dsa, true);
+	}
+	list_free(later);
+	pfree(order);
+	pfree(srcof);
 }
 
 /*
@@ -482,9 +628,23 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	TmParallelLeaf *leaves;
 	int			nleaves = 0;
 	void	   *timed = NULL;
+	bool	   *by_time = palloc0(sizeof(bool) * Max(plan->nsources, 1));
+	bool		sharing = false;
+	dsa_area   *dsa = NULL;
 
+	/* how each source's index ranges are shared (before the estimates) */
 	for (int i = 0; i < plan->nsources; i++)
-		nleaves += plan->sources[i].read.nleaves;
+	{
+		TmPlanSource *ps = &plan->sources[i];
+
+		nleaves += ps->read.nleaves;
+		by_time[i] = ps->use_index && tm_slice_by_time(plan, i);
+		for (int l = 0; l < ps->read.nleaves; l++)
+		{
+			ps->read.leaves[l].share_bitmap = shares_bitmap(plan, i, l, by_time[i]);
+			sharing |= ps->read.leaves[l].share_bitmap;
+		}
+	}
 	scansize = palloc0(sizeof(Size) * Max(nleaves, 1));
 
 	EnterParallelMode();
@@ -498,6 +658,11 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelSource) * plan->nsources);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TmParallelLeaf) * Max(nleaves, 1));
 	shm_toc_estimate_keys(&pcxt->estimator, 7 + nleaves);
+	if (sharing)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, dsa_minimum_size());
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
 	if (tm_timed_estimate_shared(plan) > 0)
 	{
 		shm_toc_estimate_chunk(&pcxt->estimator, tm_timed_estimate_shared(plan));
@@ -528,6 +693,18 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	 * is private memory: the leader's array is then the only one.
 	 */
 	narrays = pcxt->nworkers + (evaluate ? 1 : 0);
+
+	/* the area the shared bitmaps live in; without a segment, ranges as before */
+	if (sharing && pcxt->seg != NULL)
+	{
+		p = shm_toc_allocate(pcxt->toc, dsa_minimum_size());
+		dsa = dsa_create_in_place(p, dsa_minimum_size(), LWTRANCHE_PARALLEL_QUERY_DSA, pcxt->seg);
+		shm_toc_insert(pcxt->toc, TM_KEY_DSA, p);
+	}
+	else
+		for (int i = 0; i < plan->nsources; i++)
+			for (int l = 0; l < plan->sources[i].read.nleaves; l++)
+				plan->sources[i].read.leaves[l].share_bitmap = false;
 
 	shared = shm_toc_allocate(pcxt->toc, sizeof(TmParallelShared));
 	shared->as_of = plan->as_of;
@@ -579,7 +756,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		srcs[i].executor = ps->read.executor;
 		srcs[i].index_time = ps->index_time;
 		srcs[i].nslices = (nworkers + 1) * TM_SLICES_PER_PARTICIPANT;
-		srcs[i].by_time = ps->use_index && tm_slice_by_time(plan, i);
+		srcs[i].by_time = by_time[i];
 		srcs[i].firstleaf = k;
 		srcs[i].nleaves = ps->read.nleaves;
 		if (srcs[i].by_time)
@@ -594,6 +771,11 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 			leaves[k].index_time = leaf->index_time;
 			leaves[k].brinoid = leaf->brinoid;
 			pg_atomic_init_u32(&leaves[k].next_chunk, 0);
+			leaves[k].share_bitmap = leaf->share_bitmap;
+			pg_atomic_init_u32(&leaves[k].bitmap_state, TM_BITMAP_NONE);
+			leaves[k].blocks = leaf->share_bitmap ? tm_index_heap_blocks(leaf) : 0;
+			leaves[k].pages = InvalidDsaPointer;
+			ConditionVariableInit(&leaves[k].bitmap_cv);
 			if (tm_leaf_whole(leaf))
 			{
 				ParallelTableScanDesc pscan = shm_toc_allocate(pcxt->toc, scansize[k]);
@@ -623,7 +805,7 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		plan->state = states + statesize * pcxt->nworkers;
 		memset(plan->state, 0, statesize);
 	}
-	participate(plan, pcxt->toc);
+	participate(plan, pcxt->toc, dsa);
 	if (evaluate)
 	{
 		TmAllEval  *ev;
@@ -633,6 +815,8 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 		pg_atomic_write_u32(&shared->participants, pcxt->nworkers_launched + 1);
 		ev = evaluate_share(plan, pcxt->toc, true);
 		WaitForParallelWorkersToFinish(pcxt);
+		if (dsa)
+			dsa_detach(dsa);
 		plan->all_out = palloc(sizeof(TmAllTrial) * Max(plan->ntrials, 1));
 		tm_all_end(ev, plan->all_out);
 		/* the state, codes and keys stay in shared memory until tm_parallel_end */
@@ -641,6 +825,8 @@ tm_parallel_scan_sources(TmPlan *plan, TmCatalog *cat, int nworkers)
 	}
 
 	WaitForParallelWorkersToFinish(pcxt);
+	if (dsa)
+		dsa_detach(dsa);
 	for (int w = 0; w < pcxt->nworkers_launched; w++)
 		tm_state_merge(plan, plan->state, states + statesize * w);
 	/* the workers' event times into the leader's sort, before the files go */
@@ -663,6 +849,8 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	char	   *states = shm_toc_lookup(toc, TM_KEY_STATE, false);
 	TmParallelSource *srcs = shm_toc_lookup(toc, TM_KEY_SOURCES, false);
 	TmParallelLeaf *leaves = shm_toc_lookup(toc, TM_KEY_LEAVES, false);
+	void	   *dsaplace = shm_toc_lookup(toc, TM_KEY_DSA, true);
+	dsa_area   *dsa = dsaplace ? dsa_attach_in_place(dsaplace, seg) : NULL;
 	TmCatalog  *cat;
 	TmTrial   **trials;
 	int			ntrials = 0;
@@ -702,6 +890,7 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 			ps->read.leaves[l].indexoid = leaves[srcs[i].firstleaf + l].indexoid;
 			ps->read.leaves[l].index_time = leaves[srcs[i].firstleaf + l].index_time;
 			ps->read.leaves[l].brinoid = leaves[srcs[i].firstleaf + l].brinoid;
+			ps->read.leaves[l].share_bitmap = leaves[srcs[i].firstleaf + l].share_bitmap;
 			ps->use_index |= OidIsValid(ps->read.leaves[l].indexoid);
 		}
 		ps->index_time = srcs[i].index_time;
@@ -733,7 +922,9 @@ tm_parallel_main(dsm_segment *seg, shm_toc *toc)
 	if (plan->ntimed > 0)
 		tm_timed_attach_worker(plan, shm_toc_lookup(toc, TM_KEY_TIMED, false), seg,
 							   ParallelWorkerNumber);
-	participate(plan, toc);
+	participate(plan, toc, dsa);
+	if (dsa)
+		dsa_detach(dsa);
 	if (shared->evaluate)
 		(void) evaluate_share(plan, toc, false);
 	tm_timed_detach_worker(plan);

@@ -468,6 +468,8 @@ typedef struct TmLeaf
 	Oid			brinoid;		/* else the blocks this BRIN index on the time
 								 * column finds in the windows, or else whole */
 	double		brin_share;		/* estimated share of the rows in the windows */
+	bool		share_bitmap;	/* parallel: its ranges' bitmap is built once and
+								 * its blocks shared (parallel.c) */
 } TmLeaf;
 
 /* Is this leaf of a population call read whole (a heap scan, parallel or not)? */
@@ -803,8 +805,12 @@ extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int6
 						   ParallelTableScanDesc pscan);
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
 extern void tm_read_brin(TmPlan *plan, int srcidx, int leaf, pg_atomic_uint32 *next_chunk);
+extern TIDBitmap *tm_units_bitmap(TmPlan *plan, int srcidx, int leaf, int first, int count);
 extern long tm_fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first,
 						   int count, pg_atomic_uint32 *next_chunk, TmRowFn fn);
+extern dsa_pointer tm_pages_share(TIDBitmap *tbm, dsa_area *dsa);
+extern long tm_fold_shared_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, dsa_area *dsa,
+								 dsa_pointer pages, int first, int count, TmRowFn fn);
 
 /* fold.c */
 extern bool tm_row_event(TmPlan *plan, TmPlanSource *ps, Datum *values, bool *isnull,
@@ -871,6 +877,7 @@ extern void tm_choose_index_paths(TmPlan *plan);
 extern void tm_index_units(TmPlan *plan, int srcidx);
 extern bool tm_index_usable(Relation idx);
 extern bool tm_slice_by_time(TmPlan *plan, int srcidx);
+extern double tm_index_heap_blocks(TmLeaf *leaf);
 extern int	tm_brin_keys(TmPlan *plan, int srcidx, int leaf, Relation index, ScanKey keys);
 extern void tm_slice_units(TmPlan *plan, int srcidx, int nslices);
 extern bool tm_index_units_cover(TmPlan *plan, int srcidx, int first, int count,
@@ -921,6 +928,7 @@ extern TmTruth tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx,
 extern bool tm_index_only_reads;
 extern AttrNumber tm_source_reads_column(TmPlanSource *ps, int c);
 extern bool tm_index_covers(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map);
+extern bool tm_index_only(TmPlanSource *ps, TmLeaf *leaf, Relation index, AttrNumber *map);
 extern void tm_read_units_index_only(TmPlan *plan, int srcidx, int leafidx, int first, int count,
 									 Relation index, AttrNumber *map);
 extern bool tm_read_one_index_only(TmPlan *plan, int srcidx, int leafidx, int64 id);

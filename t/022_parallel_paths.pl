@@ -150,9 +150,11 @@ like($r, qr/qlab: whole table/, 'a wide criterion (a prefix over two years) stil
 
 # a parallel call splits index ranges into time slices only where slices
 # lie apart in the heap (src/indexpath.c, tm_slice_by_time): q_lab's times
-# cycle every 700 rows (correlation near 0), so its one range is shared
-# whole; the same rows stored in time order are read in slices, as they
-# are from an index holding every column read; the rows are the same
+# cycle every 700 rows (correlation near 0), so its one range is read as
+# one bitmap whose blocks the participants share (src/parallel.c,
+# shares_bitmap), and those blocks count towards the workers as a whole
+# table's do; the same rows stored in time order are read in slices, as
+# they are from an index holding every column read; the rows are the same
 $node->safe_psql('postgres', q{
   CREATE TABLE q_lab_t AS SELECT * FROM q_lab ORDER BY t;
   CREATE INDEX ON q_lab_t (code, t);
@@ -170,7 +172,8 @@ is($node->safe_psql('postgres', q{SELECT round(correlation::numeric, 1) FROM pg_
                                     WHERE tablename IN ('q_lab', 'q_lab_t') AND attname = 't' ORDER BY tablename}),
 	"0.0\n1.0", 'time correlation: none in q_lab, full in q_lab_t');
 $r = report($par, 'NARROW');
-like($r, qr/1 of 1 parallel workers launched.*qlab: 1 index ranges/, 'uncorrelated: the range is not sliced');
+like($r, qr/2 of 2 parallel workers launched.*qlab: 1 index ranges \(blocks shared\)/,
+	'uncorrelated: the range is not sliced; its blocks are shared, and count towards the workers');
 $r = report($par, 'NARROWT');
 like($r, qr/1 of 1 parallel workers launched.*qlabt: 4 index ranges/, 'time-ordered: sliced, two per participant (the leader and one worker)');
 sub rows_of
@@ -192,6 +195,14 @@ is($node->safe_psql('postgres', $par . rows_of('CNT')), $cnt, 'its parallel rows
 like(report($par, 'CNTT'), qr/qlabt: 4 index ranges/, 'time-ordered: four slices');
 is($node->safe_psql('postgres', $par . rows_of('CNTT')), $cnt, 'their parallel rows = serial rows');
 
+sub builds
+{
+	my ($settings, $trial) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET client_min_messages = debug2; $settings\n"
+		  . "SELECT count(*) FROM trialmatch.match_patients('$trial', '2026-06-01');");
+	return scalar(grep { /built into a shared bitmap/ } split /\n/, $err);
+}
 # a partitioned source slices only if every partition read through an index
 # lies apart: one patient-ordered partition keeps the ranges whole
 $node->safe_psql('postgres', q{
@@ -207,9 +218,12 @@ $node->safe_psql('postgres', q{
   INSERT INTO trialmatch.criteria VALUES
     ('CNTP', 1, 'inclusion', 'L7 often', $$qlabp 'L7' within 450 days count >= 3$$);
 });
-like(report($par, 'CNTP'), qr/qlabp: 1 index ranges \(2 of 2 partitions\)/,
-	'one partition stored by patient: not sliced');
+like(report($par, 'CNTP'), qr/qlabp: 1 index ranges \(blocks shared\) \(2 of 2 partitions\)/,
+	'one partition stored by patient: not sliced, blocks shared');
 is($node->safe_psql('postgres', $par . rows_of('CNTP')), $cnt, 'the same rows');
+is(builds($par, 'CNTP'), 2, 'one shared bitmap per partition');
+is($node->safe_psql('postgres', "SET work_mem = '64kB'; " . $par . rows_of('CNTP')), $cnt,
+	'lossy bitmaps per partition: the same counts');
 $node->safe_psql('postgres', q{
   CREATE TABLE q_lab_p1s AS SELECT * FROM q_lab_p1 ORDER BY t;
   TRUNCATE q_lab_p1;
@@ -225,6 +239,36 @@ $r = report($par, 'NARROW');
 like($r, qr/1 of 1 parallel workers launched.*qlab: 4 index ranges/, 'uncorrelated, index-only reads: sliced');
 is($node->safe_psql('postgres', $par . rows_of('NARROW')), $serial, 'and the rows are the same');
 $node->safe_psql('postgres', q{DROP INDEX q_lab_cover; CREATE INDEX q_lab_code_t ON q_lab (code, t); ANALYZE q_lab;});
+
+# ---------------------------------------------------------------------
+# Index ranges read through the heap in a parallel call, not sliced: one
+# participant builds the bitmap of all the leaf's ranges and writes its
+# pages to shared memory; every participant claims runs of them
+# (src/parallel.c share_read, src/read.c tm_pages_share).  The bitmap is
+# built once, whoever builds it, and every block is read once: counts
+# come out as in a serial call, also when the bitmap is lossy.
+# ---------------------------------------------------------------------
+is(builds($par, 'CNT'), 1, 'one shared bitmap built for one leaf, by one participant');
+is(builds($par, 'CNTP'), 0, 'partitions in time order: sliced, no shared bitmap');
+is(builds('SET trialmatch.max_parallel_workers = 0;', 'CNT'), 0, 'none in a serial call');
+for my $w (1, 2)
+{
+	my $set = "SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = $w;";
+	is($node->safe_psql('postgres', $set . rows_of('CNT')), $cnt, "counts with $w worker(s) = serial counts");
+	is($node->safe_psql('postgres', $set . rows_of('NARROW')), $serial, "rows with $w worker(s) = serial rows");
+	# 64 kB of bitmap: lossy pages, every row of them checked against the ranges
+	is($node->safe_psql('postgres', "SET work_mem = '64kB'; " . $set . rows_of('CNT')), $cnt,
+		"a lossy bitmap with $w worker(s): the same counts");
+}
+is($node->safe_psql('postgres', "SET work_mem = '64kB'; SET trialmatch.max_parallel_workers = 0; " . rows_of('CNT')),
+	$cnt, 'a lossy bitmap, serial: the same counts');
+# the blocks the ranges visit, estimated, count towards the workers as a
+# whole table's pages do: below min_parallel_table_scan_size, serial
+my $blocks = $node->safe_psql('postgres', q{SELECT pg_relation_size('q_lab') / 8192});
+like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 * 2) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
+	qr/0 of 0 parallel workers launched.*qlab: 1 index ranges;/, 'ranges on fewer blocks than min_parallel_table_scan_size: serial');
+like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 / 2) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
+	qr/1 of 1 parallel workers launched.*qlab: 1 index ranges \(blocks shared\)/, 'on more: a worker');
 
 # match_all reads the union of its trials' codes: index ranges when every
 # atom of the source is narrow, the whole table when one is wide
