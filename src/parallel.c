@@ -330,9 +330,9 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	/*
 	 * As the planner sizes a parallel scan (compute_parallel_worker): one
-	 * worker, and one more each time the pages read whole triple.  A small
-	 * table read whole (a few thousand pages) beside index ranges gains
-	 * less from a second worker than its state costs to zero and merge.
+	 * worker, and one more each time the pages counted triple.  A few
+	 * thousand pages gain less from a second worker than its state costs
+	 * to zero and merge.
 	 */
 	{
 		double		threshold = Max((double) min_parallel_table_scan_size, 1.0);
@@ -370,9 +370,14 @@ share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, b
 	TmLeaf	   *leaf = &ps->read.leaves[l];
 	uint32		state = TM_BITMAP_NONE;
 
+	Assert(dsa != NULL);
 	if (pg_atomic_compare_exchange_u32(&pl->bitmap_state, &state, TM_BITMAP_BUILDING))
 	{
-		pl->pages = tm_pages_share(tm_units_bitmap(plan, srcidx, l, 0, ps->nunits), dsa);
+		Relation	index = index_open(leaf->indexoid, AccessShareLock);
+		TIDBitmap  *tbm = tm_units_bitmap(plan, srcidx, l, 0, ps->nunits, index);
+
+		index_close(index, AccessShareLock);
+		pl->pages = tm_pages_share(tbm, dsa);
 		pg_write_barrier();
 		pg_atomic_write_u32(&pl->bitmap_state, TM_BITMAP_BUILT);
 		ConditionVariableBroadcast(&pl->bitmap_cv);
@@ -383,7 +388,10 @@ share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, b
 	{
 		if (!wait)
 			return false;
-		/* an error in the builder reaches the leader here, as a worker's does */
+		/*
+		 * A worker's error reaches the leader here (CHECK_FOR_INTERRUPTS in
+		 * the sleep); a worker waiting is stopped when the leader fails.
+		 */
 		ConditionVariablePrepareToSleep(&pl->bitmap_cv);
 		while (pg_atomic_read_u32(&pl->bitmap_state) != TM_BITMAP_BUILT)
 			ConditionVariableSleep(&pl->bitmap_cv, PG_WAIT_EXTENSION);
@@ -394,14 +402,13 @@ share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, b
 	return true;
 }
 
-/* Shared bitmaps, the most blocks first (a leaf index, for qsort). */
-static TmParallelLeaf *sort_leaves;
-
+/* Shared bitmaps, the most blocks first (leaf indexes, for qsort_arg). */
 static int
-more_blocks(const void *a, const void *b)
+more_blocks(const void *a, const void *b, void *arg)
 {
-	double		x = sort_leaves[*(const int *) a].blocks;
-	double		y = sort_leaves[*(const int *) b].blocks;
+	TmParallelLeaf *leaves = arg;
+	double		x = leaves[*(const int *) a].blocks;
+	double		y = leaves[*(const int *) b].blocks;
 
 	return x > y ? -1 : x < y ? 1 : *(const int *) a - *(const int *) b;
 }
@@ -432,11 +439,10 @@ participate(TmPlan *plan, shm_toc *toc, dsa_area *dsa)
 		for (int l = 0; l < srcs[i].nleaves; l++)
 		{
 			srcof[srcs[i].firstleaf + l] = i;
-			if (!srcs[i].executor && plan->sources[i].read.leaves[l].share_bitmap)
+			if (plan->sources[i].read.leaves[l].share_bitmap)
 				order[nshared++] = srcs[i].firstleaf + l;
 		}
-	sort_leaves = leaves;
-	qsort(order, nshared, sizeof(int), more_blocks);
+	qsort_arg(order, nshared, sizeof(int), more_blocks, leaves);
 	for (int j = 0; j < nshared; j++)
 	{
 		int			k = order[j];

@@ -200,12 +200,6 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 }
 
 /*
- * Blocks of a BRIN read shared among parallel participants: each claims
- * the next chunk of TM_BRIN_CHUNK blocks from the leaf's counter.
- */
-#define TM_BRIN_CHUNK 128
-
-/*
  * A bitmap's pages written out to shared memory (tm_pages_share), for
  * parallel participants to claim in runs of TM_PAGE_RUN: each page as a
  * bitmap iterator gives it, its tuple offsets in one array after them.
@@ -296,7 +290,7 @@ next_page(TmPages *src)
 		if ((uint64) run * TM_PAGE_RUN >= src->list->npages)
 			return NULL;
 		src->pos = run * TM_PAGE_RUN;
-		src->end = Min(src->list->npages, src->pos + TM_PAGE_RUN);
+		src->end = (uint32) Min((uint64) src->list->npages, (uint64) src->pos + TM_PAGE_RUN);
 	}
 	page = &src->list->pages[src->pos++];
 	r = src->res;
@@ -382,61 +376,64 @@ tm_fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first
 
 /*
  * Write a bitmap's pages, in block order, to a page list in the shared
- * area (TmPageList), and free the bitmap.
+ * area (TmPageList), and free the bitmap.  The bitmap is read twice, to
+ * size the list and to fill it, so that nothing but the list is kept: it
+ * takes 16 bytes a page and 2 a row of an exact page, about the bitmap's
+ * own size for exact pages (bounded by work_mem), more for lossy ones.
  */
 dsa_pointer
 tm_pages_share(TIDBitmap *tbm, dsa_area *dsa)
 {
-	TBMIterator *it = tbm_begin_iterate(tbm);
+	TBMIterator *it;
 	TBMIterateResult *r;
-	uint32		npages = 0,
-				maxpages = 1024,
-				noffsets = 0,
-				maxoffsets = 4096;
-	TmSharedPage *pages = palloc(sizeof(TmSharedPage) * maxpages);
-	OffsetNumber *offsets = palloc(sizeof(OffsetNumber) * maxoffsets);
-	Size		size;
+	uint64		npages = 0,
+				noffsets = 0;
 	dsa_pointer dp;
 	TmPageList *list;
+	OffsetNumber *offsets;
 
+	it = tbm_begin_iterate(tbm);
 	while ((r = tbm_iterate(it)) != NULL)
 	{
-		if (npages == maxpages)
-		{
-			maxpages *= 2;
-			pages = repalloc_huge(pages, sizeof(TmSharedPage) * maxpages);
-		}
-		if (r->ntuples > 0 && noffsets + r->ntuples > maxoffsets)
-		{
-			while (noffsets + r->ntuples > maxoffsets)
-				maxoffsets *= 2;
-			offsets = repalloc_huge(offsets, sizeof(OffsetNumber) * maxoffsets);
-		}
-		pages[npages].blockno = r->blockno;
-		pages[npages].ntuples = r->ntuples;
-		pages[npages].recheck = r->recheck;
-		pages[npages].first = noffsets;
+		npages++;
+		noffsets += Max(r->ntuples, 0);
+		CHECK_FOR_INTERRUPTS();
+	}
+	tbm_end_iterate(it);
+	if (noffsets > PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("trialmatch: too many rows in one shared bitmap (%llu)",
+						(unsigned long long) noffsets),
+				 errhint("Lower work_mem, or screen with fewer parallel workers "
+						 "(trialmatch.max_parallel_workers = 0).")));
+
+	dp = dsa_allocate_extended(dsa, offsetof(TmPageList, pages) + sizeof(TmSharedPage) * npages +
+							   sizeof(OffsetNumber) * noffsets, DSA_ALLOC_HUGE);
+	list = dsa_get_address(dsa, dp);
+	pg_atomic_init_u32(&list->next, 0);
+	list->npages = (uint32) npages;
+	offsets = TM_PAGE_OFFSETS(list);
+	noffsets = 0;
+	npages = 0;
+	it = tbm_begin_iterate(tbm);
+	while ((r = tbm_iterate(it)) != NULL)
+	{
+		TmSharedPage *page = &list->pages[npages++];
+
+		page->blockno = r->blockno;
+		page->ntuples = r->ntuples;
+		page->recheck = r->recheck;
+		page->first = (uint32) noffsets;
 		if (r->ntuples > 0)
 		{
 			memcpy(offsets + noffsets, r->offsets, sizeof(OffsetNumber) * r->ntuples);
 			noffsets += r->ntuples;
 		}
-		npages++;
 		CHECK_FOR_INTERRUPTS();
 	}
 	tbm_end_iterate(it);
 	tbm_free(tbm);
-
-	size = offsetof(TmPageList, pages) + sizeof(TmSharedPage) * npages +
-		sizeof(OffsetNumber) * noffsets;
-	dp = dsa_allocate_extended(dsa, size, DSA_ALLOC_HUGE);
-	list = dsa_get_address(dsa, dp);
-	pg_atomic_init_u32(&list->next, 0);
-	list->npages = npages;
-	memcpy(list->pages, pages, sizeof(TmSharedPage) * npages);
-	memcpy(TM_PAGE_OFFSETS(list), offsets, sizeof(OffsetNumber) * noffsets);
-	pfree(pages);
-	pfree(offsets);
 	return dp;
 }
 
@@ -465,10 +462,8 @@ tm_fold_shared_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, dsa_area *dsa, dsa_
  * participants to share its pages).
  */
 TIDBitmap *
-tm_units_bitmap(TmPlan *plan, int srcidx, int leafidx, int first, int count)
+tm_units_bitmap(TmPlan *plan, int srcidx, int leafidx, int first, int count, Relation index)
 {
-	TmLeaf	   *leaf = &plan->sources[srcidx].read.leaves[leafidx];
-	Relation	index = index_open(leaf->indexoid, AccessShareLock);
 	TIDBitmap  *tbm = tbm_create(work_mem * 1024L, NULL);
 
 	for (int u = first; u < first + count; u++)
@@ -485,7 +480,6 @@ tm_units_bitmap(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 		index_endscan(iscan);
 		CHECK_FOR_INTERRUPTS();
 	}
-	index_close(index, AccessShareLock);
 	return tbm;
 }
 
@@ -501,6 +495,7 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 	TmLeaf	   *leaf = &ps->read.leaves[leafidx];
 	Relation	index = index_open(leaf->indexoid, AccessShareLock);
 	AttrNumber *map = palloc(sizeof(AttrNumber) * Max(ps->read.maxatt, 1));
+	TIDBitmap  *tbm;
 
 	/* the index holds every column read: the heap only for visibility */
 	if (tm_index_only(ps, leaf, index, map))
@@ -511,10 +506,9 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 		return;
 	}
 	pfree(map);
+	tbm = tm_units_bitmap(plan, srcidx, leafidx, first, count, index);
 	index_close(index, AccessShareLock);
-	(void) tm_fold_bitmap(plan, srcidx, leaf,
-						  tm_units_bitmap(plan, srcidx, leafidx, first, count),
-						  first, count, NULL, tm_fold_row);
+	(void) tm_fold_bitmap(plan, srcidx, leaf, tbm, first, count, NULL, tm_fold_row);
 	elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as a bitmap",
 		 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
 }

@@ -48,6 +48,7 @@
 #include "utils/tuplestore.h"
 #include "utils/relcache.h"
 #include "storage/dsm.h"
+#include "utils/dsa.h"
 
 #define TM_SCHEMA "trialmatch"
 
@@ -805,7 +806,8 @@ extern void tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int6
 						   ParallelTableScanDesc pscan);
 extern void tm_read_units(TmPlan *plan, int srcidx, int leaf, int first, int count);
 extern void tm_read_brin(TmPlan *plan, int srcidx, int leaf, pg_atomic_uint32 *next_chunk);
-extern TIDBitmap *tm_units_bitmap(TmPlan *plan, int srcidx, int leaf, int first, int count);
+extern TIDBitmap *tm_units_bitmap(TmPlan *plan, int srcidx, int leaf, int first, int count,
+								  Relation index);
 extern long tm_fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first,
 						   int count, pg_atomic_uint32 *next_chunk, TmRowFn fn);
 extern dsa_pointer tm_pages_share(TIDBitmap *tbm, dsa_area *dsa);

@@ -251,6 +251,13 @@ $node->safe_psql('postgres', q{DROP INDEX q_lab_cover; CREATE INDEX q_lab_code_t
 is(builds($par, 'CNT'), 1, 'one shared bitmap built for one leaf, by one participant');
 is(builds($par, 'CNTP'), 0, 'partitions in time order: sliced, no shared bitmap');
 is(builds('SET trialmatch.max_parallel_workers = 0;', 'CNT'), 0, 'none in a serial call');
+# a code no row has: an empty bitmap, shared all the same
+$node->safe_psql('postgres', q{INSERT INTO trialmatch.trials (trial_id) VALUES ('NONE');
+  INSERT INTO trialmatch.criteria VALUES ('NONE', 1, 'inclusion', 'L99', $$qlab 'L99' within 450 days count >= 1$$);});
+is(builds($par, 'NONE'), 1, 'an empty bitmap is built and shared too');
+is($node->safe_psql('postgres', $par . q{SELECT count(*), string_agg(DISTINCT status::text, ' ')
+                                           FROM trialmatch.match_patients('NONE', '2026-06-01')}),
+	'3000|ineligible', 'and every patient lacks the code');
 for my $w (1, 2)
 {
 	my $set = "SET min_parallel_table_scan_size = 0; SET trialmatch.max_parallel_workers = $w;";
