@@ -89,6 +89,10 @@ sub server_cpus
 }
 my $cpus = server_cpus();
 my $all_default = $cpus - 1 < 2 ? $cpus - 1 : 2;
+# a call whose only pages are those of shared bitmaps asks for no more
+# participants than CPUs (src/parallel.c, tm_parallel_workers_for)
+my $bw = $cpus - 1 < 2 ? $cpus - 1 : 2;
+die "these tests need 2 CPUs or more" if $bw < 1;
 $r = report_all('SET min_parallel_table_scan_size = 0; RESET trialmatch.max_parallel_workers;', 'NULL');
 like($r, qr/3 trials: 3000 patients, \d of $all_default parallel workers launched/,
 	"match_all by default: $all_default planned on $cpus CPUs");
@@ -172,8 +176,8 @@ is($node->safe_psql('postgres', q{SELECT round(correlation::numeric, 1) FROM pg_
                                     WHERE tablename IN ('q_lab', 'q_lab_t') AND attname = 't' ORDER BY tablename}),
 	"0.0\n1.0", 'time correlation: none in q_lab, full in q_lab_t');
 $r = report($par, 'NARROW');
-like($r, qr/2 of 2 parallel workers launched.*qlab: 1 index ranges \(blocks shared\)/,
-	'uncorrelated: the range is not sliced; its blocks are shared, and count towards the workers');
+like($r, qr/$bw of $bw parallel workers launched.*qlab: 1 index ranges \(blocks shared\)/,
+	"uncorrelated: the range is not sliced; its blocks are shared, and count towards the workers ($bw on $cpus CPUs)");
 $r = report($par, 'NARROWT');
 like($r, qr/1 of 1 parallel workers launched.*qlabt: 4 index ranges/, 'time-ordered: sliced, two per participant (the leader and one worker)');
 sub rows_of

@@ -910,6 +910,10 @@ diag(sprintf('differential: trialmatch calls in %.1f s', time - $t_tm));
 my $launched = grep { /[1-9]\d* of 2 parallel workers launched/ } @{ $reports{'2 workers, no index'} },
   @{ $reports{'2 workers, indexes'} };
 ok($launched > 0, "parallel workers ran ($launched population calls)");
+my $shared = grep { /[1-9]\d* of [12] parallel workers launched.*index ranges \(blocks shared\)/ }
+  @{ $reports{'2 workers, indexes'} }, @{ $reports{'partitioned, 2 workers'} };
+diag("differential: index ranges read as shared bitmaps with workers in $shared population calls");
+ok($shared > 0, "index ranges were read as shared bitmaps by workers ($shared population calls)");
 my $ranges = grep { /\d+ index ranges/ } @{ $reports{'serial, indexes'} };
 ok($ranges > 0, "index ranges were read ($ranges of "
 	  . scalar(@{ $reports{'serial, indexes'} }) . ' population calls)');
