@@ -73,6 +73,9 @@
 
 int			tm_max_parallel_workers = -1;
 
+/* shared bitmaps ask for workers from this many blocks per block of state */
+#define TM_BITMAP_STATE_BLOCKS 10
+
 /* index ranges are cut into this many time slices per participant */
 #define TM_SLICES_PER_PARTICIPANT 2
 
@@ -358,13 +361,23 @@ tm_parallel_workers_for(TmPlan *plan)
 	 * only through shared bitmaps took 0.72 s with 2 workers against 0.61 s
 	 * with one (1M patients, patient-ordered: bench/README, stop 25).
 	 */
+	/*
+	 * A worker zeroes and merges pats.n * width bytes of state; shared
+	 * bitmaps visiting fewer than ten times as many blocks gained nothing
+	 * from one (1M patients, time-ordered tables: bench/README, stop 25).
+	 */
 	{
-		int			want = workers_for_pages(pages + bitmap_pages, n);
+		double		counted = bitmap_pages;
+		int			want;
 
-		if (bitmap_pages > 0 && server_cpus() >= 1)
+		if (bitmap_pages < TM_BITMAP_STATE_BLOCKS * ((double) plan->pats.n * plan->width / BLCKSZ))
+			counted = 0;
+		want = workers_for_pages(pages + counted, n);
+
+		if (counted > 0 && server_cpus() >= 1)
 			want = Min(want, Max(workers_for_pages(pages, n), (int) server_cpus() - 1));
-		elog(DEBUG1, "trialmatch: %.0f pages read whole or through BRIN, %.0f through shared bitmaps: %d workers",
-			 pages, bitmap_pages, want);
+		elog(DEBUG1, "trialmatch: %.0f pages read whole or through BRIN, %.0f through shared bitmaps (%s): %d workers",
+			 pages, bitmap_pages, counted > 0 ? "counted" : "too few to count", want);
 		n = want;
 	}
 	/*
@@ -396,10 +409,11 @@ share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, b
 	if (pg_atomic_compare_exchange_u32(&pl->bitmap_state, &state, TM_BITMAP_BUILDING))
 	{
 		Relation	index = index_open(leaf->indexoid, AccessShareLock);
-		TIDBitmap  *tbm = tm_units_bitmap(plan, srcidx, l, 0, ps->nunits, index);
 
+		/* sorted TIDs, or a bitmap when they would not fit in work_mem */
+		if (tm_units_pages(plan, srcidx, l, 0, ps->nunits, index, dsa, &pl->pages) == NULL)
+			pl->pages = tm_pages_share(tm_units_bitmap(plan, srcidx, l, 0, ps->nunits, index), dsa);
 		index_close(index, AccessShareLock);
-		pl->pages = tm_pages_share(tbm, dsa);
 		pg_write_barrier();
 		pg_atomic_write_u32(&pl->bitmap_state, TM_BITMAP_BUILT);
 		ConditionVariableBroadcast(&pl->bitmap_cv);

@@ -810,6 +810,9 @@ extern TIDBitmap *tm_units_bitmap(TmPlan *plan, int srcidx, int leaf, int first,
 								  Relation index);
 extern long tm_fold_bitmap(TmPlan *plan, int srcidx, TmLeaf *leaf, TIDBitmap *tbm, int first,
 						   int count, pg_atomic_uint32 *next_chunk, TmRowFn fn);
+typedef struct TmPageList TmPageList;	/* read.c */
+extern TmPageList *tm_units_pages(TmPlan *plan, int srcidx, int leaf, int first, int count,
+								  Relation index, dsa_area *dsa, dsa_pointer *dp);
 extern dsa_pointer tm_pages_share(TIDBitmap *tbm, dsa_area *dsa);
 extern long tm_fold_shared_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, dsa_area *dsa,
 								 dsa_pointer pages, int first, int count, TmRowFn fn);

@@ -273,6 +273,19 @@ for my $w (1, 2)
 }
 is($node->safe_psql('postgres', "SET work_mem = '64kB'; SET trialmatch.max_parallel_workers = 0; " . rows_of('CNT')),
 	$cnt, 'a lossy bitmap, serial: the same counts');
+# ranges are read as sorted TIDs when they fit in work_mem (16 bytes each),
+# else as a bitmap (src/read.c, tm_units_pages)
+sub how_read
+{
+	my ($settings, $trial) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET client_min_messages = debug2; SET trialmatch.max_parallel_workers = 0; $settings\n"
+		  . "SELECT count(*) FROM trialmatch.match_patients('$trial', '2026-06-01');");
+	my ($line) = grep { /index ranges 0\.\.0 of source "qlab"/ } split /\n/, $err;
+	return $line // '';
+}
+like(how_read('', 'CNT'), qr/read as sorted TIDs/, 'serial, in work_mem: sorted TIDs');
+like(how_read("SET work_mem = '64kB';", 'CNT'), qr/read as a bitmap/, 'serial, beyond work_mem: a bitmap');
 # the blocks the ranges visit, estimated, count towards the workers as a
 # whole table's pages do: below min_parallel_table_scan_size, serial
 my $blocks = $node->safe_psql('postgres', q{SELECT pg_relation_size('q_lab') / 8192});
