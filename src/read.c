@@ -4,9 +4,10 @@
  *	  Reading relations: all of a registered relation (every leaf, or the
  *	  executor for views and foreign tables), one leaf's share of a
  *	  parallel scan, the rows of one patient (through a btree index on the
- *	  patient column when a leaf has one), or index ranges as a bitmap heap
- *	  scan.  Each row is handed to a row function (fold.c, patients.c) in
- *	  the registered relation's attribute numbering.
+ *	  patient column when a leaf has one), or index ranges in block order
+ *	  (their TIDs sorted, or a bitmap), alone or sharing a page list with
+ *	  parallel participants.  Each row is handed to a row function (fold.c,
+ *	  patients.c) in the registered relation's attribute numbering.
  *
  * IDENTIFICATION
  *	  src/read.c
