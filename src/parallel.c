@@ -73,8 +73,13 @@
 
 int			tm_max_parallel_workers = -1;
 
-/* shared bitmaps ask for workers from this many blocks per block of state */
+/*
+ * Shared bitmaps ask for workers from this many blocks per block of state
+ * a worker zeroes and merges, plus this many min_parallel_table_scan_size
+ * for its start (15,360 blocks by default).
+ */
 #define TM_BITMAP_STATE_BLOCKS 10
+#define TM_BITMAP_START_SCANS 15
 
 /* index ranges are cut into this many time slices per participant */
 #define TM_SLICES_PER_PARTICIPANT 2
@@ -362,23 +367,27 @@ tm_parallel_workers_for(TmPlan *plan)
 	 * with one (1M patients, patient-ordered: bench/README, stop 25).
 	 */
 	/*
-	 * A worker zeroes and merges pats.n * width bytes of state; shared
-	 * bitmaps visiting fewer than ten times as many blocks gained nothing
-	 * from one (1M patients, time-ordered tables: bench/README, stop 25).
+	 * A worker starts, and zeroes and merges pats.n * width bytes of state;
+	 * shared bitmaps visiting fewer than ten times as many blocks, or about
+	 * 11,500 at 200,000 patients, gained nothing from one (time-ordered
+	 * tables at 1M patients, both layouts at 200,000: bench/README, stop 25).
+	 * min_parallel_table_scan_size scales the start as it does whole scans.
 	 */
 	{
 		double		counted = bitmap_pages;
 		int			want;
 
-		if (bitmap_pages < TM_BITMAP_STATE_BLOCKS * ((double) plan->pats.n * plan->width / BLCKSZ))
+		if (bitmap_pages < TM_BITMAP_STATE_BLOCKS * ((double) plan->pats.n * plan->width / BLCKSZ) +
+			TM_BITMAP_START_SCANS * (double) min_parallel_table_scan_size)
 			counted = 0;
 		want = workers_for_pages(pages + counted, n);
 
 		if (counted > 0 && server_cpus() >= 1)
 			want = Min(want, Max(workers_for_pages(pages, n), (int) server_cpus() - 1));
-		elog(DEBUG1, "trialmatch: %.0f pages read whole or through BRIN, %.0f through shared bitmaps (%s): %d workers",
-			 pages, bitmap_pages, counted > 0 ? "counted" : "too few to count", want);
 		n = want;
+		if (bitmap_pages > 0)
+			elog(DEBUG2, "trialmatch: %.0f pages read whole or through BRIN, %.0f through shared bitmaps (%s)",
+				 pages, bitmap_pages, counted > 0 ? "counted" : "too few to count");
 	}
 	/*
 	 * Each worker's state lives in dynamic shared memory, and when they
@@ -417,7 +426,7 @@ share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, b
 		pg_write_barrier();
 		pg_atomic_write_u32(&pl->bitmap_state, TM_BITMAP_BUILT);
 		ConditionVariableBroadcast(&pl->bitmap_cv);
-		elog(DEBUG2, "trialmatch: index ranges of %s (\"%s\") built into a shared bitmap",
+		elog(DEBUG2, "trialmatch: index ranges of %s (\"%s\") built into a shared bitmap (a page list)",
 			 ps->what, RelationGetRelationName(leaf->rel));
 	}
 	else if (state == TM_BITMAP_BUILDING)

@@ -446,10 +446,14 @@ static void
 sort_tid_keys(uint64 *keys, int64 n)
 {
 	uint64	   *from = keys;
-	uint64	   *to = palloc_extended(sizeof(uint64) * Max(n, 1), MCXT_ALLOC_HUGE);
-	int64	   *count = palloc(sizeof(int64) * 65536);
+	uint64	   *to;
+	int64	   *count;
 
-	for (int shift = 0; shift < 48 && n > 1; shift += 16)
+	if (n < 2)
+		return;
+	to = palloc_extended(sizeof(uint64) * n, MCXT_ALLOC_HUGE);
+	count = palloc(sizeof(int64) * 65536);
+	for (int shift = 0; shift < 48; shift += 16)
 	{
 		int64		pos = 0;
 
@@ -491,24 +495,30 @@ sort_tid_keys(uint64 *keys, int64 n)
  * becomes an exact page.  On 2 cores this took a third of the time of
  * building a bitmap and iterating it in block order (which sorts its
  * pages).  In the shared area when dsa is given (*dp set), else in local
- * memory.  NULL when the ranges hold more TIDs than work_mem holds at 16
- * bytes each: the caller then builds a bitmap, which can go lossy.
+ * memory.  NULL when the ranges hold more TIDs than work_mem holds at 24
+ * bytes each (the keys, their sorted copy, then the list), or are
+ * estimated to: the caller then builds a bitmap, which can go lossy.
  */
 TmPageList *
 tm_units_pages(TmPlan *plan, int srcidx, int leafidx, int first, int count, Relation index,
 			   dsa_area *dsa, dsa_pointer *dp)
 {
 	TmLeaf	   *leaf = &plan->sources[srcidx].read.leaves[leafidx];
-	int64		max = Min((int64) work_mem * 1024 / (2 * sizeof(uint64)), (int64) PG_UINT32_MAX);
+	/* keys, the sort's copy, then keys and the list (18 bytes a TID at most) */
+	int64		max = Min((int64) work_mem * 1024 / 24, (int64) PG_UINT32_MAX);
 	int64		n = 0,
 				cap = Min(max, 4096);
-	uint64	   *keys = palloc(sizeof(uint64) * cap);
+	uint64	   *keys;
 	uint32		npages = 0;
 	int64		noffsets = 0;
 	TmPageList *list;
 	OffsetNumber *offsets;
 	Size		size;
 
+	/* estimated beyond work_mem: straight to a bitmap */
+	if (leaf->index_rows > (double) max)
+		return NULL;
+	keys = palloc(sizeof(uint64) * cap);
 	for (int u = first; u < first + count; u++)
 	{
 		ScanKeyData skeys[3];
@@ -533,23 +543,33 @@ tm_units_pages(TmPlan *plan, int srcidx, int leafidx, int first, int count, Rela
 				cap = Min(max, cap * 2);
 				keys = repalloc_huge(keys, sizeof(uint64) * cap);
 			}
+			/* as tbm_add_tuples checks: a page holds no more (fold_pages) */
+			if (ItemPointerGetOffsetNumber(tid) < 1 ||
+				ItemPointerGetOffsetNumber(tid) > MaxHeapTuplesPerPage)
+				elog(ERROR, "trialmatch: tuple offset out of range: %u",
+					 ItemPointerGetOffsetNumber(tid));
 			keys[n++] = ((uint64) ItemPointerGetBlockNumber(tid) << 16) |
 				ItemPointerGetOffsetNumber(tid);
 			if ((n & 0xFFFF) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
 		index_endscan(iscan);
+		CHECK_FOR_INTERRUPTS();
 	}
 	sort_tid_keys(keys, n);
 
 	/* the pages and distinct TIDs, then the list */
 	for (int64 i = 0; i < n; i++)
+	{
 		if (i == 0 || keys[i] != keys[i - 1])
 		{
 			noffsets++;
 			if (i == 0 || (keys[i] >> 16) != (keys[i - 1] >> 16))
 				npages++;
 		}
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
+	}
 	size = offsetof(TmPageList, pages) + sizeof(TmSharedPage) * npages +
 		sizeof(OffsetNumber) * noffsets;
 	if (dsa)
@@ -582,6 +602,8 @@ tm_units_pages(TmPlan *plan, int srcidx, int leafidx, int first, int count, Rela
 			page = &list->pages[npages - 1];
 		offsets[noffsets++] = (OffsetNumber) (keys[i] & 0xFFFF);
 		page->ntuples++;
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(keys);
 	return list;
@@ -608,7 +630,7 @@ fold_local_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, int f
 
 /*
  * Fold the rows of the runs of pages this participant claims from a
- * shared page list (tm_pages_share), as fold_pages does.
+ * shared page list (tm_units_pages or tm_pages_share), as fold_pages does.
  */
 long
 tm_fold_shared_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, dsa_area *dsa, dsa_pointer pages,
@@ -655,7 +677,8 @@ tm_units_bitmap(TmPlan *plan, int srcidx, int leafidx, int first, int count, Rel
 /*
  * Fold index ranges [first, first + count) of a source's leaf into
  * plan->state: from the index alone when it holds every column read
- * (indexonly.c), else as a bitmap heap scan (tm_units_bitmap).
+ * (indexonly.c), else through the heap in block order, from sorted TIDs
+ * (tm_units_pages) or, beyond work_mem, a bitmap (tm_units_bitmap).
  */
 void
 tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)

@@ -273,7 +273,7 @@ for my $w (1, 2)
 }
 is($node->safe_psql('postgres', "SET work_mem = '64kB'; SET trialmatch.max_parallel_workers = 0; " . rows_of('CNT')),
 	$cnt, 'a lossy bitmap, serial: the same counts');
-# ranges are read as sorted TIDs when they fit in work_mem (16 bytes each),
+# ranges are read as sorted TIDs when they fit in work_mem (24 bytes each),
 # else as a bitmap (src/read.c, tm_units_pages)
 sub how_read
 {
@@ -287,11 +287,13 @@ sub how_read
 like(how_read('', 'CNT'), qr/read as sorted TIDs/, 'serial, in work_mem: sorted TIDs');
 like(how_read("SET work_mem = '64kB';", 'CNT'), qr/read as a bitmap/, 'serial, beyond work_mem: a bitmap');
 # the blocks the ranges visit, estimated, count towards the workers as a
-# whole table's pages do: below min_parallel_table_scan_size, serial
+# whole table's pages do, from 15 x min_parallel_table_scan_size (a
+# worker's start) plus ten blocks per block of state (src/parallel.c)
 my $blocks = $node->safe_psql('postgres', q{SELECT pg_relation_size('q_lab') / 8192});
-like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 * 2) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
-	qr/0 of 0 parallel workers launched.*qlab: 1 index ranges;/, 'ranges on fewer blocks than min_parallel_table_scan_size: serial');
-like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 / 2) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
+like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 / 10) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
+	qr/0 of 0 parallel workers launched.*qlab: 1 index ranges;/,
+	'ranges on fewer blocks than 15 x min_parallel_table_scan_size: serial');
+like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 / 30) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
 	qr/1 of 1 parallel workers launched.*qlab: 1 index ranges \(blocks shared\)/, 'on more: a worker');
 
 # match_all reads the union of its trials' codes: index ranges when every
