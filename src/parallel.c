@@ -7,17 +7,17 @@
  * Design.  The leader reads the patient table and builds the id map; it
  * then puts in dynamic shared memory the map, one zeroed state array per
  * worker, its catalog (serialized: a worker must not read newer criteria
- * than the leader planned with; every trial of the call), and per source either a
- * ParallelTableScanDesc or a counter handing out index ranges (cut into
- * time slices), or per table read through index ranges a page list in a
- * shared area (share_read).  Every participant (the workers and the leader) builds the
- * same plan from that catalog, then takes part in each source in turn,
- * folding the rows it gets into its own state array.  No participant ever writes another's state, so no locks are
- * needed.  When all are done the leader merges the workers' arrays into
- * its own (merging is exact: flags OR, counts and sums add (avg: exact
- * sums at aligned scales, avg.c), min/max/last/first keep the winner with
- * the same tie rule as a single scan) and
- * evaluates.
+ * than the leader planned with; every trial of the call), and per source
+ * either a ParallelTableScanDesc or a counter handing out index ranges
+ * (cut into time slices), or per table read through index ranges a page
+ * list in a shared area (share_read).  Every participant (the workers and
+ * the leader) builds the same plan from that catalog, then takes part in
+ * each source in turn, folding the rows it gets into its own state array.
+ * No participant ever writes another's state, so no locks are needed.
+ * When all are done the leader merges the workers' arrays into its own
+ * (merging is exact: flags OR, counts and sums add (avg: exact sums at
+ * aligned scales, avg.c), min/max/last/first keep the winner with the same
+ * tie rule as a single scan) and evaluates.
  *
  * match_all (plan->eval_all) goes further: the leader's array is in shared
  * memory too, and once every participant has folded, each takes pieces of
@@ -35,7 +35,9 @@
  * bytes per slot, 2-4 slots per patient) plus plan->width bytes per
  * patient per worker, capped at 1 GB (fewer workers beyond that); for
  * match_all, the leader's array, 2 bytes per trial and patient for the
- * codes and 7 per patient for birth and sex besides.
+ * codes and 7 per patient for birth and sex besides.  Shared bitmaps take
+ * a page list each in a dynamic shared area (16 bytes a page, 2 a row),
+ * within work_mem for sorted TIDs, released when the workers are done.
  *
  * IDENTIFICATION
  *	  src/parallel.c
@@ -359,19 +361,18 @@ tm_parallel_workers_for(TmPlan *plan)
 	}
 
 	/*
-	 * The blocks of shared bitmaps ask for no more participants than the
-	 * server has CPUs (server_cpus), unless the other pages alone ask for
-	 * more: their rows are in cache, one participant builds each bitmap
-	 * while the others wait or build the next, and on 2 CPUs a trial read
-	 * only through shared bitmaps took 0.72 s with 2 workers against 0.61 s
-	 * with one (1M patients, patient-ordered: bench/README, stop 25).
-	 */
-	/*
-	 * A worker starts, and zeroes and merges pats.n * width bytes of state;
+	 * The blocks of shared bitmaps count only when they pay for a worker:
+	 * it starts, and zeroes and merges pats.n * width bytes of state, and
 	 * shared bitmaps visiting fewer than ten times as many blocks, or about
 	 * 11,500 at 200,000 patients, gained nothing from one (time-ordered
-	 * tables at 1M patients, both layouts at 200,000: bench/README, stop 25).
-	 * min_parallel_table_scan_size scales the start as it does whole scans.
+	 * tables at 1M patients, both layouts at 200,000: bench/README, stop
+	 * 25); min_parallel_table_scan_size scales the start as it does whole
+	 * scans.  Then they ask for no more participants than the server has
+	 * CPUs (server_cpus), unless the other pages alone ask for more: their
+	 * rows are in cache, one participant builds each bitmap while the
+	 * others wait or build the next, and on 2 CPUs a trial read only
+	 * through shared bitmaps took 0.72 s with 2 workers against 0.61 s
+	 * with one (1M patients, patient-ordered).
 	 */
 	{
 		double		counted = bitmap_pages;
@@ -404,8 +405,9 @@ tm_parallel_workers_for(TmPlan *plan)
  * Take part in reading a leaf's index ranges as one shared bitmap
  * (shares_bitmap).  The first participant to come builds the bitmap,
  * writes its pages to the shared area and tells the others; every
- * participant then claims runs of pages until none are left.  One that finds the bitmap being built
- * comes back later (false) unless told to wait; a builder never waits.
+ * participant then claims runs of pages until none are left.  One that
+ * finds the bitmap being built comes back later (false) unless told to
+ * wait; a builder never waits.
  */
 static bool
 share_read(TmPlan *plan, int srcidx, int l, TmParallelLeaf *pl, dsa_area *dsa, bool wait)
