@@ -201,12 +201,14 @@ tm_read_source(TmPlan *plan, int srcidx, int leaf, bool single, int64 id,
 }
 
 /*
- * A bitmap's pages written out to shared memory (tm_pages_share), for
- * parallel participants to claim in runs of TM_PAGE_RUN: each page as a
- * bitmap iterator gives it, its tuple offsets in one array after them.
- * Claiming runs from a counter costs one atomic operation per run, where a
- * shared TIDBitmap iterator takes a lock per page (measured: two processes
- * folding one leaf's pages through it were 1.5x as fast as one).
+ * A page list: the pages of index ranges in block order, each as a bitmap
+ * iterator gives it, their tuple offsets in one array after them; from
+ * sorted TIDs (tm_units_pages) or a bitmap (tm_pages_share), in local
+ * memory or, for parallel participants to claim in runs of TM_PAGE_RUN, in
+ * the call's shared area.  Claiming runs from a counter costs one atomic
+ * operation per run, where a shared TIDBitmap iterator takes a lock per
+ * page (measured: two processes folding one leaf's pages through it were
+ * 1.5x as fast as one).
  */
 #define TM_PAGE_RUN 32
 
@@ -233,7 +235,7 @@ struct TmPageList
 /*
  * Where a bitmap read takes its pages from: a bitmap of this process's (a
  * BRIN read shared by parallel participants: only the blocks of the chunks
- * it claims from next_chunk), or a shared page list.
+ * it claims from next_chunk), or a page list.
  */
 typedef struct TmPages
 {
@@ -610,12 +612,13 @@ tm_units_pages(TmPlan *plan, int srcidx, int leafidx, int first, int count, Rela
 }
 
 /*
- * Fold the rows of a page list in this process's memory (tm_units_pages),
- * and free it.
+ * Fold the rows of the runs of pages this process claims from a page list
+ * (tm_units_pages, tm_pages_share), as fold_pages does: all of them when
+ * the list is its own, its share when the list is in the shared area.
  */
 static long
-fold_local_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, int first, int count,
-				 TmRowFn fn)
+fold_page_list(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, int first, int count,
+			   TmRowFn fn)
 {
 	TmPages		src = {0};
 	long		nrows;
@@ -624,26 +627,15 @@ fold_local_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, int f
 	src.res = palloc(offsetof(TBMIterateResult, offsets) + sizeof(OffsetNumber) * MaxHeapTuplesPerPage);
 	nrows = fold_pages(plan, srcidx, leaf, &src, first, count, fn);
 	pfree(src.res);
-	pfree(list);
 	return nrows;
 }
 
-/*
- * Fold the rows of the runs of pages this participant claims from a
- * shared page list (tm_units_pages or tm_pages_share), as fold_pages does.
- */
+/* fold_page_list for a list in the shared area (parallel.c, share_read) */
 long
 tm_fold_shared_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, dsa_area *dsa, dsa_pointer pages,
 					 int first, int count, TmRowFn fn)
 {
-	TmPages		src = {0};
-	long		nrows;
-
-	src.list = dsa_get_address(dsa, pages);
-	src.res = palloc(offsetof(TBMIterateResult, offsets) + sizeof(OffsetNumber) * MaxHeapTuplesPerPage);
-	nrows = fold_pages(plan, srcidx, leaf, &src, first, count, fn);
-	pfree(src.res);
-	return nrows;
+	return fold_page_list(plan, srcidx, leaf, dsa_get_address(dsa, pages), first, count, fn);
 }
 
 /*
@@ -703,7 +695,8 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 	if (list)
 	{
 		index_close(index, AccessShareLock);
-		(void) fold_local_pages(plan, srcidx, leaf, list, first, count, tm_fold_row);
+		(void) fold_page_list(plan, srcidx, leaf, list, first, count, tm_fold_row);
+		pfree(list);
 		elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as sorted TIDs",
 			 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
 		return;
