@@ -12,7 +12,7 @@ OBJS = src/trialmatch.o src/parse.o src/catalog.o src/plan.o src/exec.o src/time
 DATA = trialmatch--1.0.sql trialmatch--1.0--1.1.sql
 PGFILEDESC = "trialmatch - clinical trial screening"
 
-REGRESS = parse catalog semantics match order reregister privileges parallel avg omop limits relkinds match_all registration combined11 time language11 notes repeat plan_cache
+REGRESS = parse catalog semantics match order reregister privileges parallel avg omop limits relkinds match_all registration combined11 time language11 notes repeat plan_cache age_table
 REGRESS_OPTS = --temp-config=$(srcdir)/test/trialmatch.conf \
                --temp-instance=./tmp_check --load-extension=trialmatch
 

@@ -126,19 +126,14 @@ typedef struct LabelCacheEntry
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-/* The combination of results: failed bits << 32 | unknown bits */
+/* The combination of results (tm_result_bits) */
 static uint64
 label_key(TmTrial *trial, TmTruth *results)
 {
 	uint64		key = 0;
 
 	for (int i = 0; i < trial->ncriteria; i++)
-	{
-		if (results[i] == TM_UNKNOWN)
-			key |= UINT64CONST(1) << i;
-		else if ((results[i] == TM_TRUE) == trial->criteria[i].exclusion)
-			key |= UINT64CONST(1) << (32 + i);
-	}
+		key |= tm_result_bits(&trial->criteria[i], i, results[i]);
 	return key;
 }
 
@@ -375,39 +370,47 @@ trial_rows(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 		CHECK_FOR_INTERRUPTS();
 		if ((p & 0xFFF) == 0)
 			tm_progress_report(phase, progress_base + p, progress_total);
-		MemoryContextReset(rowcxt);
-		MemoryContextSwitchTo(rowcxt);
-		st = tm_eval_trial(plan, trial, p, results);
-		values[0] = tid;
-		values[idatt] = Int64GetDatum(plan->pats.ids[p]);
-		values[idatt + 1] = ObjectIdGetDatum(so->status_oid[st]);
-		if (cache == NULL)
-		{
-			label_arrays(trial, results, &values[idatt + 2], &values[idatt + 3]);
-			tm_rows_put(rows, values, nulls);
-		}
-		else
+		if (cache != NULL)
 		{
 			/*
 			 * Rows differ only by patient id within a (status, failed,
 			 * unknown) combination: one row per combination.  Neighbouring
 			 * patients often share one: the last is looked up first.
 			 */
-			uint64		key = label_key(trial, results);
-			LabelCacheEntry *e;
+			uint64		key = tm_eval_trial_key(plan, trial, p);
+			LabelCacheEntry *e = last;
 
-			if (last != NULL && last->key == key)
-				e = last;
-			else
-				e = last = cached_label_entry(cache, cxt, trial, results, key);
+			if (e == NULL || e->key != key)
+			{
+				e = labelcache_lookup(cache, key);
+				if (e == NULL)
+				{
+					tm_key_results(trial, key, results);
+					e = cached_label_entry(cache, cxt, trial, results, key);
+				}
+				last = e;
+			}
 			if (e->template < 0)
 			{
+				values[0] = tid;
+				values[idatt] = Int64GetDatum(plan->pats.ids[p]);
+				values[idatt + 1] = ObjectIdGetDatum(so->status_oid[tm_key_status(key)]);
 				values[idatt + 2] = e->failed;
 				values[idatt + 3] = e->unknown;
 				e->template = tm_rows_template(rows, values);
 			}
 			codes[p] = e->template;
+			continue;
 		}
+		MemoryContextReset(rowcxt);
+		MemoryContextSwitchTo(rowcxt);
+		st = tm_eval_trial(plan, trial, p, results);
+		values[0] = tid;
+		values[idatt] = Int64GetDatum(plan->pats.ids[p]);
+		values[idatt + 1] = ObjectIdGetDatum(so->status_oid[st]);
+		label_arrays(trial, results, &values[idatt + 2], &values[idatt + 3]);
+		tm_rows_put(rows, values, nulls);
+		MemoryContextSwitchTo(cxt);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -436,17 +439,8 @@ trial_rows_coded(TmRows *rows, StatusOut *so, TmPlan *plan, TmTrial *trial,
 		TmTruth		st;
 		int			n PG_USED_FOR_ASSERTS_ONLY;
 
-		/* the results the key stands for: unknown, failed or passed */
-		for (int i = 0; i < trial->ncriteria; i++)
-		{
-			if (key & (UINT64CONST(1) << i))
-				results[i] = TM_UNKNOWN;
-			else if (key & (UINT64CONST(1) << (32 + i)))
-				results[i] = trial->criteria[i].exclusion ? TM_TRUE : TM_FALSE;
-			else
-				results[i] = trial->criteria[i].exclusion ? TM_FALSE : TM_TRUE;
-		}
-		st = (key >> 32) ? TM_FALSE : key ? TM_UNKNOWN : TM_TRUE;
+		tm_key_results(trial, key, results);
+		st = tm_key_status(key);
 		values[0] = tid;
 		values[2] = ObjectIdGetDatum(so->status_oid[st]);
 		label_arrays(trial, results, &values[3], &values[4]);

@@ -928,6 +928,43 @@ extern void tm_append_time(StringInfo buf, TimestampTz t);
 extern char *tm_evidence(TmPlan *plan, TmNode *node, int pidx);
 extern TmTruth tm_eval_trial(TmPlan *plan, TmTrial *trial, int pidx,
 							 TmTruth *results);
+extern uint64 tm_eval_trial_key(TmPlan *plan, TmTrial *trial, int pidx);
+
+/*
+ * A trial's results for one patient as a key, for trials of at most 32
+ * criteria: bit i when criterion i is unknown, bit 32 + i when it excludes
+ * the patient (an inclusion false, an exclusion true).  The status follows.
+ */
+static inline uint64
+tm_result_bits(const TmCriterion *c, int i, TmTruth r)
+{
+	if (r == TM_UNKNOWN)
+		return UINT64CONST(1) << i;
+	if ((r == TM_TRUE) == c->exclusion)
+		return UINT64CONST(1) << (32 + i);
+	return 0;
+}
+
+static inline TmTruth
+tm_key_status(uint64 key)
+{
+	return (key >> 32) ? TM_FALSE : key ? TM_UNKNOWN : TM_TRUE;
+}
+
+/* the results a key stands for (tm_result_bits), into results[] */
+static inline void
+tm_key_results(const TmTrial *trial, uint64 key, TmTruth *results)
+{
+	for (int i = 0; i < trial->ncriteria; i++)
+	{
+		if (key & (UINT64CONST(1) << i))
+			results[i] = TM_UNKNOWN;
+		else if (key & (UINT64CONST(1) << (32 + i)))
+			results[i] = trial->criteria[i].exclusion ? TM_TRUE : TM_FALSE;
+		else
+			results[i] = trial->criteria[i].exclusion ? TM_FALSE : TM_TRUE;
+	}
+}
 
 /* indexonly.c: index-only reads of index ranges */
 extern bool tm_index_only_reads;
