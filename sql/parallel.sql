@@ -90,6 +90,10 @@ CREATE TEMP TABLE n_full AS SELECT * FROM trialmatch.match_patients('NARROW', '2
 CREATE INDEX q_lab_code_t ON q_lab (code, t);
 ANALYZE q_lab;
 CREATE TEMP TABLE n_index AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
+-- the pages read without looking them up ahead (src/read.c, prefetch_pages)
+SET effective_io_concurrency = 0;
+CREATE TEMP TABLE n_no_ahead AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
+RESET effective_io_concurrency;
 SET work_mem = '64kB';
 CREATE TEMP TABLE n_lossy AS SELECT * FROM trialmatch.match_patients('NARROW', '2026-06-01');
 RESET work_mem;
@@ -169,6 +173,7 @@ SET trialmatch.max_parallel_workers = 2;
 SELECT count(*) AS patients,
        count(*) FILTER (WHERE status = 'eligible') AS eligible,
        q_diff('n_full', 'n_index') AS diff_index,
+       q_diff('n_full', 'n_no_ahead') AS diff_no_ahead,
        q_diff('n_full', 'n_lossy') AS diff_lossy,
        q_diff('n_full', 'n_par') AS diff_parallel,
        q_diff('n_full', 'n_par_lossy') AS diff_parallel_lossy,

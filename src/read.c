@@ -18,10 +18,12 @@
 
 
 #include "access/nbtree.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_opfamily.h"
 #include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/spccache.h"
 
 #include "trialmatch.h"
 
@@ -233,6 +235,23 @@ struct TmPageList
 					   sizeof(TmSharedPage) * (list)->npages))
 
 /*
+ * A page list's pages are looked up in shared buffers TM_LOOKUP_AHEAD
+ * pages before they are read (PrefetchBuffer: for a page not there, a
+ * read-ahead hint to the kernel, as a bitmap heap scan gives), their line
+ * pointers then, and their tuples TM_FETCH_AHEAD pages before, fetched
+ * into the CPU cache.  The pages are far apart in memory, so each read
+ * otherwise waits for memory three or four times (the buffer table, the
+ * page, its line pointer, its tuple).  Measured at 200,000 patients, all
+ * in shared buffers: 3-7% off the calls of the benchmark's selective
+ * trials.  Off when the tablespace's effective_io_concurrency is 0, as a
+ * bitmap heap scan's prefetching is.
+ */
+#define TM_LOOKUP_AHEAD 12
+#define TM_FETCH_AHEAD 4
+#define TM_AHEAD_RING 16		/* > TM_LOOKUP_AHEAD, a power of 2 */
+#define TM_AHEAD_ROWS 4			/* rows of a page fetched ahead at most */
+
+/*
  * Where a bitmap read takes its pages from: a bitmap of this process's (a
  * BRIN read shared by parallel participants: only the blocks of the chunks
  * it claims from next_chunk), or a page list.
@@ -246,6 +265,14 @@ typedef struct TmPages
 	uint32		pos;			/* the next page of the run claimed */
 	uint32		end;
 	TBMIterateResult *res;		/* a page of the list, as an iterator gives it */
+	/* looking a list's pages up ahead (prefetch_pages), when prefetch */
+	bool		prefetch;
+	bool		heap;			/* heap pages: their tuples fetched ahead too */
+	Relation	rel;
+	uint32		next_lookup;	/* the next page of the run to look up */
+	uint32		next_fetch;		/* the next page whose tuples to fetch */
+	Buffer		ahead[TM_AHEAD_RING];	/* the buffers looked up, by page mod */
+	BlockNumber ahead_block[TM_AHEAD_RING];
 } TmPages;
 
 /*
@@ -253,6 +280,57 @@ typedef struct TmPages
  * the next chunk of TM_BRIN_CHUNK blocks from the leaf's counter.
  */
 #define TM_BRIN_CHUNK 128
+
+/*
+ * Look up the pages of the run up to TM_LOOKUP_AHEAD after the one being
+ * read, and fetch the tuples of those up to TM_FETCH_AHEAD after it (the
+ * comment of TM_LOOKUP_AHEAD).  Nothing is pinned or locked: the page of a
+ * buffer looked up may change before it is read, which costs only a
+ * useless fetch, as every address fetched lies within the buffer.
+ */
+static void
+prefetch_pages(TmPages *src)
+{
+	uint32		lookup_to = Min(src->end, src->pos + TM_LOOKUP_AHEAD);
+	uint32		fetch_to = Min(src->end, src->pos + TM_FETCH_AHEAD);
+	OffsetNumber *offsets = TM_PAGE_OFFSETS(src->list);
+
+	for (; src->next_lookup < lookup_to; src->next_lookup++)
+	{
+		TmSharedPage *page = &src->list->pages[src->next_lookup];
+		int			slot = src->next_lookup % TM_AHEAD_RING;
+		Buffer		buf = PrefetchBuffer(src->rel, MAIN_FORKNUM, page->blockno).recent_buffer;
+
+		src->ahead[slot] = buf;
+		src->ahead_block[slot] = page->blockno;
+		if (BufferIsValid(buf) && src->heap)
+		{
+			Page		pg = (Page) BufferGetBlock(buf);
+
+			__builtin_prefetch(pg);
+			for (int i = 0; i < Min(page->ntuples, TM_AHEAD_ROWS); i++)
+				__builtin_prefetch(PageGetItemId(pg, offsets[page->first + i]));
+		}
+	}
+	for (; src->next_fetch < fetch_to; src->next_fetch++)
+	{
+		TmSharedPage *page = &src->list->pages[src->next_fetch];
+		int			slot = src->next_fetch % TM_AHEAD_RING;
+		Page		pg;
+
+		if (!src->heap || !BufferIsValid(src->ahead[slot]) ||
+			src->ahead_block[slot] != page->blockno)
+			continue;
+		pg = (Page) BufferGetBlock(src->ahead[slot]);
+		for (int i = 0; i < Min(page->ntuples, TM_AHEAD_ROWS); i++)
+		{
+			unsigned	off = ItemIdGetOffset(PageGetItemId(pg, offsets[page->first + i]));
+
+			if (off < BLCKSZ)
+				__builtin_prefetch((char *) pg + off);
+		}
+	}
+}
 
 /*
  * The next page to read, or NULL.  With next_chunk, walking the blocks in
@@ -294,8 +372,11 @@ next_page(TmPages *src)
 			return NULL;
 		src->pos = run * TM_PAGE_RUN;
 		src->end = (uint32) Min((uint64) src->list->npages, (uint64) src->pos + TM_PAGE_RUN);
+		src->next_lookup = src->next_fetch = src->pos;
 	}
 	page = &src->list->pages[src->pos++];
+	if (src->prefetch)
+		prefetch_pages(src);
 	r = src->res;
 	r->blockno = page->blockno;
 	r->ntuples = page->ntuples;
@@ -625,6 +706,9 @@ fold_page_list(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, int fir
 
 	src.list = list;
 	src.res = palloc(offsetof(TBMIterateResult, offsets) + sizeof(OffsetNumber) * MaxHeapTuplesPerPage);
+	src.rel = leaf->rel;
+	src.prefetch = get_tablespace_io_concurrency(leaf->rel->rd_rel->reltablespace) > 0;
+	src.heap = leaf->rel->rd_rel->relam == HEAP_TABLE_AM_OID;
 	nrows = fold_pages(plan, srcidx, leaf, &src, first, count, fn);
 	pfree(src.res);
 	return nrows;
