@@ -80,7 +80,7 @@ int			tm_max_parallel_workers = -1;
  * a worker zeroes and merges, plus this many min_parallel_table_scan_size
  * for its start (15,360 blocks by default).
  */
-#define TM_BITMAP_STATE_BLOCKS 10
+#define TM_BITMAP_STATE_BLOCKS 40
 #define TM_BITMAP_START_SCANS 15
 
 /* index ranges are cut into this many time slices per participant */
@@ -362,11 +362,12 @@ tm_parallel_workers_for(TmPlan *plan)
 
 	/*
 	 * The blocks of shared bitmaps count only when they pay for a worker:
-	 * it starts, and zeroes and merges pats.n * width bytes of state, and
-	 * shared bitmaps visiting fewer than ten times as many blocks, or about
-	 * 11,500 at 200,000 patients, gained nothing from one (time-ordered
-	 * tables at 1M patients, both layouts at 200,000: bench/README, stop
-	 * 25); min_parallel_table_scan_size scales the start as it does whole
+	 * it starts, and zeroes and merges pats.n * width bytes of state.
+	 * Since pages are looked up ahead (read.c, prefetch_pages), a worker
+	 * lost 4-18% on shared bitmaps of 37-39 blocks per block of state
+	 * (192,000-254,000 blocks at 1M patients, 38,000-50,000 at 200,000) and
+	 * gained 13-18% from 44-77 at 1M (bench/README, stop 26);
+	 * min_parallel_table_scan_size scales the start as it does whole
 	 * scans.  Then they ask for no more participants than the server has
 	 * CPUs (server_cpus), unless the other pages alone ask for more: their
 	 * rows are in cache, one participant builds each bitmap while the

@@ -288,7 +288,7 @@ like(how_read('', 'CNT'), qr/read as sorted TIDs/, 'serial, in work_mem: sorted 
 like(how_read("SET work_mem = '64kB';", 'CNT'), qr/read as a bitmap/, 'serial, beyond work_mem: a bitmap');
 # the blocks the ranges visit, estimated, count towards the workers as a
 # whole table's pages do, from 15 x min_parallel_table_scan_size (a
-# worker's start) plus ten blocks per block of state (src/parallel.c)
+# worker's start) plus forty blocks per block of state (src/parallel.c)
 my $blocks = $node->safe_psql('postgres', q{SELECT pg_relation_size('q_lab') / 8192});
 like(report("SET min_parallel_table_scan_size = '@{[ int($blocks * 8 / 10) ]}kB'; SET trialmatch.max_parallel_workers = 2;", 'CNT'),
 	qr/0 of 0 parallel workers launched.*qlab: 1 index ranges;/,
