@@ -262,6 +262,7 @@ typedef struct TmPages
 	pg_atomic_uint32 *next_chunk;
 	int64		mine;			/* the chunk claimed last */
 	TmPageList *list;
+	uint32		run_pages;		/* pages claimed at once: a run, or all of a list of its own */
 	uint32		pos;			/* the next page of the run claimed */
 	uint32		end;
 	TBMIterateResult *res;		/* a page of the list, as an iterator gives it */
@@ -368,10 +369,10 @@ next_page(TmPages *src)
 	{
 		uint32		run = pg_atomic_fetch_add_u32(&src->list->next, 1);
 
-		if ((uint64) run * TM_PAGE_RUN >= src->list->npages)
+		if ((uint64) run * src->run_pages >= src->list->npages)
 			return NULL;
-		src->pos = run * TM_PAGE_RUN;
-		src->end = (uint32) Min((uint64) src->list->npages, (uint64) src->pos + TM_PAGE_RUN);
+		src->pos = run * src->run_pages;
+		src->end = (uint32) Min((uint64) src->list->npages, (uint64) src->pos + src->run_pages);
 		src->next_lookup = src->next_fetch = src->pos;
 	}
 	page = &src->list->pages[src->pos++];
@@ -694,17 +695,20 @@ tm_units_pages(TmPlan *plan, int srcidx, int leafidx, int first, int count, Rela
 
 /*
  * Fold the rows of the runs of pages this process claims from a page list
- * (tm_units_pages, tm_pages_share), as fold_pages does: all of them when
- * the list is its own, its share when the list is in the shared area.
+ * (tm_units_pages, tm_pages_share), as fold_pages does: all of them, as one
+ * run (the pages looked up ahead all along), when the list is its own
+ * (shared false); its share, in runs of TM_PAGE_RUN, when the list is in
+ * the shared area.
  */
 static long
-fold_page_list(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, int first, int count,
-			   TmRowFn fn)
+fold_page_list(TmPlan *plan, int srcidx, TmLeaf *leaf, TmPageList *list, bool shared,
+			   int first, int count, TmRowFn fn)
 {
 	TmPages		src = {0};
 	long		nrows;
 
 	src.list = list;
+	src.run_pages = shared ? TM_PAGE_RUN : Max(list->npages, 1);
 	src.res = palloc(offsetof(TBMIterateResult, offsets) + sizeof(OffsetNumber) * MaxHeapTuplesPerPage);
 	src.rel = leaf->rel;
 	src.prefetch = get_tablespace_io_concurrency(leaf->rel->rd_rel->reltablespace) > 0;
@@ -719,7 +723,7 @@ long
 tm_fold_shared_pages(TmPlan *plan, int srcidx, TmLeaf *leaf, dsa_area *dsa, dsa_pointer pages,
 					 int first, int count, TmRowFn fn)
 {
-	return fold_page_list(plan, srcidx, leaf, dsa_get_address(dsa, pages), first, count, fn);
+	return fold_page_list(plan, srcidx, leaf, dsa_get_address(dsa, pages), true, first, count, fn);
 }
 
 /*
@@ -779,7 +783,7 @@ tm_read_units(TmPlan *plan, int srcidx, int leafidx, int first, int count)
 	if (list)
 	{
 		index_close(index, AccessShareLock);
-		(void) fold_page_list(plan, srcidx, leaf, list, first, count, tm_fold_row);
+		(void) fold_page_list(plan, srcidx, leaf, list, false, first, count, tm_fold_row);
 		pfree(list);
 		elog(DEBUG2, "trialmatch: index ranges %d..%d of %s (\"%s\") read as sorted TIDs",
 			 first, first + count - 1, ps->what, RelationGetRelationName(leaf->rel));
