@@ -242,8 +242,8 @@ struct TmPageList
  * into the CPU cache.  The pages are far apart in memory, so each read
  * otherwise waits for memory three or four times (the buffer table, the
  * page, its line pointer, its tuple).  Measured at 200,000 patients, all
- * in shared buffers: 3-7% off the calls of the benchmark's selective
- * trials.  Off when the tablespace's effective_io_concurrency is 0, as a
+ * in shared buffers: 9-13% off the serial calls of the benchmark's
+ * selective trials (bench/README, stop 26).  Off when the tablespace's effective_io_concurrency is 0, as a
  * bitmap heap scan's prefetching is.
  */
 #define TM_LOOKUP_AHEAD 12
@@ -292,8 +292,8 @@ typedef struct TmPages
 static void
 prefetch_pages(TmPages *src)
 {
-	uint32		lookup_to = Min(src->end, src->pos + TM_LOOKUP_AHEAD);
-	uint32		fetch_to = Min(src->end, src->pos + TM_FETCH_AHEAD);
+	uint32		lookup_to = (uint32) Min((uint64) src->end, (uint64) src->pos + TM_LOOKUP_AHEAD);
+	uint32		fetch_to = (uint32) Min((uint64) src->end, (uint64) src->pos + TM_FETCH_AHEAD);
 	OffsetNumber *offsets = TM_PAGE_OFFSETS(src->list);
 
 	for (; src->next_lookup < lookup_to; src->next_lookup++)
