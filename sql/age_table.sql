@@ -2,7 +2,8 @@
 -- a table of the ages of the last 150 years' birth dates, built once per
 -- call (src/eval.c, age_years): the same answers as PostgreSQL's age()
 -- for every birth date from 1860 to 2051, around every birthday, on 29
--- February, before the table's first date and after as_of.
+-- February, before the table's first date and after as_of, and for an as_of
+-- whose 150 years before reach past the calendar's start (no table).
 SET timezone = 'UTC';
 CREATE TABLE age_pat (patient_id int8 PRIMARY KEY, birth_date date, sex text);
 INSERT INTO age_pat SELECT i, date '1860-01-01' + (i - 1), 'F' FROM generate_series(1, 70000) i;
@@ -31,7 +32,7 @@ CREATE FUNCTION age_diff(as_of date) RETURNS bigint LANGUAGE sql AS $$
 $$;
 SELECT as_of, age_diff(as_of) AS differences
   FROM unnest(ARRAY[date '2026-11-01', '2024-02-29', '2023-02-28', '2023-03-01',
-                    '2024-12-31', '2025-01-01', '2000-02-29']) AS as_of;
+                    '2024-12-31', '2025-01-01', '2000-02-29', '4650-06-01 BC']) AS as_of;
 -- a sample of the answers, so that a blanket failure shows too
 SELECT status, count(*) FROM trialmatch.match_patients('AGE', '2024-02-29') GROUP BY 1 ORDER BY 1;
 SELECT m.patient_id, p.birth_date, m.status, m.failed

@@ -56,7 +56,8 @@ age_years_of(TmPlan *plan, DateADT birth)
 /*
  * Whole years at as_of, for every patient of a population call: from a
  * table of the ages of the birth dates of the last 150 years (built once
- * per call, when the call has many patients), else computed.
+ * per call, when the call has many patients and its years are all of the
+ * Julian day calendar PostgreSQL's dates use), else computed.
  */
 #define AGE_TABLE_DAYS	(150 * 366)
 #define AGE_TABLE_MIN_PATIENTS 65536
@@ -64,25 +65,22 @@ age_years_of(TmPlan *plan, DateADT birth)
 static int
 age_years(TmPlan *plan, DateADT birth)
 {
-	if (plan->agetab == NULL && plan->pats.n >= AGE_TABLE_MIN_PATIENTS)
+	if (plan->agetab == NULL && plan->pats.n >= AGE_TABLE_MIN_PATIENTS &&
+		plan->as_of_year - 151 > JULIAN_MINYEAR)
 	{
 		DateADT		as_of = date2j(plan->as_of_year, plan->as_of_mon, plan->as_of_mday) -
 			POSTGRES_EPOCH_JDATE;
 		int16	   *tab = MemoryContextAlloc(GetMemoryChunkContext(plan),
 											 sizeof(int16) * AGE_TABLE_DAYS);
 
-		int			lo_y,
-					lo_m,
-					lo_d;
-
 		/*
 		 * Year by year rather than day by day (a j2date a day cost 1.5 ms a
 		 * call): a birth in year y is as_of_year - y years old up to its
-		 * birthday's (month, day) matching as_of's, one less after.
+		 * birthday's (month, day) matching as_of's, one less after.  The
+		 * table's 150 * 366 days start in the 151st year before as_of's.
 		 */
 		plan->agetab_lo = as_of - (AGE_TABLE_DAYS - 1);
-		j2date(plan->agetab_lo + POSTGRES_EPOCH_JDATE, &lo_y, &lo_m, &lo_d);
-		for (int y = lo_y; y <= plan->as_of_year; y++)
+		for (int y = plan->as_of_year - 151; y <= plan->as_of_year; y++)
 		{
 			int			bd = Min(plan->as_of_mday, day_tab[isleap(y)][plan->as_of_mon - 1]);
 			int			first = date2j(y, 1, 1) - POSTGRES_EPOCH_JDATE - plan->agetab_lo;
