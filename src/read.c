@@ -248,7 +248,7 @@ struct TmPageList
  * patient's state fetched too: one random place in pats.n * width bytes a
  * row, the costliest load of the fold on time-ordered tables.  Measured at
  * 200,000 patients, all in shared buffers: the lookahead took 9-13% off the
- * serial calls of the benchmark's selective trials, the state 3-11% more
+ * serial calls of the benchmark's selective trials, the state 3-13% more
  * (bench/README, stop 26).  Off when the tablespace's
  * effective_io_concurrency is 0, as a bitmap heap scan's prefetching is.
  */
